@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Create the project's virtual environment and install topovlm with everything
+# the book and the tests need. Usage: tools/setup_env.sh PYTHON VENV
+set -euo pipefail
+python=${1:-python3}
+venv=${2:-.venv}
+bash "$(dirname "$0")/ensure_boost.sh"
+if [ ! -x "$venv/bin/python" ]; then
+  "$python" -m venv "$venv"
+fi
+"$venv/bin/python" -m pip install -q --upgrade pip
+"$venv/bin/python" -m pip install -q -e ".[reference,dev,book]"
+echo "[topovlm] environment ready in $venv"

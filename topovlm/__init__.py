@@ -1,0 +1,36 @@
+"""topovlm: topology-aware layer pruning for vision-language models.
+
+Reproducible companion to *Topology-Aware Layer Pruning for Large
+Vision-Language Models* (TopoVLM, ACL 2026). One import gives the pipeline::
+
+    import topovlm as tv
+    bc = tv.zigzag_persistence(clouds, k=15)      # (L+1, N, d) -> Barcode
+    eff = bc.effective()                          # layer intervals
+"""
+
+from . import plots
+from ._checks import TopoVLMInputError
+from .barcode import Barcode, EffectiveIntervals
+from .complexes import ZigzagComplexes, edge_lengths, flag_triangles, knn_graph, zigzag_complexes
+from .standard import standard_persistence
+from .synthetic import circle_clouds, drifting_clouds
+from .zigzag import ENGINES, zigzag_persistence
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Barcode",
+    "ENGINES",
+    "EffectiveIntervals",
+    "TopoVLMInputError",
+    "ZigzagComplexes",
+    "circle_clouds",
+    "drifting_clouds",
+    "edge_lengths",
+    "flag_triangles",
+    "knn_graph",
+    "plots",
+    "standard_persistence",
+    "zigzag_complexes",
+    "zigzag_persistence",
+]
