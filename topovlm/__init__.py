@@ -11,7 +11,11 @@ Vision-Language Models* (TopoVLM, ACL 2026). One import gives the pipeline::
 from . import plots
 from ._checks import TopoVLMInputError
 from .barcode import Barcode, EffectiveIntervals
+from .images import WEIGHTS, EffectivePersistenceImage, standard_persistence_images
 from .complexes import ZigzagComplexes, edge_lengths, flag_triangles, knn_graph, zigzag_complexes
+from .scoring import LayerScores, distance_weighted_mean, standard_scores, survival_matrix, topological_scores
+from .search import SearchConfig, SearchResult, search
+from .selection import Selection, select_by_sparsity, select_by_threshold
 from .standard import standard_persistence
 from .synthetic import circle_clouds, drifting_clouds
 from .zigzag import ENGINES, zigzag_persistence
@@ -19,6 +23,20 @@ from .zigzag import ENGINES, zigzag_persistence
 __version__ = "0.1.0"
 
 __all__ = [
+    "EffectivePersistenceImage",
+    "LayerScores",
+    "SearchConfig",
+    "SearchResult",
+    "Selection",
+    "WEIGHTS",
+    "distance_weighted_mean",
+    "search",
+    "select_by_sparsity",
+    "select_by_threshold",
+    "standard_persistence_images",
+    "standard_scores",
+    "survival_matrix",
+    "topological_scores",
     "Barcode",
     "ENGINES",
     "EffectiveIntervals",
