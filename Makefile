@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.topovlm-installed
 
-.PHONY: book test env bench clean
+.PHONY: book test env bench regression clean
 
 env: $(STAMP)
 
@@ -22,7 +22,12 @@ book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 
 bench: $(STAMP)
+	$(PY) benchmarks/search.py
 	$(PY) benchmarks/zigzag.py
+
+# after changing a chapter: re-execute the smoke runs that nbval compares against
+regression: $(STAMP)
+	$(PY) tools/regen_regression.py
 
 clean:
 	rm -rf book/_build .pytest_cache

@@ -112,3 +112,80 @@ def plot_diagram(dgm, ax=None, label: str | None = None, color=None):
     ax.set_xlabel("birth")
     ax.set_ylabel("death (▲ = never dies)")
     return ax
+
+
+def plot_epi(images, v_grid, dims=(0, 1), axes=None):
+    """EPI heat maps, one per homology dimension: birth layer (x) by persistence (y).
+
+    Parameters
+    ----------
+    images : (P, L+1, V) — ``EffectivePersistenceImage.images_`` or ``SearchResult.images``
+    v_grid : (V,) persistence grid
+    """
+    images = np.asarray(images)
+    if axes is None:
+        _, axes = plt.subplots(1, len(images), figsize=(5 * len(images), 3.6), layout="constrained", squeeze=False)
+        axes = axes[0]
+    L = images.shape[1] - 1
+    for ax, img, p in zip(axes, images, dims):
+        im = ax.imshow(img.T, origin="lower", aspect="auto", cmap="magma",
+                       extent=(-0.5, L + 0.5, v_grid[0] - 0.5, v_grid[-1] + 0.5))
+        ax.set_xlabel("birth layer u")
+        ax.set_ylabel("persistence v (layers)")
+        ax.set_title(f"EPI, H{p}")
+        plt.colorbar(im, ax=ax, shrink=0.85, label="weighted mass")
+    return axes
+
+
+def plot_scores(result, axes=None, title: str | None = None):
+    """Activity and consistency per decoder layer, removed layers marked.
+
+    Parameters
+    ----------
+    result : SearchResult
+    """
+    sc, sel = result.scores, result.selection
+    L = sel.n_layers
+    if axes is None:
+        _, axes = plt.subplots(2, 1, figsize=(9, 4.8), sharex=True, layout="constrained")
+    x = np.arange(L)
+    removed = np.isin(x, sel.layers)
+    for ax, values, name in ((axes[0], sc.decoder_activity, "activity A"),
+                             (axes[1], sc.decoder_consistency, "consistency S")):
+        ax.bar(x[~removed], values[~removed], color="tab:blue", label="kept")
+        ax.bar(x[removed], values[removed], color="tab:red", label="removed")
+        ax.set_ylabel(name)
+    lo, hi = sc.decoder_consistency.min(), sc.decoder_consistency.max()
+    axes[1].set_ylim(lo - 0.1 * (hi - lo + 1e-9), hi + 0.1 * (hi - lo + 1e-9))
+    if sel.rule == "threshold":
+        axes[1].axhline(sel.value * hi, color="k", ls="--", lw=0.8, label=f"eps · max S (eps={sel.value})")
+    axes[1].set_xlabel("decoder layer i (scored by the cloud of its output, i+1)")
+    axes[0].legend(fontsize="small", ncol=2)
+    axes[0].set_title(title or f"{len(sel.layers)} of {L} layers removed ({sel.rule} = {sel.value:g})")
+    return axes
+
+
+def plot_selection_comparison(selections: dict, n_layers: int, ax=None):
+    """Which decoder layers each method removes: one row per method.
+
+    Parameters
+    ----------
+    selections : dict name -> list of removed decoder layers
+    n_layers : int — L
+    """
+    ax = _axes(ax, figsize=(9, 0.45 * len(selections) + 1.2))
+    names = list(selections)
+    grid = np.zeros((len(names), n_layers))
+    for r, name in enumerate(names):
+        grid[r, list(selections[name])] = 1
+    ax.imshow(grid, cmap="Reds", vmin=0, vmax=1.4, aspect="auto")
+    ax.set_yticks(range(len(names)))
+    ax.set_yticklabels(names)
+    ax.set_xticks(range(0, n_layers, max(1, n_layers // 16)))
+    ax.set_xlabel("decoder layer (red = removed)")
+    for r in range(len(names) + 1):
+        ax.axhline(r - 0.5, color="white", lw=1)
+    if len(names) == 2:
+        a, b = (set(selections[n]) for n in names)
+        ax.set_title(f"{len(a & b)} layers in common, Jaccard {len(a & b) / max(1, len(a | b)):.2f}")
+    return ax

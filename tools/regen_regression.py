@@ -1,0 +1,45 @@
+"""Re-execute every chapter in its smoke setting and store it for nbval.
+
+    python tools/regen_regression.py            # all chapters
+    python tools/regen_regression.py 02 04      # chapters whose name starts with these
+
+The text sources in notebooks/*.py are the truth; notebooks/regression/*.ipynb
+are build products (papermill runs of those sources with the SMOKE parameters
+below) whose outputs nbval compares against in `make test`. Run this after
+changing a chapter or a number a chapter prints, and commit the result.
+"""
+
+from __future__ import annotations
+
+import sys
+import tempfile
+from pathlib import Path
+
+import jupytext
+import papermill
+
+ROOT = Path(__file__).resolve().parents[1]
+# Small inputs so that the whole notebook regression stays within minutes on CI.
+SMOKE = {
+    "02_zigzag_vs_standard": dict(n_points=96, n_layers=9),
+    "03_effective_persistence_image": dict(n_points=96, n_layers=9),
+    "04_scoring_and_selection": dict(n_points=96, n_layers=9),
+}
+
+
+def regenerate(name: str) -> Path:
+    src = ROOT / "notebooks" / f"{name}.py"
+    out = ROOT / "notebooks" / "regression" / f"{name}.ipynb"
+    with tempfile.TemporaryDirectory() as tmp:
+        raw = Path(tmp) / f"{name}.ipynb"
+        jupytext.write(jupytext.read(src), raw)
+        papermill.execute_notebook(str(raw), str(out), parameters=SMOKE.get(name, {}),
+                                   kernel_name="python3", cwd=str(ROOT), progress_bar=False)
+    return out
+
+
+if __name__ == "__main__":
+    wanted = sys.argv[1:]
+    for src in sorted((ROOT / "notebooks").glob("[0-9]*.py")):
+        if not wanted or any(src.stem.startswith(w) for w in wanted):
+            print("executing", src.stem, "->", regenerate(src.stem).relative_to(ROOT))
