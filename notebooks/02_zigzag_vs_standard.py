@@ -44,13 +44,13 @@ import topovlm as tv
 # %% [markdown]
 # ## A small zigzag you can see
 #
-# Eight clouds in the plane: a filled disc for three layers, a circle for three, then
-# the disc again. Below, the k-NN clique complexes of the first layers and of their
+# Eight clouds in the plane: a Gaussian blob for three layers, a circle for three, then
+# the blob again. Below, the k-NN clique complexes of the first layers and of their
 # intersections (points, edges, shaded triangles).
 
 # %%
 small = tv.circle_clouds(n_layers=8, n_points=40, circle_from=3, circle_until=6, seed=seed)
-zz_small = tv.zigzag_complexes(small, k=6)
+zz_small = tv.zigzag_complexes(small, k=8)
 fig, axes = plt.subplots(1, 7, figsize=(14, 2.4), layout="constrained")
 for t, ax in zip(range(3, 10), axes):
     name = f"K_{t // 2}" if t % 2 == 0 else f"K_{t // 2}∩K_{t // 2 + 1}"
@@ -58,7 +58,10 @@ for t, ax in zip(range(3, 10), axes):
 
 # %% [markdown]
 # The zigzag barcode of this sequence: the loop of the circle is born at layer 3
-# ($t = 6$), survives through the intersections, and dies when the disc comes back.
+# ($t = 6$) and lives through layer 5 ($t = 10$); the intersection $K_5 \cap K_6$ of circle
+# and blob no longer has it. The other bars are small holes of the k-NN complexes
+# themselves. Between circle and blob the intersections are sparse graphs, hence the
+# spikes of $\beta_0$ at odd indices.
 
 # %%
 bc_small = tv.zigzag_persistence(zz_small)
@@ -69,7 +72,7 @@ tv.plots.plot_betti(bc_small, ax=axes[1]);
 # %%
 # NBVAL_CHECK_OUTPUT
 long_h1 = [iv for iv in bc_small.intervals(1) if iv[2] - iv[1] >= 4]
-print("H1 bars spanning at least two layers:", long_h1)
+print("H1 bars spanning at least three complexes beyond their birth:", long_h1)
 
 # %% [markdown]
 # ## Barcodes along depth

@@ -45,6 +45,12 @@ def survival_matrix(image: np.ndarray, v_grid: np.ndarray, return_alive: bool = 
         where any mass is alive at l; a row with nothing alive is all zero.
     alive : (L+1,) float64 ndarray, only with ``return_alive=True``
         The mass alive at each layer (the denominators).
+
+    Notes
+    -----
+    Reconstruction (METHOD.md §4): the paper describes survival only as "the
+    probability that topological features generated at layer l persist in
+    other layers"; this mass-ratio form follows Gardinazzi et al. (ICML 2025).
     """
     E = np.asarray(image, dtype=np.float64)
     n = E.shape[0]
@@ -74,6 +80,12 @@ def distance_weighted_mean(M: np.ndarray, alpha: float) -> np.ndarray:
     Returns
     -------
     (L+1,) float64 ndarray
+
+    Notes
+    -----
+    The weight ``|l - l'|^alpha`` is the paper's (TopoVLM §3.3, alpha = 1 best
+    in its ablation); normalising by the sum of weights is ours, so that S
+    lies in [0, 1] whatever L and alpha.
     """
     check_alpha(alpha)
     n = M.shape[0]
@@ -145,6 +157,13 @@ def topological_scores(images: np.ndarray, v_grid: np.ndarray, dims=(0, 1), alph
     dims : tuple of int, length P
     alpha : float >= 0 — distance weight exponent (paper: 1.0)
     how : {"mean", "max", "sum"} — combination over dimensions
+
+    Notes
+    -----
+    Activity is the paper's ("aggregate the EPI along the persistence
+    dimension", TopoVLM §3.3); survival and consistency as in
+    :func:`survival_matrix` and :func:`distance_weighted_mean`; the mean over
+    dimensions is METHOD.md's default (the paper does not say).
     """
     check_alpha(alpha)
     images = np.asarray(images, dtype=np.float64)

@@ -38,18 +38,20 @@ def drifting_clouds(
 
 def circle_clouds(
     n_layers: int = 8,
-    n_points: int = 60,
+    n_points: int = 40,
     circle_from: int = 3,
     circle_until: int | None = None,
     noise: float = 0.02,
+    blob: float = 0.35,
     seed: int = 0,
 ) -> np.ndarray:
-    """Clouds in the plane: a filled disc, then a circle on a range of layers.
+    """Clouds in the plane: a Gaussian blob, then a circle on a range of layers.
 
-    Layer ``l`` holds the points on the unit circle (evenly spaced angles, jittered, fixed per point)
-    when ``circle_from <= l < circle_until``, and the same points pulled to
-    radius ``sqrt(u)`` inside the disc otherwise (a blob without a hole). The
-    k-NN zigzag therefore gains a long H1 class at layer ``circle_from``.
+    Layer ``l`` holds the points on the unit circle (evenly spaced angles,
+    jittered) when ``circle_from <= l < circle_until``, and a fixed Gaussian
+    blob of scale ``blob`` otherwise; every layer adds fresh noise. The k-NN
+    zigzag therefore gains a long H1 class (the circle) at layer
+    ``circle_from`` that dies when the blob comes back.
 
     Returns
     -------
@@ -58,10 +60,8 @@ def circle_clouds(
     rng = np.random.default_rng(seed)
     circle_until = n_layers if circle_until is None else circle_until
     theta = (np.arange(n_points) + rng.uniform(-0.25, 0.25, n_points)) * (2 * np.pi / n_points)
-    radius_disc = np.sqrt(rng.uniform(0, 1, n_points))
-    out = []
-    for l in range(n_layers):
-        r = np.ones(n_points) if circle_from <= l < circle_until else radius_disc
-        X = np.stack([r * np.cos(theta), r * np.sin(theta)], axis=1)
-        out.append(X + noise * rng.normal(size=X.shape))
+    ring = np.stack([np.cos(theta), np.sin(theta)], axis=1)
+    cluster = rng.normal(scale=blob, size=(n_points, 2))
+    out = [(ring if circle_from <= l < circle_until else cluster) + noise * rng.normal(size=(n_points, 2))
+           for l in range(n_layers)]
     return np.stack(out)
