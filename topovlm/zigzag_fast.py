@@ -143,12 +143,11 @@ def decompose_zigzag_module(dims: list[int], backward: list[list[int]], forward:
                 done.append((gens[i][1], t))
                 continue
             # sum of generators in `combo` lies in the image: lift it
-            pre, j, c = 0, 0, combo
+            pre, c = 0, combo
             while c:
-                if c & 1:
-                    pre ^= pres[j]
-                c >>= 1
-                j += 1
+                low = c & -c
+                pre ^= pres[low.bit_length() - 1]
+                c ^= low
             new_gens.append((pre, gens[i][1], gens[i][2]))
         new_gens += [(kv, t + 1, False) for kv in kernel]
         gens = new_gens
