@@ -237,25 +237,16 @@ class _ComplexHomology:
     def betti1(self) -> int:
         return max(len(self.cocycles), len(self.cycle_edges))
 
-    def fundamental_pairing(self, cocycles_keys: np.ndarray, cocycles: np.ndarray) -> np.ndarray:
-        """Evaluate cocycles (of a larger complex) on this complex's H1 basis cycles.
+    def _tree(self):
+        """Minimum spanning forest in value order, rooted at a virtual vertex n (cached).
 
-        Parameters
-        ----------
-        cocycles_keys : (E',) int64, sorted edge keys of the larger complex
-        cocycles : (b', E') bool
-
-        Returns
-        -------
-        (b', b1) bool: entry (i, j) = <cocycle i, basis cycle j>
+        Returns the BFS order without the root, predecessors, each vertex's
+        edge to its parent (position in ``self.keys``) and the vertices of
+        each depth >= 2, in order.
         """
+        if hasattr(self, "_tree_cache"):
+            return self._tree_cache
         n = self.n
-        b = cocycles.shape[0]
-        if b == 0 or len(self.cycle_edges) == 0:
-            return np.zeros((b, len(self.cycle_edges)), dtype=bool)
-        # cocycle values on this complex's edges
-        phi = cocycles[:, np.searchsorted(cocycles_keys, self.keys)]  # (b, E)
-        # minimum spanning forest in value order, rooted at a virtual vertex n
         mst = minimum_spanning_tree(_graph(n, self.edges, self._vals)).tocoo()
         tree_keys = np.minimum(mst.row, mst.col).astype(np.int64) * n + np.maximum(mst.row, mst.col)
         tree_pos = np.searchsorted(self.keys, tree_keys)
@@ -268,16 +259,36 @@ class _ComplexHomology:
         T = sp.coo_matrix((np.arange(1, m + len(roots) + 1), (rows, cols)), shape=(n + 1, n + 1)).tocsr()
         T = T + T.T
         order, pred = breadth_first_order(T, n, directed=False, return_predecessors=True)
-        # edge of each vertex to its parent, as a position in self.keys (-1: virtual)
         parent_edge = np.full(n + 1, -1, dtype=np.int64)
         ch = order[1:]
         parent_edge[ch] = eid[np.asarray(T[pred[ch], ch]).ravel().astype(np.int64) - 1]
         depth = np.zeros(n + 1, dtype=np.int64)
         for x in ch:  # BFS order: parent before child
             depth[x] = depth[pred[x]] + 1
-        pot = np.zeros((b, n + 1), dtype=bool)
-        for dpt in range(2, int(depth.max()) + 1):  # depth 1 hangs off the virtual root: potential 0
-            xs = ch[depth[ch] == dpt]
+        levels = [ch[depth[ch] == d] for d in range(2, int(depth.max(initial=0)) + 1)]
+        self._tree_cache = (ch, pred, parent_edge, levels)
+        return self._tree_cache
+
+    def fundamental_pairing(self, cocycles_keys: np.ndarray, cocycles: np.ndarray) -> np.ndarray:
+        """Evaluate cocycles (of a larger complex) on this complex's H1 basis cycles.
+
+        Parameters
+        ----------
+        cocycles_keys : (E',) int64, sorted edge keys of the larger complex
+        cocycles : (b', E') bool
+
+        Returns
+        -------
+        (b', b1) bool: entry (i, j) = <cocycle i, basis cycle j>
+        """
+        b = cocycles.shape[0]
+        if b == 0 or len(self.cycle_edges) == 0:
+            return np.zeros((b, len(self.cycle_edges)), dtype=bool)
+        # cocycle values on this complex's edges
+        phi = cocycles[:, np.searchsorted(cocycles_keys, self.keys)]  # (b, E)
+        ch, pred, parent_edge, levels = self._tree()
+        pot = np.zeros((b, self.n + 1), dtype=bool)
+        for xs in levels:  # depth >= 2; depth 1 hangs off the virtual root: potential 0
             pot[:, xs] = pot[:, pred[xs]] ^ phi[:, parent_edge[xs]]
         e = self.edges[self.cycle_edges]
         return phi[:, self.cycle_edges] ^ pot[:, e[:, 0]] ^ pot[:, e[:, 1]]
