@@ -55,6 +55,12 @@ def _weight_fn(weight) -> Callable:
     return WEIGHTS[weight]
 
 
+def _gaussian(delta: np.ndarray, sigma: float, truncate: float = np.inf) -> np.ndarray:
+    """``exp(-delta^2 / (2 sigma^2))``, zero where ``|delta| > truncate * sigma``."""
+    g = np.exp(-(delta**2) / (2 * sigma**2))
+    return np.where(np.abs(delta) <= truncate * sigma, g, 0.0)
+
+
 class EffectivePersistenceImage:
     """Effective Persistence Image of a zigzag barcode, one image per dimension.
 
@@ -97,6 +103,8 @@ class EffectivePersistenceImage:
             raise TopoVLMInputError(f"sigma must be > 0 (in layers), got {sigma!r}")
         if not np.isfinite(v_step) or v_step <= 0:
             raise TopoVLMInputError(f"v_step must be > 0, got {v_step!r}")
+        if not truncate > 0:
+            raise TopoVLMInputError(f"truncate must be > 0 (in units of sigma), got {truncate!r}")
         dims = tuple(int(p) for p in dims)
         if not dims or any(p not in (0, 1) for p in dims):
             raise TopoVLMInputError(f"dims must be a non-empty subset of (0, 1), got {dims!r}")
@@ -104,8 +112,6 @@ class EffectivePersistenceImage:
         self.weight = weight
         self._w = _weight_fn(weight)
         self.dims = dims
-        if not truncate > 0:
-            raise TopoVLMInputError(f"truncate must be > 0 (in units of sigma), got {truncate!r}")
         self.v_step = float(v_step)
         self.truncate = float(truncate)
         self.smooth = bool(smooth)
@@ -138,15 +144,11 @@ class EffectivePersistenceImage:
             w = np.asarray(self._w(tau, L), dtype=np.float64)
             keep = w != 0
             b, tau, w = b[keep], tau[keep], w[keep]
-            gu = self._kernel(self.u_[None, :] - b[:, None])  # (M, L+1)
-            gv = self._kernel(self.v_[None, :] - tau[:, None])  # (M, V)
+            gu = _gaussian(self.u_[None, :] - b[:, None], self.sigma, self.truncate)  # (M, L+1)
+            gv = _gaussian(self.v_[None, :] - tau[:, None], self.sigma, self.truncate)  # (M, V)
             images[i] = np.einsum("m,mu,mv->uv", w, gu, gv)
         self.images_ = images
         return self
-
-    def _kernel(self, delta: np.ndarray) -> np.ndarray:
-        g = np.exp(-(delta**2) / (2 * self.sigma**2))
-        return np.where(np.abs(delta) <= self.truncate * self.sigma, g, 0.0)
 
     def image(self, dim: int) -> np.ndarray:
         """The image of one homology dimension, (L+1, V)."""
@@ -207,7 +209,7 @@ def standard_persistence_images(diagrams, dims=(0, 1), resolution: int = 20, sig
         for i, bp in enumerate(row):
             if not len(bp):
                 continue
-            gx = np.exp(-((gb[None, :] - bp[:, :1]) ** 2) / (2 * s**2))
-            gy = np.exp(-((gp[None, :] - bp[:, 1:]) ** 2) / (2 * s**2))
+            gx = _gaussian(gb[None, :] - bp[:, :1], s)
+            gy = _gaussian(gp[None, :] - bp[:, 1:], s)
             out[i, l] = np.einsum("m,mx,my->xy", bp[:, 1], gx, gy)
     return out

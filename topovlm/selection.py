@@ -13,7 +13,7 @@ and skipped when they break a constraint.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -40,7 +40,6 @@ class Selection:
     value: float
     keep: tuple = ()
     max_consecutive: int | None = None
-    tie_break: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def n_layers(self) -> int:
@@ -141,7 +140,7 @@ def select_by_sparsity(scores, sparsity: float, activity=None, keep=(), max_cons
             f"cannot remove {m} of {L} layers with keep={list(keep)} and max_consecutive={max_consecutive}; "
             f"at most {len(layers)} fit"
         )
-    return Selection(layers, s, "sparsity", float(sparsity), keep, max_consecutive, act)
+    return Selection(layers, s, "sparsity", float(sparsity), keep, max_consecutive)
 
 
 def select_by_threshold(scores, eps: float, keep=(), max_consecutive: int | None = None) -> Selection:

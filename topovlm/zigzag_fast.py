@@ -240,8 +240,8 @@ class _ComplexHomology:
     def _tree(self):
         """Minimum spanning forest in value order, rooted at a virtual vertex n (cached).
 
-        Returns the BFS order without the root, predecessors, each vertex's
-        edge to its parent (position in ``self.keys``) and the vertices of
+        Returns the predecessors, each vertex's edge to its parent (position
+        in ``self.keys``; -1 for the virtual root's edges) and the vertices of
         each depth >= 2, in order.
         """
         if hasattr(self, "_tree_cache"):
@@ -266,7 +266,7 @@ class _ComplexHomology:
         for x in ch:  # BFS order: parent before child
             depth[x] = depth[pred[x]] + 1
         levels = [ch[depth[ch] == d] for d in range(2, int(depth.max(initial=0)) + 1)]
-        self._tree_cache = (ch, pred, parent_edge, levels)
+        self._tree_cache = (pred, parent_edge, levels)
         return self._tree_cache
 
     def fundamental_pairing(self, cocycles_keys: np.ndarray, cocycles: np.ndarray) -> np.ndarray:
@@ -286,7 +286,7 @@ class _ComplexHomology:
             return np.zeros((b, len(self.cycle_edges)), dtype=bool)
         # cocycle values on this complex's edges
         phi = cocycles[:, np.searchsorted(cocycles_keys, self.keys)]  # (b, E)
-        ch, pred, parent_edge, levels = self._tree()
+        pred, parent_edge, levels = self._tree()
         pot = np.zeros((b, self.n + 1), dtype=bool)
         for xs in levels:  # depth >= 2; depth 1 hangs off the virtual root: potential 0
             pot[:, xs] = pot[:, pred[xs]] ^ phi[:, parent_edge[xs]]
