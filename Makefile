@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.topovlm-installed
 
 env: $(STAMP)
 
-$(STAMP): pyproject.toml tools/setup_env.sh tools/ensure_boost.sh
+$(STAMP): pyproject.toml tools/setup_env.sh tools/ensure_system_packages.sh
 	bash tools/setup_env.sh $(PYTHON) $(VENV)
 	touch $@
 

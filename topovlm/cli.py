@@ -1,7 +1,10 @@
 """The ``topovlm`` command line.
 
+    topovlm extract --model smollm2 --data fortunes --n 512 --out clouds.npz
     topovlm search clouds.npz --k 15 --sparsity 0.5 --out runs/search
     topovlm search clouds.npz --eps 0.95 --homology standard --out runs/ablation
+    topovlm prune --model smollm2 --sparsity 0.5 --out runs/smollm2-50
+    topovlm prune --model smollm2 --layers 3 --layers 7 --out runs/smollm2-manual
 
 ``clouds.npz`` holds one array ``clouds`` of shape (L+1, N, d): cloud 0 is the
 embedding output, cloud i+1 the output of decoder layer i.
@@ -23,6 +26,11 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Topology-awa
 @app.callback()
 def main():
     """Topology-aware layer pruning (TopoVLM)."""
+
+
+def _fail(exc: Exception):
+    typer.secho(f"error: {exc}", fg="red", err=True)
+    raise typer.Exit(2)
 
 
 def _load_clouds(path: Path) -> np.ndarray:
@@ -58,11 +66,102 @@ def search(
         res = run_search(_load_clouds(clouds), k=k, alpha=alpha, sigma=sigma, sparsity=sparsity, eps=eps,
                          metric=metric, representation=representation, homology=homology, keep=tuple(keep))
     except TopoVLMInputError as exc:
-        typer.secho(f"error: {exc}", fg="red", err=True)
-        raise typer.Exit(2)
+        _fail(exc)
     res.save(out)
     typer.echo(f"remove {len(res.layers_to_remove)} of {res.n_decoder_layers} decoder layers: {res.layers_to_remove}")
     typer.echo(f"search took {res.timings['total']:.2f} s; saved to {out}")
+
+
+_MODEL = typer.Option(..., "--model", help="'smollm2', a Hugging Face model id, or a checkpoint directory")
+_DATA = typer.Option("fortunes", help="calibration set: fortunes, easy-vqa, or a .txt/.jsonl file")
+
+
+def _clouds_from_model(adapter, data: str, n: int, seed: int, token: str, batch_size: int, storage: str,
+                       cache_dir: Optional[Path], fresh: bool) -> np.ndarray:
+    from .calibration import calibration_set
+    from .extract import extract as run_extract
+
+    samples = calibration_set(data, n, seed)
+    return run_extract(adapter, samples, token=token, batch_size=batch_size, storage=storage,
+                       cache_dir=cache_dir, fresh=fresh)
+
+
+@app.command()
+def extract(
+    model: str = _MODEL,
+    out: Path = typer.Option(Path("clouds.npz"), help="output .npz with the array 'clouds' (L+1, N, d)"),
+    data: str = _DATA,
+    n: int = typer.Option(512, help="number of calibration samples (paper: 512)"),
+    seed: int = typer.Option(0, help="seed of the calibration sample choice"),
+    token: str = typer.Option("ret", help="ret (paper), last or mean"),
+    batch_size: int = typer.Option(16, help="samples per forward pass"),
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto (device_map)"),
+    dtype: str = typer.Option("auto", help="auto, float32, bfloat16 or float16"),
+    storage: str = typer.Option("float32", help="cache dtype: float32 or float16"),
+    cache_dir: Optional[Path] = typer.Option(None, help="cache root (default $TOPOVLM_CACHE or ~/.cache/topovlm)"),
+    fresh: bool = typer.Option(False, help="discard this extraction's cache first"),
+    trust_remote_code: bool = typer.Option(False, help="run code shipped with the checkpoint"),
+):
+    """Calibration forward pass: hidden-state clouds at the [RET] token (resumable)."""
+    from .models import load_model
+
+    try:
+        adapter = load_model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
+                             cache_dir=cache_dir)
+        clouds = _clouds_from_model(adapter, data, n, seed, token, batch_size, storage, cache_dir, fresh)
+    except TopoVLMInputError as exc:
+        _fail(exc)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(out, clouds=clouds, model=np.str_(adapter.name), data=np.str_(data), token=np.str_(token))
+    typer.echo(f"clouds {tuple(clouds.shape)} (L+1, N, d) saved to {out}")
+
+
+@app.command()
+def prune(
+    model: str = _MODEL,
+    out: Path = typer.Option(..., help="directory for the pruned checkpoint (loads with from_pretrained)"),
+    sparsity: Optional[float] = typer.Option(None, help="fraction of decoder layers to remove, chosen by TopoVLM"),
+    layers: list[int] = typer.Option([], help="decoder layer to remove (repeatable), instead of --sparsity"),
+    clouds: Optional[Path] = typer.Option(None, help="cached clouds .npz to search on (default: extract now)"),
+    data: str = _DATA,
+    n: int = typer.Option(512, help="calibration samples when extracting"),
+    seed: int = typer.Option(0, help="seed of the calibration sample choice"),
+    token: str = typer.Option("ret", help="ret (paper), last or mean"),
+    batch_size: int = typer.Option(16, help="samples per forward pass"),
+    k: int = typer.Option(15, help="neighbours per point (paper: 15)"),
+    alpha: float = typer.Option(1.0, help="distance weight exponent (paper: 1.0)"),
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto (device_map)"),
+    dtype: str = typer.Option("auto", help="auto, float32, bfloat16 or float16"),
+    cache_dir: Optional[Path] = typer.Option(None, help="cache root (default $TOPOVLM_CACHE or ~/.cache/topovlm)"),
+    trust_remote_code: bool = typer.Option(False, help="run code shipped with the checkpoint"),
+):
+    """Remove decoder layers (chosen by TopoVLM at --sparsity, or given by --layers) and save."""
+    from .models import load_model
+    from .prune import prune as run_prune
+    from .search import SearchConfig, search as run_search
+
+    try:
+        if (sparsity is None) == (not layers):
+            raise TopoVLMInputError("give either --sparsity or --layers (not both)")
+        config = SearchConfig(k=k, alpha=alpha, sparsity=sparsity) if sparsity is not None else None
+        adapter = load_model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
+                             cache_dir=cache_dir)
+        extra = {}
+        if config is not None:
+            X = _load_clouds(clouds) if clouds is not None else _clouds_from_model(
+                adapter, data, n, seed, token, batch_size, "float32", cache_dir, False)
+            if X.shape[0] != adapter.n_layers + 1:
+                raise TopoVLMInputError(f"{clouds} has {X.shape[0]} clouds; {model} needs {adapter.n_layers + 1}")
+            res = run_search(X, config)
+            res.save(out / "topovlm-search")
+            layers = res.layers_to_remove
+            extra["search"] = config.to_dict()
+        report = run_prune(adapter, layers)
+    except TopoVLMInputError as exc:
+        _fail(exc)
+    adapter.save(out, extra=extra)
+    typer.echo(str(report))
+    typer.echo(f"saved to {out} (loads with transformers' from_pretrained)")
 
 
 if __name__ == "__main__":

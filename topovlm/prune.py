@@ -1,0 +1,128 @@
+"""Physical removal of decoder layers.
+
+The layers are taken out of the ``nn.ModuleList``; the survivors are renumbered
+(``self_attn.layer_idx`` and every other ``layer_idx``: the KV cache indexes by
+it), and the decoder config is shortened: ``num_hidden_layers`` and every
+per-layer list such as ``layer_types`` (without this, transformers builds a
+cache for the old depth and ``generate()`` fails with an IndexError or uses
+the wrong attention type). The result saves with ``save_pretrained`` and
+loads anywhere with plain transformers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ._checks import TopoVLMInputError
+from .models.base import Adapter
+
+
+@dataclass(frozen=True)
+class PruneReport:
+    """What :func:`prune` did.
+
+    Attributes
+    ----------
+    removed, kept : list of int
+        Original decoder-layer indices.
+    n_layers_before, n_layers_after : int
+    params_before, params_after : int
+    config_fields : list of str
+        Per-layer config lists that were shortened besides ``num_hidden_layers``.
+    """
+
+    removed: list
+    kept: list
+    n_layers_before: int
+    n_layers_after: int
+    params_before: int
+    params_after: int
+    config_fields: list
+
+    @property
+    def sparsity(self) -> float:
+        return len(self.removed) / self.n_layers_before
+
+    @property
+    def params_ratio(self) -> float:
+        return self.params_after / self.params_before
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "sparsity": self.sparsity, "params_ratio": self.params_ratio}
+
+    def __str__(self) -> str:
+        return (f"removed {len(self.removed)} of {self.n_layers_before} decoder layers {self.removed}; "
+                f"parameters {self.params_before / 1e6:.2f} M -> {self.params_after / 1e6:.2f} M "
+                f"({100 * self.params_ratio:.1f} %)")
+
+
+def check_layers(layers: Sequence[int], n_layers: int) -> list[int]:
+    """Validate decoder-layer indices (negative counts from the end) -> sorted unique."""
+    out = set()
+    for x in layers:
+        if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+            raise TopoVLMInputError(f"layer indices must be integers, got {x!r}")
+        if not -n_layers <= x < n_layers:
+            raise TopoVLMInputError(f"layer index {x} is out of range for a decoder with {n_layers} layers")
+        out.add(int(x) % n_layers)
+    if len(out) >= n_layers:
+        raise TopoVLMInputError(f"cannot remove every decoder layer ({n_layers} of {n_layers})")
+    return sorted(out)
+
+
+#: Config fields that hold one entry per decoder layer (Qwen2/Gemma/Mistral/
+#: Llama-4 style); index lists such as Qwen-MoE's ``mlp_only_layers`` are not
+#: per-layer lists and are left alone.
+PER_LAYER_FIELDS = ("layer_types", "no_rope_layers")
+
+
+def _per_layer_fields(config, n_layers: int) -> list[str]:
+    """The :data:`PER_LAYER_FIELDS` this config has, with one entry per layer."""
+    fields = []
+    for name in PER_LAYER_FIELDS:
+        value = getattr(config, name, None)
+        if isinstance(value, (list, tuple)):
+            if len(value) != n_layers:
+                raise TopoVLMInputError(f"config.{name} has {len(value)} entries for {n_layers} layers")
+            fields.append(name)
+    return fields
+
+
+def prune(adapter: Adapter, layers: Sequence[int]) -> PruneReport:
+    """Remove decoder layers from the adapter's model, in place.
+
+    Parameters
+    ----------
+    adapter : Adapter
+    layers : sequence of int
+        Decoder-layer indices to remove (0-based; negative from the end).
+
+    Returns
+    -------
+    PruneReport
+    """
+    import torch
+
+    L = adapter.n_layers
+    removed = check_layers(layers, L)
+    kept = [i for i in range(L) if i not in removed]
+    before = adapter.n_parameters()
+    old = adapter.decoder_layers
+    new = torch.nn.ModuleList([old[i] for i in kept])
+    for new_idx, layer in enumerate(new):
+        for module in layer.modules():
+            if hasattr(module, "layer_idx"):
+                module.layer_idx = new_idx
+    adapter.set_decoder_layers(new)
+    cfg = adapter.text_config
+    fields = _per_layer_fields(cfg, L)
+    for name in fields:
+        value = getattr(cfg, name)
+        setattr(cfg, name, type(value)(value[i] for i in kept))
+    cfg.num_hidden_layers = len(kept)
+    report = PruneReport(removed, kept, L, len(kept), before, adapter.n_parameters(), fields)
+    adapter.meta["pruned"] = report.to_dict()
+    return report
