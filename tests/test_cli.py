@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
 import topovlm as tv
 
@@ -30,3 +31,60 @@ def test_search_command_bad_input_is_one_line_error(tmp_path):
     np.savez(tmp_path / "d.npz", other=np.zeros(3))
     r = run_cli("search", str(tmp_path / "d.npz"))
     assert r.returncode == 2 and "no array named 'clouds'" in r.stderr
+
+
+def test_extract_command_saves_clouds_for_search(tmp_path):
+    from topovlm.models import tiny
+
+    tiny.tiny_causal_lm("qwen2", 4).save(tmp_path / "m")
+    (tmp_path / "p.txt").write_text("\n".join(f"prompt number {i} about things" for i in range(12)))
+    r = run_cli("extract", "--model", str(tmp_path / "m"), "--data", str(tmp_path / "p.txt"), "--n", "12",
+                "--batch-size", "5", "--out", str(tmp_path / "c.npz"), "--cache-dir", str(tmp_path / "cache"))
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert "(5, 12, 32)" in r.stdout
+    with np.load(tmp_path / "c.npz") as z:
+        assert z["clouds"].shape == (5, 12, 32) and str(z["token"]) == "ret"
+    r = run_cli("search", str(tmp_path / "c.npz"), "--k", "4", "--sparsity", "0.5", "--out", str(tmp_path / "s"))
+    assert r.returncode == 0 and "remove 2 of 4" in r.stdout
+
+
+def test_prune_command_with_explicit_layers(tmp_path):
+    from topovlm.models import tiny
+
+    tiny.tiny_llava_next(4).save(tmp_path / "m")
+    r = run_cli("prune", "--model", str(tmp_path / "m"), "--layers", "1", "--layers", "-1", "--out", str(tmp_path / "p"))
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert "removed 2 of 4 decoder layers [1, 3]" in r.stdout
+    cfg = json.loads((tmp_path / "p" / "config.json").read_text())
+    assert cfg["text_config"]["num_hidden_layers"] == 2
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--sparsity", "1.5"], "sparsity must be in (0, 1)"),
+    (["--sparsity", "0"], "sparsity must be in (0, 1)"),
+    ([], "give either --sparsity or --layers"),
+    (["--layers", "9"], "out of range"),
+    (["--layers", "0", "--layers", "1", "--layers", "2", "--layers", "3"], "every decoder layer"),
+])
+def test_prune_command_bad_input_is_one_line_error(tmp_path, args, msg):
+    from topovlm.models import tiny
+
+    tiny.tiny_causal_lm("llama", 4).save(tmp_path / "m")
+    r = run_cli("prune", "--model", str(tmp_path / "m"), "--out", str(tmp_path / "p"), *args)
+    assert r.returncode == 2, r.stderr[-1500:]
+    assert msg in r.stderr and "Traceback" not in r.stderr
+    errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and r.stderr.strip().splitlines()[-1] == errors[0]
+
+
+@pytest.mark.parametrize("args,msg", [
+    (["--model", "/no/such/model"], "unknown model"),
+    (["--model", "smollm2", "--data", "nowhere.txt"], "no such prompts file"),
+    (["--model", "smollm2", "--data", "imagenet"], "unknown calibration set"),
+    (["--model", "smollm2", "--n", "0"], "positive integer"),
+    (["--model", "smollm2", "--token", "first"], "token must be one of"),
+])
+def test_extract_command_bad_input_is_one_line_error(tmp_path, args, msg):
+    r = run_cli("extract", *args, "--out", str(tmp_path / "c.npz"))
+    assert r.returncode == 2, r.stderr[-1500:]
+    assert msg in r.stderr and "Traceback" not in r.stderr

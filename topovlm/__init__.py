@@ -8,7 +8,7 @@ Vision-Language Models* (TopoVLM, ACL 2026). One import gives the pipeline::
     eff = bc.effective()                          # layer intervals
 """
 
-from . import plots
+from . import calibration, models, plots
 from ._checks import TopoVLMInputError
 from .barcode import Barcode, EffectiveIntervals
 from .images import WEIGHTS, EffectivePersistenceImage, standard_persistence_images
@@ -16,6 +16,8 @@ from .complexes import ZigzagComplexes, edge_lengths, flag_triangles, knn_graph,
 from .scoring import LayerScores, distance_weighted_mean, standard_scores, survival_matrix, topological_scores
 from .search import SearchConfig, SearchResult, search
 from .selection import Selection, select_by_sparsity, select_by_threshold
+from .extract import ExtractConfig, extract
+from .prune import PruneReport, prune
 from .standard import standard_persistence
 from .synthetic import circle_clouds, drifting_clouds
 from .zigzag import ENGINES, zigzag_persistence
@@ -23,6 +25,12 @@ from .zigzag import ENGINES, zigzag_persistence
 __version__ = "0.1.0"
 
 __all__ = [
+    "ExtractConfig",
+    "calibration",
+    "PruneReport",
+    "extract",
+    "models",
+    "prune",
     "EffectivePersistenceImage",
     "LayerScores",
     "SearchConfig",

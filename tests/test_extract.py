@@ -1,0 +1,162 @@
+"""The streaming cache: resumable, keyed, verified."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import topovlm as tv
+from topovlm.models import tiny
+
+from conftest import family_samples
+
+
+class Stop(Exception):
+    pass
+
+
+def stop_after(k):
+    def on_batch(done, total):
+        if done >= k:
+            raise Stop
+    return on_batch
+
+
+@pytest.fixture
+def ad():
+    return tiny.tiny_causal_lm("llama", 4)
+
+
+def test_interrupted_extraction_resumes_to_identical_clouds(ad, tmp_path):
+    samples = family_samples(ad, 10)
+    reference = tv.extract(ad, samples, batch_size=3, cache_dir=tmp_path / "a", progress=False)
+    with pytest.raises(Stop):
+        tv.extract(ad, samples, batch_size=3, cache_dir=tmp_path / "b", progress=False, on_batch=stop_after(6))
+    (key,) = (tmp_path / "b" / "clouds").iterdir()
+    assert len((key / "manifest.jsonl").read_text().splitlines()) == 2
+    seen = []
+    resumed = tv.extract(ad, samples, batch_size=3, cache_dir=tmp_path / "b", progress=False,
+                         on_batch=lambda d, n: seen.append(d))
+    assert seen == [9, 10]  # only the missing batches were computed
+    np.testing.assert_array_equal(resumed, reference)
+
+
+def test_finished_extraction_is_read_back_not_recomputed(ad, tmp_path):
+    samples = family_samples(ad, 5)
+    first = tv.extract(ad, samples, batch_size=2, cache_dir=tmp_path, progress=False)
+    calls = []
+    again = tv.extract(ad, samples, batch_size=2, cache_dir=tmp_path, progress=False, on_batch=lambda d, n: calls.append(d))
+    assert calls == [] and np.array_equal(first, again)
+
+
+def test_a_different_batch_size_reuses_the_finished_batches(ad, tmp_path):
+    samples = family_samples(ad, 9)
+    with pytest.raises(Stop):
+        tv.extract(ad, samples, batch_size=2, cache_dir=tmp_path, progress=False, on_batch=stop_after(4))
+    seen = []
+    out = tv.extract(ad, samples, batch_size=4, cache_dir=tmp_path, progress=False, on_batch=lambda d, n: seen.append(d))
+    assert seen == [8, 9] and out.shape == (5, 9, 32)
+    np.testing.assert_allclose(out, tv.extract(ad, samples, cache_dir=False, progress=False), atol=1e-5)
+
+
+KILL = r"""
+import os, signal, sys
+sys.path.insert(0, sys.argv[2])
+from topovlm.models import tiny
+import topovlm as tv
+from conftest import family_samples
+ad = tiny.tiny_causal_lm("llama", 4)
+def die(done, total):
+    if done >= 6:
+        os.kill(os.getpid(), signal.SIGKILL)   # no cleanup, no exception handler
+tv.extract(ad, family_samples(ad, 10), batch_size=3, cache_dir=sys.argv[1], progress=False, on_batch=die)
+"""
+
+
+def test_killed_process_resumes_to_identical_clouds(ad, tmp_path):
+    import os
+
+    script = tmp_path / "kill.py"
+    script.write_text(KILL)
+    tests_dir = os.path.dirname(__file__)
+    r = subprocess.run([sys.executable, str(script), str(tmp_path / "c"), tests_dir], capture_output=True, text=True,
+                       env={**os.environ, "PYTHONPATH": tests_dir})
+    assert r.returncode == -9, r.stderr[-1500:]
+    samples = family_samples(ad, 10)
+    seen = []
+    resumed = tv.extract(ad, samples, batch_size=3, cache_dir=tmp_path / "c", progress=False,
+                         on_batch=lambda d, n: seen.append(d))
+    assert seen == [9, 10]
+    np.testing.assert_array_equal(resumed, tv.extract(ad, samples, batch_size=3, cache_dir=tmp_path / "ref",
+                                                      progress=False))
+
+
+def test_corrupted_cache_file_is_detected_not_reused(ad, tmp_path):
+    samples = family_samples(ad, 4)
+    tv.extract(ad, samples, batch_size=2, cache_dir=tmp_path, progress=False)
+    (key,) = (tmp_path / "clouds").iterdir()
+    part = sorted(key.glob("part-*.safetensors"))[0]
+    data = bytearray(part.read_bytes())
+    data[-3] ^= 0xFF                      # one flipped byte in the tensor data
+    part.write_bytes(bytes(data))
+    with pytest.raises(tv.TopoVLMInputError, match="corrupted cache file .*checksum"):
+        tv.extract(ad, samples, batch_size=2, cache_dir=tmp_path, progress=False)
+    ok = tv.extract(ad, samples, batch_size=2, cache_dir=tmp_path, progress=False, fresh=True)
+    assert ok.shape == (5, 4, 32)
+
+
+def test_torn_manifest_line_means_batch_not_done(ad, tmp_path):
+    samples = family_samples(ad, 4)
+    ref = tv.extract(ad, samples, batch_size=2, cache_dir=tmp_path, progress=False)
+    (key,) = (tmp_path / "clouds").iterdir()
+    m = key / "manifest.jsonl"
+    m.write_text(m.read_text()[:-20])     # killed while appending the last line
+    seen = []
+    again = tv.extract(ad, samples, batch_size=2, cache_dir=tmp_path, progress=False, on_batch=lambda d, n: seen.append(d))
+    assert seen == [4] and np.array_equal(again, ref)
+
+
+def test_cache_key_depends_on_model_data_and_token(tmp_path):
+    a, b = tiny.tiny_causal_lm("llama", 4, seed=0), tiny.tiny_causal_lm("llama", 4, seed=1)
+    s = family_samples(a, 4)
+    tv.extract(a, s, cache_dir=tmp_path, progress=False)
+    tv.extract(b, s, cache_dir=tmp_path, progress=False)
+    tv.extract(a, s[:3], cache_dir=tmp_path, progress=False)
+    tv.extract(a, s, token="mean", cache_dir=tmp_path, progress=False)
+    tv.extract(a, s, cache_dir=tmp_path, progress=False)              # same as the first: no new entry
+    assert len(list((tmp_path / "clouds").iterdir())) == 4
+    metas = [json.loads((d / "meta.json").read_text()) for d in (tmp_path / "clouds").iterdir()]
+    assert {m["token"] for m in metas} == {"ret", "mean"}
+
+
+def test_float16_storage_halves_the_cache(ad, tmp_path):
+    s = family_samples(ad, 4)
+    c32 = tv.extract(ad, s, cache_dir=tmp_path / "a", progress=False)
+    c16 = tv.extract(ad, s, storage="float16", cache_dir=tmp_path / "b", progress=False)
+    again = tv.extract(ad, s, storage="float16", cache_dir=tmp_path / "b", progress=False)
+    assert c16.dtype == np.float32 and np.array_equal(c16, again)
+    np.testing.assert_allclose(c16, c32, rtol=2e-3, atol=2e-3)
+    size = lambda d: sum(p.stat().st_size for p in d.rglob("part-*"))
+    assert size(tmp_path / "b") < 0.6 * size(tmp_path / "a")
+
+
+@pytest.mark.parametrize("kwargs,msg", [
+    ({"token": "first"}, "token must be one of"),
+    ({"storage": "int8"}, "storage must be one of"),
+    ({"batch_size": 0}, "batch_size must be a positive integer"),
+])
+def test_bad_extraction_arguments(ad, kwargs, msg):
+    with pytest.raises(tv.TopoVLMInputError, match=msg):
+        tv.extract(ad, ["a prompt"], cache_dir=False, progress=False, **kwargs)
+
+
+def test_empty_calibration_set_is_a_clear_error(ad, tmp_path):
+    with pytest.raises(tv.TopoVLMInputError, match="calibration set is empty"):
+        tv.extract(ad, [], cache_dir=False)
+    with pytest.raises(tv.TopoVLMInputError, match="empty instruction"):
+        tv.extract(ad, ["fine", "   "], cache_dir=False)
+    (tmp_path / "p.txt").write_text("\n\n")
+    with pytest.raises(tv.TopoVLMInputError, match="is empty"):
+        tv.calibration.read_samples(tmp_path / "p.txt")
