@@ -24,6 +24,7 @@ book: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/search.py
 	$(PY) benchmarks/zigzag.py
+	$(PY) benchmarks/extract.py
 
 # after changing a chapter: re-execute the smoke runs that nbval compares against
 regression: $(STAMP)

@@ -20,6 +20,7 @@ from .base import RET_MARKER, TOKEN_CHOICES, Adapter, Sample, as_samples, load_i
 from .causal_lm import CausalLMAdapter
 from .llava_next import LlavaNextAdapter
 from .videollama2 import VideoLLaMA2Adapter
+from . import smollm2, tiny
 
 FAMILIES = {
     "causal-lm": CausalLMAdapter,
@@ -132,4 +133,6 @@ __all__ = [
     "family_of",
     "load_image",
     "load_model",
+    "smollm2",
+    "tiny",
 ]
