@@ -88,7 +88,10 @@ clouds = tv.extract(model, samples, token=token, batch_size=batch_size)
 print("clouds (L+1, N, d) =", clouds.shape)
 
 # %% [markdown]
-# Along the stack the points grow in norm, and each layer changes a point only a little:
+# Cloud 0 is a single point: every prompt ends with the same [RET] tokens, and the
+# embedding layer has not read the context yet, so all $N$ points coincide (the same holds
+# for `token="last"`). From decoder layer 0 on, attention mixes the context in and the points
+# separate. Along the stack they grow in norm, and each layer changes a point only a little:
 # the cosine between a point and the same point one layer later stays close to 1 after the
 # first layers. That near-identity is what makes layers removable at all. The projections
 # show the cloud's shape at a few depths.

@@ -208,9 +208,9 @@ def plot_clouds(clouds, layers=None, axes=None, title: str | None = None):
     n = X.shape[0]
     layers = layers if layers is not None else sorted({0, n // 4, n // 2, 3 * n // 4, n - 1})
     if axes is None:
-        fig = plt.figure(figsize=(3.0 * len(layers) + 5, 3.2), layout="constrained")
-        grid = fig.add_gridspec(1, len(layers) + 2)
-        axes = [fig.add_subplot(grid[0, :2])] + [fig.add_subplot(grid[0, i + 2]) for i in range(len(layers))]
+        fig = plt.figure(figsize=(10, 6), layout="constrained")
+        grid = fig.add_gridspec(2, len(layers), height_ratios=[1.3, 1])
+        axes = [fig.add_subplot(grid[0, :])] + [fig.add_subplot(grid[1, i]) for i in range(len(layers))]
     ax = axes[0]
     norms = np.linalg.norm(X, axis=2)
     unit = X / np.maximum(norms[..., None], 1e-12)
