@@ -76,3 +76,40 @@ def test_cli_prunes_half_of_smollm2_and_the_checkpoint_generates(tmp_path):
         b = model.generate(**ids, max_new_tokens=8, min_new_tokens=8, do_sample=False, use_cache=False)
     assert torch.equal(a, b)
     assert tv.SearchResult.load(out / "topovlm-search").layers_to_remove == info["pruned"]["removed"]
+
+
+def test_all_baselines_run_on_smollm2_at_half_sparsity(smol):
+    from topovlm import baselines as B
+
+    methods = [m for m in B.METHODS if m != "sleb"]   # SLEB's 345 greedy passes: `topovlm baselines` runs it
+    res = B.compare(smol, tv.calibration.fortune_prompts(12, seed=5), 0.5, methods, random_seeds=(0,),
+                    batch_size=6, progress=False, topovlm={"k": 5})
+    assert [r.method for r in res] == methods
+    for r in res:
+        assert len(r.layers_to_remove) == 15 == len(set(r.layers_to_remove)), r.method
+    by = {r.method: r for r in res}
+    assert by["topovlm"].passes == 1 and by["taylor"].n_backward == 2 and by["magnitude"].n_forward == 0
+
+
+def test_sleb_finds_an_identity_layer_inserted_into_smollm2():
+    """SmolLM2 plus one extra layer that is an exact identity (a copy of layer 11
+    with zeroed output projections, inserted after it): removing it gives back the
+    real model, removing any real layer of a trained model costs loss."""
+    import copy
+
+    from topovlm import baselines as B
+
+    ad = tv.models.load_model("smollm2")
+    extra = copy.deepcopy(ad.decoder_layers[11])
+    with torch.no_grad():
+        extra.self_attn.o_proj.weight.zero_()
+        extra.mlp.down_proj.weight.zero_()
+    layers = list(ad.decoder_layers)
+    layers.insert(12, extra)
+    ad.set_decoder_layers(torch.nn.ModuleList(layers))
+    for i, layer in enumerate(ad.decoder_layers):
+        layer.self_attn.layer_idx = i
+    ad.text_config.num_hidden_layers = 31
+    res = B.run("sleb", ad, tv.calibration.fortune_prompts(4, seed=2), 1 / 31)
+    assert res.layers_to_remove == [12] and int(np.argmin(res.importance)) == 12
+    assert res.n_forward == 31

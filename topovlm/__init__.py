@@ -8,7 +8,7 @@ Vision-Language Models* (TopoVLM, ACL 2026). One import gives the pipeline::
     eff = bc.effective()                          # layer intervals
 """
 
-from . import calibration, models, plots
+from . import baselines, calibration, models, plots
 from ._checks import TopoVLMInputError
 from .barcode import Barcode, EffectiveIntervals
 from .images import WEIGHTS, EffectivePersistenceImage, standard_persistence_images
@@ -17,7 +17,7 @@ from .scoring import LayerScores, distance_weighted_mean, standard_scores, survi
 from .search import SearchConfig, SearchResult, search
 from .selection import Selection, select_by_sparsity, select_by_threshold
 from .extract import ExtractConfig, extract
-from .prune import PruneReport, prune
+from .prune import PruneReport, prune, skipped
 from .standard import standard_persistence
 from .synthetic import circle_clouds, drifting_clouds
 from .zigzag import ENGINES, zigzag_persistence
@@ -26,11 +26,13 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ExtractConfig",
+    "baselines",
     "calibration",
     "PruneReport",
     "extract",
     "models",
     "prune",
+    "skipped",
     "EffectivePersistenceImage",
     "LayerScores",
     "SearchConfig",

@@ -164,5 +164,51 @@ def prune(
     typer.echo(f"saved to {out} (loads with transformers' from_pretrained)")
 
 
+@app.command()
+def baselines(
+    model: str = _MODEL,
+    sparsity: float = typer.Option(0.5, help="fraction of decoder layers to remove"),
+    methods: list[str] = typer.Option([], "--method", help="method to run (repeatable; default: all)"),
+    data: str = _DATA,
+    n: int = typer.Option(64, help="calibration samples"),
+    seed: int = typer.Option(0, help="seed of the calibration sample choice"),
+    random_seeds: int = typer.Option(3, help="seeds of the random baseline"),
+    batch_size: int = typer.Option(8, help="samples per forward pass"),
+    k: int = typer.Option(15, help="TopoVLM's neighbours per point"),
+    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto (device_map)"),
+    dtype: str = typer.Option("auto", help="auto, float32, bfloat16 or float16"),
+    out: Optional[Path] = typer.Option(None, help="directory for baselines.md + baselines.json"),
+    trust_remote_code: bool = typer.Option(False, help="run code shipped with the checkpoint"),
+):
+    """Every layer-selection method on one model, calibration set and sparsity: layers, time, passes."""
+    import json
+
+    from .baselines import METHODS, compare, n_to_remove, results_table
+    from .calibration import calibration_set
+    from .models import load_model
+
+    try:
+        for name in methods:
+            if name not in METHODS:
+                raise TopoVLMInputError(f"unknown method {name!r}; known: {sorted(METHODS)}")
+        if not 0 < sparsity < 1:
+            raise TopoVLMInputError(f"sparsity must be in (0, 1), got {sparsity!r}")
+        samples = calibration_set(data, n, seed)
+        adapter = load_model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+        n_to_remove(sparsity, adapter.n_layers)
+        results = compare(adapter, samples, sparsity, methods or None, tuple(range(random_seeds)), batch_size,
+                          topovlm={"k": min(k, n - 1)})
+    except TopoVLMInputError as exc:
+        _fail(exc)
+    table = results_table(results)
+    head = (f"{model}: remove {len(results[0].layers_to_remove)} of {adapter.n_layers} decoder layers "
+            f"(sparsity {sparsity}), {n} calibration samples from {data}, batch {batch_size}")
+    typer.echo(head + "\n\n" + table)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "baselines.md").write_text(head + "\n\n" + table + "\n")
+        (out / "baselines.json").write_text(json.dumps([r.to_dict() for r in results], indent=2))
+
+
 if __name__ == "__main__":
     app()

@@ -126,3 +126,44 @@ def prune(adapter: Adapter, layers: Sequence[int]) -> PruneReport:
     report = PruneReport(removed, kept, L, len(kept), before, adapter.n_parameters(), fields)
     adapter.meta["pruned"] = report.to_dict()
     return report
+
+
+class skipped:
+    """Context manager: the given decoder layers act as the identity (output =
+    input) without changing the model's structure.
+
+    For searches that try many removals (SLEB): exact, reversible, and the
+    same for every family. The skipped layers still run (their output is
+    discarded), so use :func:`prune` for speed.
+
+    Examples
+    --------
+    >>> with skipped(adapter, [3, 7]):          # doctest: +SKIP
+    ...     loss = calibration_loss(adapter, batches)
+    """
+
+    def __init__(self, adapter: Adapter, layers: Sequence[int]):
+        self.layers = [adapter.decoder_layers[i] for i in check_layers(layers, adapter.n_layers)] if layers else []
+        self.handles = []
+
+    def __enter__(self):
+        for layer in self.layers:
+            store = {}
+
+            def pre(module, args, kwargs, store=store):
+                store["h"] = args[0] if args else kwargs["hidden_states"]
+
+            def post(module, args, output, store=store):
+                if isinstance(output, tuple):
+                    return (store["h"],) + output[1:]
+                return store["h"]
+
+            self.handles.append(layer.register_forward_pre_hook(pre, with_kwargs=True))
+            self.handles.append(layer.register_forward_hook(post))
+        return self
+
+    def __exit__(self, *exc):
+        for h in self.handles:
+            h.remove()
+        self.handles = []
+        return False

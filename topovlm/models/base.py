@@ -191,6 +191,11 @@ class Adapter:
         """
         raise NotImplementedError
 
+    def media_token_mask(self, inputs: dict):
+        """(B, T) bool: positions holding image/video/audio features, or None
+        for a text-only family (TAMP's vision-token density needs it)."""
+        return None
+
     def _tokenize(self, texts: list[str]) -> dict:
         tok = self.tokenizer
         old = tok.padding_side

@@ -34,6 +34,12 @@ class LlavaNextAdapter(Adapter):
             text = (f"{self.image_token}\n" if with_image else "") + instruction
         return text + (marker or "")
 
+    def media_token_mask(self, inputs: dict):
+        cfg = self.model.config
+        token = getattr(cfg, "image_token_id", None)
+        token = getattr(cfg, "image_token_index", None) if token is None else token
+        return inputs["input_ids"] == token
+
     def encode(self, samples: Sequence[Sample], marker: str | None) -> dict:
         has = [s.image is not None for s in samples]
         if any(has) and not all(has):

@@ -85,6 +85,13 @@ class VideoLLaMA2Adapter(Adapter):
         media = ("<video>" * cfg.n_video_tokens if video else "") + ("<audio>" * cfg.n_audio_tokens if audio else "")
         return super().prompt_text(media + instruction, marker)
 
+    def media_token_mask(self, inputs: dict):
+        if self.encoder is not None:   # the real model inserts features itself: not visible in input_ids
+            return None
+        cfg = self.model.config
+        ids = inputs["input_ids"]
+        return (ids == cfg.video_token_id) | (ids == cfg.audio_token_id)
+
     def encode(self, samples: Sequence[Sample], marker: str | None) -> dict:
         if self.encoder is not None:
             return dict(self.encoder(samples, marker))

@@ -1,0 +1,131 @@
+"""Baselines on tiny models built so that the answer is known."""
+
+import numpy as np
+import pytest
+import torch
+
+import topovlm as tv
+from topovlm import baselines as B
+from topovlm.models import tiny
+
+from conftest import family_samples
+
+IDENTITY = 5
+
+
+def with_identity_layer(adapter, layer=IDENTITY, boost=4.0):
+    """Zero the output projections of one layer (it becomes an exact identity on
+    the residual stream) and strengthen the others so every real layer moves
+    the hidden state clearly."""
+    with torch.no_grad():
+        for i, lyr in enumerate(adapter.decoder_layers):
+            scale = 0.0 if i == layer else boost
+            lyr.self_attn.o_proj.weight.mul_(scale)
+            lyr.mlp.down_proj.weight.mul_(scale)
+    return adapter
+
+
+@pytest.fixture(scope="module")
+def known():
+    ad = with_identity_layer(tiny.tiny_causal_lm("llama", 8, seed=1))
+    calib = B.Calibration.build(ad, family_samples(ad, 12), batch_size=4)
+    return ad, calib
+
+
+def test_identity_layer_really_is_an_identity(known):
+    ad, calib = known
+    hs = B._all_states(ad, calib.batches[0])
+    torch.testing.assert_close(hs[IDENTITY], hs[IDENTITY + 1])
+
+
+def test_shortgpt_removes_the_identity_layer_first(known):
+    ad, calib = known
+    for metric in ("cosine", "angular"):
+        imp, _ = B.shortgpt(ad, calib, 1, metric=metric)
+        assert int(np.argmin(imp)) == IDENTITY and imp[IDENTITY] == pytest.approx(0, abs=1e-3)  # arccos near 1 amplifies float32 noise
+    assert B.run("shortgpt", ad, calib, 1 / 8).layers_to_remove == [IDENTITY]
+
+
+@pytest.mark.parametrize("sparsity", [1 / 8, 2 / 8, 3 / 8])
+def test_streamline_block_contains_the_identity_layer(known, sparsity):
+    ad, calib = known
+    res = B.run("streamline", ad, calib, sparsity)
+    assert IDENTITY in res.layers_to_remove
+    assert res.layers_to_remove == list(range(res.layers_to_remove[0], res.layers_to_remove[0] + len(res.layers_to_remove)))
+
+
+def test_magnitude_and_taylor_rank_the_identity_layer_lowest(known):
+    ad, calib = known
+    mag = B.run("magnitude", ad, calib, 0.25)
+    assert int(np.argmin(mag.importance)) == IDENTITY and mag.n_forward == 0
+    tay = B.run("taylor", ad, calib, 0.25)
+    assert int(np.argmin(tay.importance)) == IDENTITY and tay.importance[IDENTITY] == 0
+    assert tay.n_backward == len(calib.batches) and tay.n_forward == len(calib.batches)
+    assert all(p.grad is None for p in ad.model.parameters())       # nothing left behind
+
+
+def test_sleb_skipping_a_layer_equals_removing_it(known):
+    ad, calib = known
+    copy = with_identity_layer(tiny.tiny_causal_lm("llama", 8, seed=1))
+    with tv.skipped(ad, [1, 6]):
+        skipped_loss = B.calibration_loss(ad, calib)
+    full_loss = B.calibration_loss(ad, calib)
+    tv.prune(copy, [1, 6])
+    assert B.calibration_loss(copy, B.Calibration.build(copy, calib.samples, 4)) == pytest.approx(skipped_loss, rel=1e-5)
+    assert B.calibration_loss(ad, calib) == full_loss                    # the context manager cleaned up
+    with tv.skipped(ad, [IDENTITY]):
+        assert B.calibration_loss(ad, calib) == pytest.approx(full_loss, rel=1e-6)
+
+
+def test_sleb_counts_its_greedy_passes(known):
+    ad, calib = known
+    res = B.run("sleb", ad, calib, 2 / 8)
+    assert len(res.layers_to_remove) == 2
+    assert res.n_forward == (8 + 7) * len(calib.batches) and res.passes == 15
+
+
+@pytest.mark.parametrize("family", ["causal-lm", "llava-next", "videollama2"])
+@pytest.mark.parametrize("sparsity", [0.25, 0.5])
+def test_every_method_returns_round_sL_distinct_valid_layers(family, sparsity):
+    ad = {"causal-lm": lambda: tiny.tiny_causal_lm("qwen2", 8),
+          "llava-next": lambda: tiny.tiny_llava_next(8),
+          "videollama2": lambda: tiny.tiny_videollama2(8)}[family]()
+    results = B.compare(ad, family_samples(ad, 12), sparsity, random_seeds=(0, 1), batch_size=6, progress=False,
+                        topovlm={"k": 5})
+    assert {r.method for r in results} == set(B.METHODS)
+    for r in results:
+        assert len(r.layers_to_remove) == round(sparsity * 8) == len(set(r.layers_to_remove)), r.method
+        assert all(0 <= i < 8 for i in r.layers_to_remove) and r.importance.shape == (8,)
+        assert r.seconds >= 0 and np.isfinite(r.importance).all(), r.method
+    table = B.results_table(results)
+    assert table.count("\n") == len(results) + 1 and "| topovlm |" in table
+
+
+def test_results_are_deterministic_for_a_fixed_seed(known):
+    ad, calib = known
+    for name in B.METHODS:
+        a, b = B.run(name, ad, calib, 0.25, seed=7), B.run(name, ad, calib, 0.25, seed=7)
+        assert a.layers_to_remove == b.layers_to_remove, name
+        np.testing.assert_allclose(a.importance, b.importance, rtol=1e-6, err_msg=name)
+    assert B.run("random", ad, calib, 0.5, seed=1).layers_to_remove != B.run("random", ad, calib, 0.5, seed=2).layers_to_remove
+
+
+def test_tamp_uses_media_tokens_when_there_are_some():
+    ad = tiny.tiny_llava_next(6)
+    calib = B.Calibration.build(ad, family_samples(ad, 4), 2)
+    assert ad.media_token_mask(calib.batches[0]).any()
+    res = B.run("tamp", ad, calib, 0.5)
+    assert res.notes == "" and (res.importance > 1).all()     # three terms, each in [0, 2]
+    text = B.run("tamp", tiny.tiny_causal_lm("llama", 6), family_samples(ad, 4), 0.5)
+    assert "text density only" in text.notes
+
+
+@pytest.mark.parametrize("kwargs,msg", [
+    ({"sparsity": 0.0}, "sparsity must be in"), ({"sparsity": 1.0}, "sparsity must be in"),
+    ({"sparsity": 0.01}, "removes 0 layers"), ({"method": "sparsegpt"}, "unknown method"),
+])
+def test_bad_baseline_arguments(known, kwargs, msg):
+    ad, calib = known
+    args = {"method": "shortgpt", "sparsity": 0.5, **kwargs}
+    with pytest.raises(tv.TopoVLMInputError, match=msg):
+        B.run(args["method"], ad, calib, args["sparsity"])

@@ -1,0 +1,457 @@
+"""Layer-pruning baselines and TopoVLM behind one signature.
+
+Every method is a plain function registered by name::
+
+    method(adapter, calib, n_remove, seed) -> (importance, layers)
+
+``importance`` is an (L,) array, lower = removed first; ``layers`` is the list
+of decoder layers to remove, or ``None`` to take the ``n_remove`` lowest
+(ties: lower index first). :func:`run` adds the bookkeeping the paper compares:
+wall time and the number of forward and backward passes (batches) each
+method needs. A new baseline is one function plus ``@register("name")``.
+
+The scores follow ``../shared/METHOD.md`` §6:
+
+==============  ================================================================
+shortgpt        Block Influence BI_i = 1 - mean_tokens cos(h_i, h_{i+1})
+                (``metric="angular"``: mean arccos / pi instead)
+streamline      the contiguous block of n layers whose input and output are most
+                cosine-similar (mean over tokens); without LLM-Streamline's trained
+                replacement layer
+sleb            greedy: remove the layer whose removal raises the calibration
+                loss least, repeat
+taylor          first-order |grad * weight| of the calibration loss, summed per layer
+magnitude       Frobenius norm of a layer's weights
+wanda           sum over a layer's linear maps of |W_jk| * ||X_k||_2 (Wanda's score)
+tamp            TAMP's multimodal density importance: (1 - vision density) +
+                (1 - text density) + (1 - cos(mean vision, mean text)) of a layer's
+                output tokens; text-only models: (1 - text density)
+random          seeded uniform choice
+topovlm         this package: [RET] clouds -> zigzag -> EPI -> consistency
+==============  ================================================================
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ._checks import TopoVLMInputError
+from .models.base import Adapter, Sample, as_samples
+from .prune import skipped
+
+METHODS: dict[str, Callable] = {}
+
+
+def register(name: str):
+    """Decorator adding a method to :data:`METHODS`."""
+    def deco(fn):
+        METHODS[name] = fn
+        return fn
+    return deco
+
+
+@dataclass
+class Calibration:
+    """The calibration set, as samples and as encoded batches (right-padded)."""
+
+    samples: list
+    batches: list
+    batch_size: int
+    n_backward: int = 0   # methods that backpropagate count their backward passes here
+
+    @classmethod
+    def build(cls, adapter: Adapter, samples, batch_size: int = 8) -> "Calibration":
+        samples = as_samples(samples)
+        batches = [adapter.encode(samples[i:i + batch_size], None) for i in range(0, len(samples), batch_size)]
+        return cls(samples, batches, batch_size)
+
+
+@dataclass
+class BaselineResult:
+    """One method's choice and its search cost."""
+
+    method: str
+    layers_to_remove: list
+    importance: np.ndarray
+    seconds: float
+    n_forward: int
+    n_backward: int
+    n_batches: int
+    seed: int = 0
+    notes: str = ""
+
+    @property
+    def passes(self) -> float:
+        """Forward passes over the whole calibration set."""
+        return self.n_forward / max(1, self.n_batches)
+
+    def to_dict(self) -> dict:
+        return {"method": self.method, "layers_to_remove": self.layers_to_remove,
+                "importance": [float(x) for x in self.importance], "seconds": self.seconds,
+                "n_forward": self.n_forward, "n_backward": self.n_backward, "n_batches": self.n_batches,
+                "passes": self.passes, "seed": self.seed, "notes": self.notes}
+
+
+@dataclass
+class _Counter:
+    """Counts forward calls of the model (one per batch)."""
+
+    forward: int = 0
+    handles: list = field(default_factory=list)
+
+    def attach(self, model):
+        def pre(module, args, kwargs):
+            self.forward += 1
+        self.handles.append(model.register_forward_pre_hook(pre, with_kwargs=True))
+        return self
+
+    def detach(self):
+        for h in self.handles:
+            h.remove()
+
+
+def _to(adapter, batch):
+    return {k: v.to(adapter.device) if hasattr(v, "to") else v for k, v in batch.items()}
+
+
+def _valid(batch):
+    """(B, T) bool of real (non-padding) tokens."""
+    return batch["attention_mask"].bool()
+
+
+def _all_states(adapter: Adapter, batch) -> list:
+    """Hidden states at every layer boundary: L+1 tensors (B, T, d), float32 on CPU."""
+    import torch
+
+    layers = adapter.decoder_layers
+    out = [None] * (len(layers) + 1)
+
+    def pre(module, args, kwargs):
+        out[0] = (args[0] if args else kwargs["hidden_states"]).detach().float().cpu()
+
+    def post(i):
+        def hook(module, args, output):
+            h = output[0] if isinstance(output, (tuple, list)) else output
+            out[i] = h.detach().float().cpu()
+        return hook
+
+    handles = [layers[0].register_forward_pre_hook(pre, with_kwargs=True)]
+    handles += [layer.register_forward_hook(post(i + 1)) for i, layer in enumerate(layers)]
+    try:
+        with torch.no_grad():
+            adapter.model(**_to(adapter, batch), use_cache=False, logits_to_keep=1)
+    finally:
+        for h in handles:
+            h.remove()
+    if any(h.shape[1] != batch["attention_mask"].shape[1] for h in out):
+        raise TopoVLMInputError("this method needs the model's sequence to match input_ids (batch_size=1 "
+                                "models that insert media features are not supported)")
+    return out
+
+
+def token_similarity(adapter: Adapter, calib: Calibration, metric: str = "cosine") -> np.ndarray:
+    """Mean over real tokens of the similarity between layer boundaries.
+
+    Returns
+    -------
+    (L+1, L+1) float64
+        ``cosine``: mean cos(h_i, h_j); ``angular``: 1 - mean arccos(cos)/pi.
+    """
+    import torch
+
+    total, count = None, 0
+    for batch in calib.batches:
+        hs = _all_states(adapter, batch)
+        mask = _valid(batch).reshape(-1)
+        H = torch.stack([h.reshape(-1, h.shape[-1])[mask] for h in hs])          # (L+1, tokens, d)
+        U = H / H.norm(dim=-1, keepdim=True).clamp_min(1e-12)
+        C = torch.einsum("ltd,mtd->lmt", U, U).clamp(-1, 1)                       # (L+1, L+1, tokens)
+        if metric == "angular":
+            C = 1 - torch.arccos(C) / np.pi
+        s = C.sum(-1).double().numpy()
+        total = s if total is None else total + s
+        count += int(mask.sum())
+    return total / count
+
+
+@register("shortgpt")
+def shortgpt(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0, metric: str = "cosine"):
+    """ShortGPT's Block Influence (Men et al., 2024): low BI = the layer barely changes its input."""
+    C = token_similarity(adapter, calib, metric)
+    L = adapter.n_layers
+    return np.array([1 - C[i, i + 1] for i in range(L)]), None
+
+
+@register("streamline")
+def streamline(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
+    """LLM-Streamline's layer selection (Chen et al., 2024): the most input/output-similar
+    contiguous block of ``n_remove`` layers. The trained lightweight replacement layer
+    of the paper is not built here: the block is simply removed."""
+    C = token_similarity(adapter, calib)
+    L = adapter.n_layers
+    sims = [C[i, i + n_remove] for i in range(L - n_remove + 1)]
+    start = int(np.argmax(sims))
+    importance = np.array([1 - C[i, i + 1] for i in range(L)])
+    return importance, list(range(start, start + n_remove))
+
+
+def calibration_loss(adapter: Adapter, calib: Calibration) -> float:
+    """Mean next-token cross-entropy over the real text tokens of the calibration set."""
+    import torch
+
+    media = None
+    total, count = 0.0, 0
+    for batch in calib.batches:
+        with torch.no_grad():
+            logits = adapter.model(**_to(adapter, batch), use_cache=False).logits.float()
+        ids = batch["input_ids"].to(logits.device)
+        keep = _valid(batch).to(logits.device)
+        media = adapter.media_token_mask(batch)
+        if media is not None:
+            keep = keep & ~media.to(logits.device)
+        target_ok = keep[:, 1:]
+        nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1),
+                                                reduction="none").reshape(ids.shape[0], -1)
+        total += float((nll * target_ok).sum())
+        count += int(target_ok.sum())
+    return total / max(1, count)
+
+
+@register("sleb")
+def sleb(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
+    """SLEB (Song et al., 2024): greedily remove the layer whose removal raises the
+    calibration loss least; ``importance`` is each layer's loss when removed alone."""
+    removed: list[int] = []
+    importance = np.zeros(adapter.n_layers)
+    for step in range(n_remove):
+        best, best_loss = None, np.inf
+        for layer in range(adapter.n_layers):
+            if layer in removed:
+                continue
+            with skipped(adapter, removed + [layer]):
+                loss = calibration_loss(adapter, calib)
+            if step == 0:
+                importance[layer] = loss
+            if loss < best_loss:
+                best, best_loss = layer, loss
+        removed.append(best)
+    return importance, sorted(removed)
+
+
+@register("taylor")
+def taylor(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
+    """First-order Taylor importance (LLM-Pruner, Ma et al., 2023), per layer:
+    sum over its weights of |dLoss/dw * w| for the calibration loss."""
+    import torch
+
+    model = adapter.model
+    layers = adapter.decoder_layers
+    model.zero_grad(set_to_none=True)
+    flags = {p: p.requires_grad for p in model.parameters()}
+    for p in model.parameters():
+        p.requires_grad_(False)
+    for p in layers.parameters():
+        p.requires_grad_(True)
+    try:
+        for batch in calib.batches:
+            logits = model(**_to(adapter, batch), use_cache=False).logits.float()
+            ids = batch["input_ids"].to(logits.device)
+            keep = _valid(batch).to(logits.device)
+            media = adapter.media_token_mask(batch)
+            if media is not None:
+                keep = keep & ~media.to(logits.device)
+            nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
+                                                    ids[:, 1:].reshape(-1), reduction="none")
+            loss = (nll * keep[:, 1:].reshape(-1)).sum() / max(1, int(keep[:, 1:].sum()))
+            loss.backward()
+            calib.n_backward += 1
+        importance = np.array([sum(float((p.grad * p.detach()).abs().sum()) for p in layer.parameters() if p.grad is not None)
+                               for layer in layers])
+    finally:
+        model.zero_grad(set_to_none=True)
+        for p, flag in flags.items():
+            p.requires_grad_(flag)
+    return importance, None
+
+
+@register("magnitude")
+def magnitude(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
+    """Frobenius norm of all of a layer's weights (no data needed)."""
+    import torch
+
+    with torch.no_grad():
+        return np.array([float(torch.sqrt(sum((p.float() ** 2).sum() for p in layer.parameters())))
+                         for layer in adapter.decoder_layers]), None
+
+
+@register("wanda")
+def wanda(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
+    """Wanda's score (Sun et al., 2024) summed per layer: sum_jk |W_jk| * ||X_k||_2 over
+    every linear map, X_k the k-th input feature over the calibration tokens."""
+    import torch
+
+    linears = [(li, mod) for li, layer in enumerate(adapter.decoder_layers) for mod in layer.modules()
+               if isinstance(mod, torch.nn.Linear)]
+    sumsq = {id(mod): torch.zeros(mod.in_features, dtype=torch.float64) for _, mod in linears}
+    state = {}
+
+    def hook(module, args):
+        x = args[0].detach().float()
+        m = state["mask"].to(x.device, x.dtype)[..., None]
+        sumsq[id(module)] += ((x * m) ** 2).sum(dim=(0, 1)).double().cpu()
+
+    handles = [mod.register_forward_pre_hook(hook) for _, mod in linears]
+    try:
+        for batch in calib.batches:
+            state["mask"] = _valid(batch)
+            with torch.no_grad():
+                adapter.model(**_to(adapter, batch), use_cache=False, logits_to_keep=1)
+    finally:
+        for h in handles:
+            h.remove()
+    importance = np.zeros(adapter.n_layers)
+    with torch.no_grad():
+        for li, mod in linears:
+            norm = sumsq[id(mod)].sqrt().to(mod.weight.device)
+            importance[li] += float((mod.weight.abs().double() * norm[None, :]).sum())
+    return importance, None
+
+
+def _density(U):
+    """Mean pairwise cosine of n unit vectors (n, d); nan when n < 2."""
+    n = U.shape[0]
+    if n < 2:
+        return float("nan")
+    s = U.sum(0)
+    return float(((s @ s) - n) / (n * (n - 1)))
+
+
+@register("tamp")
+def tamp(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
+    """TAMP's multimodal density importance (Lee et al., 2025) as a layer score, on each
+    layer's output tokens; lowest removed. Text-only families: (1 - text density)."""
+    L = adapter.n_layers
+    acc, n = np.zeros(L), 0
+    for batch in calib.batches:
+        hs = _all_states(adapter, batch)[1:]
+        valid = _valid(batch)
+        media = adapter.media_token_mask(batch)
+        for b in range(valid.shape[0]):
+            text = valid[b] & (~media[b] if media is not None else True)
+            vis = valid[b] & media[b] if media is not None else None
+            for l, h in enumerate(hs):
+                U = h[b] / h[b].norm(dim=-1, keepdim=True).clamp_min(1e-12)
+                score = 1 - _density(U[text])
+                if vis is not None and int(vis.sum()) >= 2:
+                    mv, mt = h[b][vis].mean(0), h[b][text].mean(0)
+                    cross = float(mv @ mt / (mv.norm() * mt.norm()).clamp_min(1e-12))
+                    score += (1 - _density(U[vis])) + (1 - cross)
+                acc[l] += score
+            n += 1
+    return acc / n, None
+
+
+@register("random")
+def random_layers(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
+    """A seeded uniform choice (report several seeds)."""
+    return np.random.default_rng(seed).random(adapter.n_layers), None
+
+
+@register("topovlm")
+def topovlm(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0, k: int = 15, alpha: float = 1.0):
+    """TopoVLM: [RET] clouds (one calibration pass), zigzag persistence, EPI, consistency."""
+    from .extract import extract
+    from .search import search
+
+    clouds = extract(adapter, calib.samples, batch_size=calib.batch_size, cache_dir=False, progress=False)
+    k = min(k, len(calib.samples) - 1)
+    res = search(clouds, k=k, alpha=alpha, sparsity=n_remove / adapter.n_layers)
+    return -np.asarray(res.scores.decoder_consistency), res.layers_to_remove
+
+
+def n_to_remove(sparsity: float, n_layers: int) -> int:
+    """round(s * L), validated: at least one layer removed, at least one kept."""
+    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float, np.floating)) or not 0 < sparsity < 1:
+        raise TopoVLMInputError(f"sparsity must be in (0, 1) (fraction of layers removed), got {sparsity!r}")
+    m = int(round(sparsity * n_layers))
+    if not 1 <= m < n_layers:
+        raise TopoVLMInputError(f"sparsity {sparsity} of {n_layers} layers removes {m} layers; need 1 to {n_layers - 1}")
+    return m
+
+
+def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, **kw) -> BaselineResult:
+    """Run one registered method and record its cost.
+
+    Parameters
+    ----------
+    method : str
+        A key of :data:`METHODS`.
+    adapter : Adapter
+    calib : Calibration or sequence of samples
+    sparsity : float in (0, 1)
+        Fraction of decoder layers to remove; exactly round(s * L) are.
+    seed : int
+    **kw
+        Method options (e.g. ``metric="angular"`` for shortgpt, ``k`` for topovlm).
+    """
+    if method not in METHODS:
+        raise TopoVLMInputError(f"unknown method {method!r}; known: {sorted(METHODS)}")
+    m = n_to_remove(sparsity, adapter.n_layers)
+    if not isinstance(calib, Calibration):
+        calib = Calibration.build(adapter, calib)
+    counter = _Counter().attach(adapter.model)
+    backward0 = calib.n_backward
+    t0 = time.perf_counter()
+    try:
+        importance, layers = METHODS[method](adapter, calib, m, seed=seed, **kw)
+    finally:
+        counter.detach()
+    seconds = time.perf_counter() - t0
+    importance = np.asarray(importance, dtype=np.float64)
+    if layers is None:
+        layers = sorted(int(i) for i in np.lexsort((np.arange(len(importance)), importance))[:m])
+    layers = sorted(int(i) for i in layers)
+    assert len(set(layers)) == m and all(0 <= i < adapter.n_layers for i in layers), (method, layers)
+    notes = ""
+    if method == "streamline":
+        notes = "block removed without the trained replacement layer"
+    elif method == "tamp" and adapter.media_token_mask(calib.batches[0]) is None:
+        notes = "text density only (no media tokens)"
+    return BaselineResult(method, layers, importance, seconds, counter.forward, calib.n_backward - backward0,
+                          len(calib.batches), seed, notes)
+
+
+def compare(adapter: Adapter, samples, sparsity: float, methods=None, random_seeds=(0, 1, 2),
+            batch_size: int = 8, progress: bool = True, **kw) -> list[BaselineResult]:
+    """Run several methods on the same model, calibration set and sparsity.
+
+    ``random`` runs once per seed in ``random_seeds``. ``kw`` maps a method name
+    to its options, e.g. ``topovlm={"k": 10}``.
+    """
+    from tqdm.auto import tqdm
+
+    methods = list(METHODS) if methods is None else list(methods)
+    for name in methods:
+        if name not in METHODS:
+            raise TopoVLMInputError(f"unknown method {name!r}; known: {sorted(METHODS)}")
+    n_to_remove(sparsity, adapter.n_layers)
+    calib = Calibration.build(adapter, samples, batch_size)
+    jobs = [(name, s) for name in methods for s in (random_seeds if name == "random" else (0,))]
+    results = []
+    for name, seed in tqdm(jobs, desc="baselines", disable=not progress):
+        results.append(run(name, adapter, calib, sparsity, seed=seed, **kw.get(name, {})))
+    return results
+
+
+def results_table(results: list[BaselineResult]) -> str:
+    """Markdown table: layers removed, search time, forward/backward passes."""
+    rows = ["| method | seed | layers removed | search s | forward batches | backward batches | "
+            "passes over calib. | notes |", "|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        rows.append(f"| {r.method} | {r.seed} | {r.layers_to_remove} | {r.seconds:.2f} | {r.n_forward} | "
+                    f"{r.n_backward} | {r.passes:.0f} | {r.notes} |")
+    return "\n".join(rows)
