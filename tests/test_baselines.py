@@ -77,6 +77,47 @@ def test_sleb_skipping_a_layer_equals_removing_it(known):
         assert B.calibration_loss(ad, calib) == pytest.approx(full_loss, rel=1e-6)
 
 
+@pytest.fixture(scope="module")
+def trained():
+    """A tiny Llama trained for 400 steps on fortune text (about 15 s), so that every
+    layer lowers the loss, with an exact identity layer inserted after layer 2."""
+    import copy
+
+    ad = tiny.tiny_causal_lm("llama", 6, seed=0)
+    texts = [s.text for s in tv.calibration.fortune_prompts(256, seed=9)]
+    opt = torch.optim.AdamW(ad.model.parameters(), lr=3e-3)
+    g = torch.Generator().manual_seed(0)
+    torch.manual_seed(0)
+    ad.model.train()
+    for _ in range(400):
+        idx = torch.randint(0, len(texts), (16,), generator=g)
+        enc = ad.tokenizer([texts[i] for i in idx], return_tensors="pt", padding=True, truncation=True, max_length=96)
+        loss = ad.model(**enc, labels=enc.input_ids.masked_fill(enc.attention_mask == 0, -100)).loss
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    ad.model.eval()
+    extra = copy.deepcopy(ad.decoder_layers[2])
+    with torch.no_grad():
+        extra.self_attn.o_proj.weight.zero_()
+        extra.mlp.down_proj.weight.zero_()
+    layers = list(ad.decoder_layers)
+    layers.insert(3, extra)
+    ad.set_decoder_layers(torch.nn.ModuleList(layers))
+    for i, layer in enumerate(ad.decoder_layers):
+        layer.self_attn.layer_idx = i
+    ad.text_config.num_hidden_layers = 7
+    return ad
+
+
+def test_sleb_removes_the_identity_layer_first(trained):
+    calib = B.Calibration.build(trained, tv.calibration.fortune_prompts(16, seed=3), 8)
+    res = B.run("sleb", trained, calib, 1 / 7)
+    assert res.layers_to_remove == [3]
+    others = np.delete(res.importance, 3)
+    assert (others > res.importance[3] + 0.02).all()      # every real layer costs loss
+
+
 def test_sleb_counts_its_greedy_passes(known):
     ad, calib = known
     res = B.run("sleb", ad, calib, 2 / 8)

@@ -91,25 +91,41 @@ def test_all_baselines_run_on_smollm2_at_half_sparsity(smol):
     assert by["topovlm"].passes == 1 and by["taylor"].n_backward == 2 and by["magnitude"].n_forward == 0
 
 
-def test_sleb_finds_an_identity_layer_inserted_into_smollm2():
-    """SmolLM2 plus one extra layer that is an exact identity (a copy of layer 11
-    with zeroed output projections, inserted after it): removing it gives back the
-    real model, removing any real layer of a trained model costs loss."""
+def insert_identity_layer(ad, after: int):
+    """Insert a copy of layer ``after`` with zeroed output projections right after it:
+    an exact identity on the residual stream."""
     import copy
 
-    from topovlm import baselines as B
-
-    ad = tv.models.load_model("smollm2")
-    extra = copy.deepcopy(ad.decoder_layers[11])
+    extra = copy.deepcopy(ad.decoder_layers[after])
     with torch.no_grad():
         extra.self_attn.o_proj.weight.zero_()
         extra.mlp.down_proj.weight.zero_()
     layers = list(ad.decoder_layers)
-    layers.insert(12, extra)
+    layers.insert(after + 1, extra)
     ad.set_decoder_layers(torch.nn.ModuleList(layers))
     for i, layer in enumerate(ad.decoder_layers):
         layer.self_attn.layer_idx = i
-    ad.text_config.num_hidden_layers = 31
-    res = B.run("sleb", ad, tv.calibration.fortune_prompts(4, seed=2), 1 / 31)
-    assert res.layers_to_remove == [12] and int(np.argmin(res.importance)) == 12
+    ad.text_config.num_hidden_layers = len(layers)
+    return ad
+
+
+def test_sleb_on_smollm2_with_an_inserted_identity_layer():
+    """Removing the inserted identity gives back SmolLM2's own loss exactly; SLEB's first
+    choice is never worse than that. (On fortune text SmolLM2's real layer 4 does better
+    still: removing it lowers the loss, see the issue notes.)"""
+    from topovlm import baselines as B
+
+    ad = tv.models.load_model("smollm2")
+    calib = B.Calibration.build(ad, tv.calibration.fortune_prompts(4, seed=2), 4)
+    full = B.calibration_loss(ad, calib)
+    insert_identity_layer(ad, 11)
+    res = B.run("sleb", ad, calib, 1 / 31)
+    assert res.importance[12] == pytest.approx(full, rel=1e-5)
+    assert res.importance[res.layers_to_remove[0]] <= res.importance[12]
     assert res.n_forward == 31
+
+
+def test_heldout_fortunes_are_disjoint_from_calibration():
+    calib = tv.calibration.fortune_prompts(100, seed=0)
+    held = tv.calibration.fortune_prompts(100, seed=0, exclude=calib)
+    assert not {s.text for s in calib} & {s.text for s in held}

@@ -8,7 +8,7 @@ Vision-Language Models* (TopoVLM, ACL 2026). One import gives the pipeline::
     eff = bc.effective()                          # layer intervals
 """
 
-from . import baselines, calibration, models, plots
+from . import baselines, calibration, evaluate, models, plots
 from ._checks import TopoVLMInputError
 from .barcode import Barcode, EffectiveIntervals
 from .images import WEIGHTS, EffectivePersistenceImage, standard_persistence_images
@@ -28,6 +28,7 @@ __all__ = [
     "ExtractConfig",
     "baselines",
     "calibration",
+    "evaluate",
     "PruneReport",
     "extract",
     "models",

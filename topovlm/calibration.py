@@ -46,7 +46,8 @@ def _fortunes(directory: Path, files) -> list[str]:
     return sorted(set(out))
 
 
-def fortune_prompts(n: int = 512, seed: int = 0, directory=FORTUNE_DIR, files=FORTUNE_FILES) -> list[Sample]:
+def fortune_prompts(n: int = 512, seed: int = 0, directory=FORTUNE_DIR, files=FORTUNE_FILES,
+                    exclude=()) -> list[Sample]:
     """``n`` distinct fortune texts, a seeded random choice.
 
     Parameters
@@ -57,12 +58,15 @@ def fortune_prompts(n: int = 512, seed: int = 0, directory=FORTUNE_DIR, files=FO
     directory : path
         Where the fortune files are (Debian: ``/usr/share/games/fortunes``).
     files : sequence of str
+    exclude : sequence of Sample or str
+        Texts never chosen (a held-out set disjoint from the calibration set).
 
     Returns
     -------
     list of Sample
     """
-    pool = _fortunes(Path(directory), files)
+    skip = {s.text if isinstance(s, Sample) else str(s) for s in exclude}
+    pool = [t for t in _fortunes(Path(directory), files) if t not in skip]
     _check_n(n, len(pool), "fortune texts")
     rng = random.Random(seed)
     return [Sample(t) for t in rng.sample(pool, n)]

@@ -233,3 +233,26 @@ def plot_clouds(clouds, layers=None, axes=None, title: str | None = None):
     if title:
         axes[0].set_title(title)
     return axes
+
+
+def plot_method_quality(rows, full_ppl: float, ax=None):
+    """Held-out perplexity of each method's pruned model (log scale), full model as a line.
+
+    Parameters
+    ----------
+    rows : list of (BaselineResult, perplexity, accuracy)
+    full_ppl : float
+    """
+    ax = _axes(ax, figsize=(8, 3.2))
+    names = [r.method + (f" {r.seed}" if r.method == "random" else "") for r, _, _ in rows]
+    ppl = [p for _, p, _ in rows]
+    colors = ["tab:red" if r.method == "topovlm" else "tab:gray" if r.method == "random" else "tab:blue"
+              for r, _, _ in rows]
+    ax.bar(range(len(rows)), ppl, color=colors)
+    ax.axhline(full_ppl, color="black", lw=1, ls="--", label=f"full model {full_ppl:.1f}")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels(names, rotation=30, ha="right")
+    ax.set_ylabel("held-out perplexity (log)")
+    ax.legend(loc="upper left")
+    return ax

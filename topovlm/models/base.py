@@ -205,6 +205,15 @@ class Adapter:
         finally:
             tok.padding_side = old
 
+    def copy(self) -> "Adapter":
+        """A deep copy of the model (the processor is shared): prune one, keep the other."""
+        import copy
+
+        new = copy.copy(self)
+        new.model = copy.deepcopy(self.model)
+        new.meta = dict(self.meta)
+        return new
+
     # -- generation and saving ---------------------------------------------
     def generate(self, samples, max_new_tokens: int = 32, use_cache: bool = True) -> list[str]:
         """Greedy answers to the samples (one at a time, no padding effects)."""

@@ -1,0 +1,128 @@
+"""What a pruned model keeps and what it saves.
+
+- :func:`perplexity`: held-out next-token perplexity of a text model (the
+  pure-LLM case; METHOD.md's relative score needs task accuracies, which the
+  mini vision-language models provide);
+- :func:`factual_accuracy`: share of short factual questions answered right
+  (normalised substring match of the greedy answer);
+- :func:`efficiency`: parameters, prefill time and per-token decode latency,
+  full vs pruned, measured side by side in one process.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .models.base import Adapter, as_samples
+
+#: Short questions with unambiguous answers (any listed word counts as right).
+FACTS = (
+    ("What is the capital of France?", ("paris",)),
+    ("What is the capital of Japan?", ("tokyo",)),
+    ("How many days are in a week?", ("7", "seven")),
+    ("What is 2 + 2?", ("4", "four")),
+    ("What is the chemical symbol for water?", ("h2o",)),
+    ("What color is the sky on a clear day?", ("blue",)),
+)
+
+
+def perplexity(adapter: Adapter, samples, batch_size: int = 8, skip=()) -> float:
+    """exp(mean next-token cross-entropy) over the samples' real text tokens.
+
+    Parameters
+    ----------
+    adapter : Adapter
+    samples : sequence of str or Sample
+    batch_size : int
+    skip : sequence of int
+        Decoder layers to treat as removed (:func:`topovlm.prune.skipped`);
+        the same numbers as physically pruning them, without copying the model.
+    """
+    from .baselines import Calibration, calibration_loss
+    from .prune import skipped
+
+    calib = Calibration.build(adapter, as_samples(samples), batch_size)
+    with skipped(adapter, list(skip)):
+        return float(np.exp(calibration_loss(adapter, calib)))
+
+
+def factual_accuracy(adapter: Adapter, facts=FACTS, skip=(), max_new_tokens: int = 24) -> tuple[float, list]:
+    """Share of ``facts`` whose greedy answer contains an accepted word.
+
+    Returns
+    -------
+    accuracy : float
+    answers : list of str
+    """
+    from .prune import skipped
+
+    with skipped(adapter, list(skip)):
+        answers = adapter.generate([q for q, _ in facts], max_new_tokens=max_new_tokens)
+    right = [any(w in a.lower() for w in ok) for (_, ok), a in zip(facts, answers)]
+    return float(np.mean(right)), answers
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Cost of one model on one prompt (medians of repeated runs)."""
+
+    n_layers: int
+    params_m: float
+    prefill_ms: float
+    decode_ms_per_token: float
+
+
+def measure(adapter: Adapter, prompt: str = "Tell me about the history of mathematics.", new_tokens: int = 32,
+            repeat: int = 3) -> Efficiency:
+    """Prefill time and per-token decode latency (greedy, KV cache on)."""
+    import torch
+
+    inputs = {k: v.to(adapter.device) for k, v in adapter.encode(as_samples([prompt]), None).items()}
+    pad = adapter.tokenizer.pad_token_id
+    prefill, decode = [], []
+    with torch.no_grad():
+        adapter.model(**inputs, use_cache=True)  # warm-up
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            adapter.model(**inputs, use_cache=True, logits_to_keep=1)
+            t1 = time.perf_counter()
+            adapter.model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
+                                   pad_token_id=pad)
+            t2 = time.perf_counter()
+            prefill.append(t1 - t0)
+            decode.append(((t2 - t1) - (t1 - t0)) / (new_tokens - 1))
+    return Efficiency(adapter.n_layers, adapter.n_parameters() / 1e6, 1e3 * float(np.median(prefill)),
+                      1e3 * float(np.median(decode)))
+
+
+def efficiency_table(full: Efficiency, pruned: Efficiency) -> str:
+    """Markdown table full vs pruned, with the ideal ratio L / L_kept."""
+    ideal = full.n_layers / pruned.n_layers
+    rows = ["| | decoder layers | parameters (M) | prefill (ms) | decode (ms/token) |", "|---|---|---|---|---|"]
+    for name, e in (("full", full), ("pruned", pruned)):
+        rows.append(f"| {name} | {e.n_layers} | {e.params_m:.1f} | {e.prefill_ms:.1f} | {e.decode_ms_per_token:.1f} |")
+    rows.append(f"| full / pruned | {ideal:.2f} | {full.params_m / pruned.params_m:.2f} | "
+                f"{full.prefill_ms / pruned.prefill_ms:.2f} | {full.decode_ms_per_token / pruned.decode_ms_per_token:.2f} |")
+    return "\n".join(rows) + f"\n\nideal speed-up of the decoder stack: L / L_kept = {ideal:.2f}"
+
+
+def quality_table(rows, full_ppl: float, full_acc: float) -> str:
+    """Markdown table of methods: layers, search cost, held-out perplexity, factual accuracy.
+
+    Parameters
+    ----------
+    rows : list of (BaselineResult, perplexity, accuracy)
+    full_ppl, full_acc : float
+        The unpruned model's numbers (the reference row).
+    """
+    out = ["| method | layers removed | search s | passes | perplexity | x full | factual |",
+           "|---|---|---|---|---|---|---|",
+           f"| full model | - | - | - | {full_ppl:.1f} | 1.00 | {full_acc:.0%} |"]
+    for r, ppl, acc in rows:
+        name = r.method + (f" (seed {r.seed})" if r.method == "random" else "")
+        out.append(f"| {name} | {r.layers_to_remove} | {r.seconds:.1f} | {r.passes:.0f} | {ppl:.1f} | "
+                   f"{ppl / full_ppl:.2f} | {acc:.0%} |")
+    return "\n".join(out)
