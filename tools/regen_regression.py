@@ -25,6 +25,8 @@ SMOKE = {
     "02_zigzag_vs_standard": dict(n_points=96, n_layers=9),
     "03_effective_persistence_image": dict(n_points=96, n_layers=9),
     "04_scoring_and_selection": dict(n_points=96, n_layers=9),
+    "08_efficiency_and_pure_llm": dict(n_calib=16, n_heldout=16, k=8, random_seeds=1,
+                                       methods=["topovlm", "shortgpt", "magnitude", "random"]),
 }
 
 

@@ -8,7 +8,7 @@ Vision-Language Models* (TopoVLM, ACL 2026). One import gives the pipeline::
     eff = bc.effective()                          # layer intervals
 """
 
-from . import baselines, calibration, evaluate, models, plots
+from . import baselines, calibration, evaluate, models, plots, status
 from ._checks import TopoVLMInputError
 from .barcode import Barcode, EffectiveIntervals
 from .images import WEIGHTS, EffectivePersistenceImage, standard_persistence_images
@@ -29,6 +29,7 @@ __all__ = [
     "baselines",
     "calibration",
     "evaluate",
+    "status",
     "PruneReport",
     "extract",
     "models",

