@@ -34,8 +34,7 @@ sleb_samples = 8        # SLEB reruns the model about L*L/2 times, so it gets fe
 seed = 0
 
 # %%
-import matplotlib.pyplot as plt
-import numpy as np
+from IPython.display import Markdown
 
 import topovlm as tv
 
@@ -89,7 +88,7 @@ print(f"full model: perplexity {full_ppl:.1f}, factual {full_acc:.0%}")
 print(f"removing {round(sparsity * model.n_layers)} of {model.n_layers} layers")
 
 # %%
-print(table)
+Markdown(table)
 
 # %%
 tv.plots.plot_method_quality(rows, full_ppl);
@@ -98,7 +97,10 @@ tv.plots.plot_method_quality(rows, full_ppl);
 # Removing half of a 135M-parameter model's layers costs a lot whatever the method: small
 # models have little redundancy, which is why the paper prunes 7-8B models. What the table
 # shows is the *order* of the methods on one model and one calibration set; the random rows
-# give the scale of luck.
+# give the scale of luck. Look at which methods remove decoder layer 0 or the last layers:
+# on this model those choices cost the most. TopoVLM's consistency score with the paper's
+# $\alpha = 1$ weighs far layers most, which favours the ends of the stack; `keep=(0, -1)` in
+# `tv.SearchConfig` protects them, a choice the paper does not describe.
 
 # %% [markdown]
 # ## What pruning saves
@@ -107,13 +109,16 @@ tv.plots.plot_method_quality(rows, full_ppl);
 # prompt: prefill time, and latency per generated token with the KV cache. The decoder
 # stack shrinks by $L / L_{kept}$; embeddings and the LM head do not, so the measured
 # speed-up stays below that ideal.
+#
+# *Reported* (the paper, LLaVA-NeXT 8B on a GPU, 50 % sparsity): latency 105.4 → 60.3 ms
+# (1.75x), GPU memory -43 %. Ours below: SmolLM2-135M on a 2-core CPU.
 
 # %%
 topo = next(r for r in results if r.method == "topovlm")
 pruned = model.copy()
 report = tv.prune(pruned, topo.layers_to_remove)
 print(report)
-print(tv.evaluate.efficiency_table(tv.evaluate.measure(model), tv.evaluate.measure(pruned)))
+Markdown(tv.evaluate.efficiency_table(tv.evaluate.measure(model), tv.evaluate.measure(pruned)))
 
 # %% [markdown]
 # ## Exercises
