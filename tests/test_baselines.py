@@ -8,7 +8,7 @@ import topovlm as tv
 from topovlm import baselines as B
 from topovlm.models import tiny
 
-from conftest import family_samples
+from conftest import family_samples, insert_identity_layer
 
 IDENTITY = 5
 
@@ -81,8 +81,6 @@ def test_sleb_skipping_a_layer_equals_removing_it(known):
 def trained():
     """A tiny Llama trained for 400 steps on fortune text (about 15 s), so that every
     layer lowers the loss, with an exact identity layer inserted after layer 2."""
-    import copy
-
     ad = tiny.tiny_causal_lm("llama", 6, seed=0)
     texts = [s.text for s in tv.calibration.fortune_prompts(256, seed=9)]
     opt = torch.optim.AdamW(ad.model.parameters(), lr=3e-3)
@@ -97,16 +95,7 @@ def trained():
         loss.backward()
         opt.step()
     ad.model.eval()
-    extra = copy.deepcopy(ad.decoder_layers[2])
-    with torch.no_grad():
-        extra.self_attn.o_proj.weight.zero_()
-        extra.mlp.down_proj.weight.zero_()
-    layers = list(ad.decoder_layers)
-    layers.insert(3, extra)
-    ad.set_decoder_layers(torch.nn.ModuleList(layers))
-    for i, layer in enumerate(ad.decoder_layers):
-        layer.self_attn.layer_idx = i
-    ad.text_config.num_hidden_layers = 7
+    insert_identity_layer(ad, 2)
     return ad
 
 
@@ -170,3 +159,8 @@ def test_bad_baseline_arguments(known, kwargs, msg):
     args = {"method": "shortgpt", "sparsity": 0.5, **kwargs}
     with pytest.raises(tv.TopoVLMInputError, match=msg):
         B.run(args["method"], ad, calib, args["sparsity"])
+
+
+def test_layer_ranges_are_compact():
+    assert tv.evaluate.layer_ranges([8, 0, 1, 2, 5, 7]) == "0-2, 5, 7-8"
+    assert tv.evaluate.layer_ranges([]) == "" and tv.evaluate.layer_ranges([4]) == "4"

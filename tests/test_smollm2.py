@@ -10,6 +10,8 @@ import torch
 
 import topovlm as tv
 
+from conftest import insert_identity_layer
+
 FACTS = [
     ("What is the capital of France?", ["paris"]),
     ("What is the capital of Japan?", ["tokyo"]),
@@ -89,24 +91,6 @@ def test_all_baselines_run_on_smollm2_at_half_sparsity(smol):
         assert len(r.layers_to_remove) == 15 == len(set(r.layers_to_remove)), r.method
     by = {r.method: r for r in res}
     assert by["topovlm"].passes == 1 and by["taylor"].n_backward == 2 and by["magnitude"].n_forward == 0
-
-
-def insert_identity_layer(ad, after: int):
-    """Insert a copy of layer ``after`` with zeroed output projections right after it:
-    an exact identity on the residual stream."""
-    import copy
-
-    extra = copy.deepcopy(ad.decoder_layers[after])
-    with torch.no_grad():
-        extra.self_attn.o_proj.weight.zero_()
-        extra.mlp.down_proj.weight.zero_()
-    layers = list(ad.decoder_layers)
-    layers.insert(after + 1, extra)
-    ad.set_decoder_layers(torch.nn.ModuleList(layers))
-    for i, layer in enumerate(ad.decoder_layers):
-        layer.self_attn.layer_idx = i
-    ad.text_config.num_hidden_layers = len(layers)
-    return ad
 
 
 def test_sleb_on_smollm2_with_an_inserted_identity_layer():

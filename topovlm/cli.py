@@ -74,6 +74,12 @@ def search(
 
 _MODEL = typer.Option(..., "--model", help="'smollm2', a Hugging Face model id, or a checkpoint directory")
 _DATA = typer.Option("fortunes", help="calibration set: fortunes, easy-vqa, or a .txt/.jsonl file")
+_SEED = typer.Option(0, help="seed of the calibration sample choice")
+_TOKEN = typer.Option("ret", help="ret (paper), last or mean")
+_DEVICE = typer.Option("cpu", help="cpu, cuda, cuda:N or auto (device_map)")
+_DTYPE = typer.Option("auto", help="auto, float32, bfloat16 or float16")
+_CACHE = typer.Option(None, help="cache root (default $TOPOVLM_CACHE or ~/.cache/topovlm)")
+_TRUST = typer.Option(False, help="run code shipped with the checkpoint")
 
 
 def _clouds_from_model(adapter, data: str, n: int, seed: int, token: str, batch_size: int, storage: str,
@@ -92,15 +98,15 @@ def extract(
     out: Path = typer.Option(Path("clouds.npz"), help="output .npz with the array 'clouds' (L+1, N, d)"),
     data: str = _DATA,
     n: int = typer.Option(512, help="number of calibration samples (paper: 512)"),
-    seed: int = typer.Option(0, help="seed of the calibration sample choice"),
-    token: str = typer.Option("ret", help="ret (paper), last or mean"),
+    seed: int = _SEED,
+    token: str = _TOKEN,
     batch_size: int = typer.Option(16, help="samples per forward pass"),
-    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto (device_map)"),
-    dtype: str = typer.Option("auto", help="auto, float32, bfloat16 or float16"),
+    device: str = _DEVICE,
+    dtype: str = _DTYPE,
     storage: str = typer.Option("float32", help="cache dtype: float32 or float16"),
-    cache_dir: Optional[Path] = typer.Option(None, help="cache root (default $TOPOVLM_CACHE or ~/.cache/topovlm)"),
+    cache_dir: Optional[Path] = _CACHE,
     fresh: bool = typer.Option(False, help="discard this extraction's cache first"),
-    trust_remote_code: bool = typer.Option(False, help="run code shipped with the checkpoint"),
+    trust_remote_code: bool = _TRUST,
 ):
     """Calibration forward pass: hidden-state clouds at the [RET] token (resumable)."""
     from .models import load_model
@@ -125,15 +131,15 @@ def prune(
     clouds: Optional[Path] = typer.Option(None, help="cached clouds .npz to search on (default: extract now)"),
     data: str = _DATA,
     n: int = typer.Option(512, help="calibration samples when extracting"),
-    seed: int = typer.Option(0, help="seed of the calibration sample choice"),
-    token: str = typer.Option("ret", help="ret (paper), last or mean"),
+    seed: int = _SEED,
+    token: str = _TOKEN,
     batch_size: int = typer.Option(16, help="samples per forward pass"),
     k: int = typer.Option(15, help="neighbours per point (paper: 15)"),
     alpha: float = typer.Option(1.0, help="distance weight exponent (paper: 1.0)"),
-    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto (device_map)"),
-    dtype: str = typer.Option("auto", help="auto, float32, bfloat16 or float16"),
-    cache_dir: Optional[Path] = typer.Option(None, help="cache root (default $TOPOVLM_CACHE or ~/.cache/topovlm)"),
-    trust_remote_code: bool = typer.Option(False, help="run code shipped with the checkpoint"),
+    device: str = _DEVICE,
+    dtype: str = _DTYPE,
+    cache_dir: Optional[Path] = _CACHE,
+    trust_remote_code: bool = _TRUST,
 ):
     """Remove decoder layers (chosen by TopoVLM at --sparsity, or given by --layers) and save."""
     from .models import load_model
@@ -171,14 +177,14 @@ def baselines(
     methods: list[str] = typer.Option([], "--method", help="method to run (repeatable; default: all)"),
     data: str = _DATA,
     n: int = typer.Option(64, help="calibration samples"),
-    seed: int = typer.Option(0, help="seed of the calibration sample choice"),
+    seed: int = _SEED,
     random_seeds: int = typer.Option(3, help="seeds of the random baseline"),
     batch_size: int = typer.Option(8, help="samples per forward pass"),
     k: int = typer.Option(15, help="TopoVLM's neighbours per point"),
-    device: str = typer.Option("cpu", help="cpu, cuda, cuda:N or auto (device_map)"),
-    dtype: str = typer.Option("auto", help="auto, float32, bfloat16 or float16"),
+    device: str = _DEVICE,
+    dtype: str = _DTYPE,
     out: Optional[Path] = typer.Option(None, help="directory for baselines.md + baselines.json"),
-    trust_remote_code: bool = typer.Option(False, help="run code shipped with the checkpoint"),
+    trust_remote_code: bool = _TRUST,
 ):
     """Every layer-selection method on one model, calibration set and sparsity: layers, time, passes."""
     import json

@@ -109,6 +109,19 @@ def efficiency_table(full: Efficiency, pruned: Efficiency) -> str:
     return "\n".join(rows) + f"\n\nideal speed-up of the decoder stack: L / L_kept = {ideal:.2f}"
 
 
+def layer_ranges(layers) -> str:
+    """Compact layer list: [0, 1, 2, 5, 7, 8] -> "0-2, 5, 7-8"."""
+    out, run = [], []
+    for x in sorted(layers):
+        if run and x != run[-1] + 1:
+            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+            run = []
+        run.append(x)
+    if run:
+        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+    return ", ".join(out)
+
+
 def quality_table(rows, full_ppl: float, full_acc: float) -> str:
     """Markdown table of methods: layers, search cost, held-out perplexity, factual accuracy.
 
@@ -123,6 +136,6 @@ def quality_table(rows, full_ppl: float, full_acc: float) -> str:
            f"| full model | - | - | - | {full_ppl:.1f} | 1.00 | {full_acc:.0%} |"]
     for r, ppl, acc in rows:
         name = r.method + (f" (seed {r.seed})" if r.method == "random" else "")
-        out.append(f"| {name} | {r.layers_to_remove} | {r.seconds:.1f} | {r.passes:.0f} | {ppl:.1f} | "
-                   f"{ppl / full_ppl:.2f} | {acc:.0%} |")
+        out.append(f"| {name} | {layer_ranges(r.layers_to_remove)} | {r.seconds:.1f} | {r.passes:.0f} | {ppl:.4g} | "
+                   f"{ppl / full_ppl:.3g} | {acc:.0%} |")
     return "\n".join(out)
