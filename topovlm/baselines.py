@@ -40,7 +40,7 @@ from typing import Callable
 import numpy as np
 
 from ._checks import TopoVLMInputError
-from .models.base import Adapter, Sample, as_samples
+from .models.base import Adapter, as_samples
 from .prune import skipped
 
 METHODS: dict[str, Callable] = {}
@@ -199,25 +199,33 @@ def streamline(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 
     return importance, list(range(start, start + n_remove))
 
 
+def _token_nll(adapter: Adapter, batch):
+    """Summed next-token cross-entropy of one batch and its number of targets
+    (real text tokens only: no padding, no image/video/audio positions)."""
+    import torch
+
+    logits = adapter.model(**_to(adapter, batch), use_cache=False).logits.float()
+    ids = batch["input_ids"].to(logits.device)
+    keep = _valid(batch).to(logits.device)
+    media = adapter.media_token_mask(batch)
+    if media is not None:
+        keep = keep & ~media.to(logits.device)
+    nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1),
+                                            reduction="none")
+    target = keep[:, 1:].reshape(-1)
+    return (nll * target).sum(), int(target.sum())
+
+
 def calibration_loss(adapter: Adapter, calib: Calibration) -> float:
     """Mean next-token cross-entropy over the real text tokens of the calibration set."""
     import torch
 
-    media = None
     total, count = 0.0, 0
     for batch in calib.batches:
         with torch.no_grad():
-            logits = adapter.model(**_to(adapter, batch), use_cache=False).logits.float()
-        ids = batch["input_ids"].to(logits.device)
-        keep = _valid(batch).to(logits.device)
-        media = adapter.media_token_mask(batch)
-        if media is not None:
-            keep = keep & ~media.to(logits.device)
-        target_ok = keep[:, 1:]
-        nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1),
-                                                reduction="none").reshape(ids.shape[0], -1)
-        total += float((nll * target_ok).sum())
-        count += int(target_ok.sum())
+            s, n = _token_nll(adapter, batch)
+        total += float(s)
+        count += n
     return total / max(1, count)
 
 
@@ -246,8 +254,6 @@ def sleb(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
 def taylor(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
     """First-order Taylor importance (LLM-Pruner, Ma et al., 2023), per layer:
     sum over its weights of |dLoss/dw * w| for the calibration loss."""
-    import torch
-
     model = adapter.model
     layers = adapter.decoder_layers
     model.zero_grad(set_to_none=True)
@@ -258,15 +264,8 @@ def taylor(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
         p.requires_grad_(True)
     try:
         for batch in calib.batches:
-            logits = model(**_to(adapter, batch), use_cache=False).logits.float()
-            ids = batch["input_ids"].to(logits.device)
-            keep = _valid(batch).to(logits.device)
-            media = adapter.media_token_mask(batch)
-            if media is not None:
-                keep = keep & ~media.to(logits.device)
-            nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]),
-                                                    ids[:, 1:].reshape(-1), reduction="none")
-            loss = (nll * keep[:, 1:].reshape(-1)).sum() / max(1, int(keep[:, 1:].sum()))
+            s, n = _token_nll(adapter, batch)
+            loss = s / max(1, n)
             loss.backward()
             calib.n_backward += 1
         importance = np.array([sum(float((p.grad * p.detach()).abs().sum()) for p in layer.parameters() if p.grad is not None)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -28,6 +29,18 @@ RET_MARKER = " [RET]"
 #: Hidden-state positions METHOD.md §1 names: the [RET] marker (paper), the
 #: last prompt token, the mean over the prompt's tokens.
 TOKEN_CHOICES = ("ret", "last", "mean")
+
+
+@contextmanager
+def right_padding(tokenizer):
+    """Pad on the right for the duration (causal attention: right padding never
+    changes the real tokens' hidden states), then restore the tokenizer's side."""
+    old = tokenizer.padding_side
+    tokenizer.padding_side = "right"
+    try:
+        yield tokenizer
+    finally:
+        tokenizer.padding_side = old
 
 
 @dataclass(frozen=True)
@@ -197,13 +210,8 @@ class Adapter:
         return None
 
     def _tokenize(self, texts: list[str]) -> dict:
-        tok = self.tokenizer
-        old = tok.padding_side
-        tok.padding_side = "right"
-        try:
-            return dict(tok(texts, return_tensors="pt", padding=True))
-        finally:
-            tok.padding_side = old
+        with right_padding(self.tokenizer):
+            return dict(self.tokenizer(texts, return_tensors="pt", padding=True))
 
     def copy(self) -> "Adapter":
         """A deep copy of the model (the processor is shared): prune one, keep the other."""

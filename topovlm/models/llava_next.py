@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Sequence
 
 from .._checks import TopoVLMInputError
-from .base import Adapter, Sample, load_image
+from .base import Adapter, Sample, load_image, right_padding
 
 
 class LlavaNextAdapter(Adapter):
@@ -46,13 +46,8 @@ class LlavaNextAdapter(Adapter):
             raise TopoVLMInputError("a batch mixes samples with and without images; give every sample an image or none")
         images = [load_image(s.image, i) for i, s in enumerate(samples)] if all(has) else None
         texts = [self.prompt_text(s.text, marker, with_image=images is not None) for s in samples]
-        tok = self.tokenizer
-        old = tok.padding_side
-        tok.padding_side = "right"
-        try:
+        with right_padding(self.tokenizer):
             return dict(self.processor(images=images, text=texts, return_tensors="pt", padding=True))
-        finally:
-            tok.padding_side = old
 
 
 def load_llava_next(name: str, *, dtype, device_map, trust_remote_code: bool = False, **kw) -> LlavaNextAdapter:

@@ -22,7 +22,6 @@ by the projected features, so the sequence length never changes and
 ``generate()`` with a KV cache works unchanged.
 """
 
-import torch
 from torch import nn
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
