@@ -41,6 +41,7 @@ import numpy as np
 
 from ._checks import TopoVLMInputError
 from .models.base import Adapter, as_samples
+from .extract import LayerTaps
 from .prune import skipped
 
 METHODS: dict[str, Callable] = {}
@@ -114,10 +115,6 @@ class _Counter:
             h.remove()
 
 
-def _to(adapter, batch):
-    return {k: v.to(adapter.device) if hasattr(v, "to") else v for k, v in batch.items()}
-
-
 def _valid(batch):
     """(B, T) bool of real (non-padding) tokens."""
     return batch["attention_mask"].bool()
@@ -127,26 +124,9 @@ def _all_states(adapter: Adapter, batch) -> list:
     """Hidden states at every layer boundary: L+1 tensors (B, T, d), float32 on CPU."""
     import torch
 
-    layers = adapter.decoder_layers
-    out = [None] * (len(layers) + 1)
-
-    def pre(module, args, kwargs):
-        out[0] = (args[0] if args else kwargs["hidden_states"]).detach().float().cpu()
-
-    def post(i):
-        def hook(module, args, output):
-            h = output[0] if isinstance(output, (tuple, list)) else output
-            out[i] = h.detach().float().cpu()
-        return hook
-
-    handles = [layers[0].register_forward_pre_hook(pre, with_kwargs=True)]
-    handles += [layer.register_forward_hook(post(i + 1)) for i, layer in enumerate(layers)]
-    try:
-        with torch.no_grad():
-            adapter.model(**_to(adapter, batch), use_cache=False, logits_to_keep=1)
-    finally:
-        for h in handles:
-            h.remove()
+    with LayerTaps(adapter.decoder_layers, lambda h: h.float().cpu()) as taps, torch.no_grad():
+        adapter.model(**adapter.to_device(batch), use_cache=False, logits_to_keep=1)
+    out = taps.out
     if any(h.shape[1] != batch["attention_mask"].shape[1] for h in out):
         raise TopoVLMInputError("this method needs the model's sequence to match input_ids (batch_size=1 "
                                 "models that insert media features are not supported)")
@@ -178,12 +158,15 @@ def token_similarity(adapter: Adapter, calib: Calibration, metric: str = "cosine
     return total / count
 
 
+def _block_influence(C) -> np.ndarray:
+    """(L,) 1 - similarity between each layer's input and output, from (L+1, L+1)."""
+    return 1 - np.diagonal(C, offset=1)
+
+
 @register("shortgpt")
 def shortgpt(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0, metric: str = "cosine"):
     """ShortGPT's Block Influence (Men et al., 2024): low BI = the layer barely changes its input."""
-    C = token_similarity(adapter, calib, metric)
-    L = adapter.n_layers
-    return np.array([1 - C[i, i + 1] for i in range(L)]), None
+    return _block_influence(token_similarity(adapter, calib, metric)), None
 
 
 @register("streamline")
@@ -195,8 +178,7 @@ def streamline(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 
     L = adapter.n_layers
     sims = [C[i, i + n_remove] for i in range(L - n_remove + 1)]
     start = int(np.argmax(sims))
-    importance = np.array([1 - C[i, i + 1] for i in range(L)])
-    return importance, list(range(start, start + n_remove))
+    return _block_influence(C), list(range(start, start + n_remove))
 
 
 def _token_nll(adapter: Adapter, batch):
@@ -204,7 +186,7 @@ def _token_nll(adapter: Adapter, batch):
     (real text tokens only: no padding, no image/video/audio positions)."""
     import torch
 
-    logits = adapter.model(**_to(adapter, batch), use_cache=False).logits.float()
+    logits = adapter.model(**adapter.to_device(batch), use_cache=False).logits.float()
     ids = batch["input_ids"].to(logits.device)
     keep = _valid(batch).to(logits.device)
     media = adapter.media_token_mask(batch)
@@ -308,7 +290,7 @@ def wanda(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
         for batch in calib.batches:
             state["mask"] = _valid(batch)
             with torch.no_grad():
-                adapter.model(**_to(adapter, batch), use_cache=False, logits_to_keep=1)
+                adapter.model(**adapter.to_device(batch), use_cache=False, logits_to_keep=1)
     finally:
         for h in handles:
             h.remove()

@@ -80,7 +80,7 @@ def measure(adapter: Adapter, prompt: str = "Tell me about the history of mathem
     """Prefill time and per-token decode latency (greedy, KV cache on)."""
     import torch
 
-    inputs = {k: v.to(adapter.device) for k, v in adapter.encode(as_samples([prompt]), None).items()}
+    inputs = adapter.to_device(adapter.encode(as_samples([prompt]), None))
     pad = adapter.tokenizer.pad_token_id
     prefill, decode = [], []
     with torch.no_grad():

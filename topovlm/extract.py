@@ -61,24 +61,54 @@ def cache_key(adapter: Adapter, samples: Sequence[Sample], config: ExtractConfig
     return key, meta
 
 
-class _Recorder:
-    """Forward hooks that keep one (B, d) summary per decoder layer boundary."""
+class LayerTaps:
+    """Forward hooks keeping ``reduce(h)`` at every decoder-layer boundary.
 
-    def __init__(self, layers, token: str):
-        self.token = token
-        self.n_pad = None          # (B,) right-padding length of each sample
+    ``out[0]`` comes from the input of layer 0 (the embeddings, media merged in),
+    ``out[i+1]`` from the output of layer i; ``h`` is (B, T, d). Use as a context
+    manager, or call :meth:`remove`.
+    """
+
+    def __init__(self, layers, reduce: Callable):
+        self.reduce = reduce
         self.out: list = [None] * (len(layers) + 1)
         self.handles = [layers[0].register_forward_pre_hook(self._pre, with_kwargs=True)]
         for i, layer in enumerate(layers):
             self.handles.append(layer.register_forward_hook(self._post(i + 1)))
 
-    def _reduce(self, h):
+    def _pre(self, module, args, kwargs):
+        self.out[0] = self.reduce((args[0] if args else kwargs["hidden_states"]).detach())
+
+    def _post(self, index):
+        def hook(module, args, output):
+            h = output[0] if isinstance(output, (tuple, list)) else output
+            self.out[index] = self.reduce(h.detach())
+        return hook
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
+
+
+class _AtToken:
+    """Reduce (B, T, d) to the (B, d) point of each sample for one token choice."""
+
+    def __init__(self, token: str):
+        self.token = token
+        self.n_pad = None          # (B,) right-padding length of each sample, set per batch
+
+    def __call__(self, h):
         import torch
 
-        h = h.detach()
         B, T, _ = h.shape
-        n_pad = self.n_pad.to(h.device)
-        last = T - 1 - n_pad                                   # counted from the end: robust to models
+        last = T - 1 - self.n_pad.to(h.device)                 # counted from the end: robust to models
         if self.token == "mean":                               # that insert media features (VideoLLaMA2)
             pos = torch.arange(T, device=h.device)[None, :]
             mask = (pos <= last[:, None]).to(h.dtype)
@@ -86,20 +116,6 @@ class _Recorder:
         else:
             out = h[torch.arange(B, device=h.device), last]
         return out.float().cpu()
-
-    def _pre(self, module, args, kwargs):
-        h = args[0] if args else kwargs["hidden_states"]
-        self.out[0] = self._reduce(h)
-
-    def _post(self, index):
-        def hook(module, args, output):
-            h = output[0] if isinstance(output, (tuple, list)) else output
-            self.out[index] = self._reduce(h)
-        return hook
-
-    def remove(self):
-        for h in self.handles:
-            h.remove()
 
 
 def _n_pad(attention_mask):
@@ -141,7 +157,7 @@ class CloudCache:
         return self
 
     def parts(self) -> list[dict]:
-        """Finished batches, verified against their checksums."""
+        """Finished batches as the manifest lists them (:meth:`read` verifies each)."""
         if not self.manifest.exists():
             return []
         lines = self.manifest.read_text().split("\n")
@@ -159,8 +175,6 @@ class CloudCache:
             path = self.root / e["file"]
             if not path.exists():
                 raise TopoVLMInputError(f"cache file {path} is missing: delete {self.root} or pass fresh=True")
-            if hashlib.sha256(path.read_bytes()).hexdigest() != e["sha256"]:
-                raise TopoVLMInputError(f"corrupted cache file {path} (checksum mismatch): delete {self.root} or pass fresh=True")
         return sorted(entries, key=lambda e: e["start"])
 
     def write(self, start: int, stop: int, clouds) -> None:
@@ -178,12 +192,17 @@ class CloudCache:
             os.fsync(f.fileno())
 
     def read(self, entry: dict) -> np.ndarray:
-        from safetensors.numpy import load_file
+        """One finished batch (L+1, B, d), read once and checked against its SHA-256."""
+        from safetensors.numpy import load
 
+        path = self.root / entry["file"]
+        data = path.read_bytes()
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise TopoVLMInputError(f"corrupted cache file {path} (checksum mismatch): delete {self.root} or pass fresh=True")
         try:
-            return load_file(str(self.root / entry["file"]))["clouds"]
+            return load(data)["clouds"]
         except Exception as exc:  # safetensors raises its own error types
-            raise TopoVLMInputError(f"corrupted cache file {self.root / entry['file']}: {exc}") from None
+            raise TopoVLMInputError(f"corrupted cache file {path}: {exc}") from None
 
 
 def _todo(parts: list[dict], n: int, batch_size: int):
@@ -254,13 +273,14 @@ def extract(adapter: Adapter, samples, *, token: str = "ret", batch_size: int = 
     use_marker = config.marker if token == "ret" else None
     st_dtype = getattr(torch, storage)
 
-    rec = _Recorder(adapter.decoder_layers, token)
+    at_token = _AtToken(token)
+    rec = LayerTaps(adapter.decoder_layers, at_token)
     bar = tqdm(total=n, initial=done, desc=f"extract {token} clouds", unit="sample", disable=not progress)
     try:
         for start, stop in _todo(parts, n, batch_size):
             inputs = adapter.encode(samples[start:stop], use_marker)
-            rec.n_pad = _n_pad(inputs["attention_mask"])
-            inputs = {k: v.to(adapter.device) if hasattr(v, "to") else v for k, v in inputs.items()}
+            at_token.n_pad = _n_pad(inputs["attention_mask"])
+            inputs = adapter.to_device(inputs)
             with torch.no_grad():
                 adapter.model(**inputs, use_cache=False, logits_to_keep=1)
             batch = torch.stack(rec.out).to(st_dtype)          # (L+1, B, d)

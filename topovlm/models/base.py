@@ -155,6 +155,10 @@ class Adapter:
     def n_layers(self) -> int:
         return len(self.decoder_layers)
 
+    def to_device(self, inputs: dict) -> dict:
+        """Move a batch's tensors to the model's (first) device."""
+        return {k: v.to(self.device) if hasattr(v, "to") else v for k, v in inputs.items()}
+
     def n_parameters(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
 
@@ -229,7 +233,7 @@ class Adapter:
 
         answers = []
         for s in as_samples(samples):
-            inputs = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in self.encode([s], None).items()}
+            inputs = self.to_device(self.encode([s], None))
             with torch.no_grad():
                 out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                           use_cache=use_cache, pad_token_id=self.tokenizer.pad_token_id)
