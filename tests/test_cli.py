@@ -88,3 +88,12 @@ def test_extract_command_bad_input_is_one_line_error(tmp_path, args, msg):
     r = run_cli("extract", *args, "--out", str(tmp_path / "c.npz"))
     assert r.returncode == 2, r.stderr[-1500:]
     assert msg in r.stderr and "Traceback" not in r.stderr
+
+
+def test_train_and_evaluate_bad_input_are_one_line_errors():
+    r = run_cli("train", "mini-gpt")
+    assert r.returncode == 2 and "unknown mini model 'mini-gpt'" in r.stderr and "Traceback" not in r.stderr
+    r = run_cli("evaluate", "--model", "mini-llava-next", "--method", "obs")
+    assert r.returncode == 2 and "unknown method 'obs'" in r.stderr
+    r = run_cli("evaluate", "--model", "mini-llava-next", "--sparsity", "1.5")
+    assert r.returncode == 2 and "sparsity must be in (0, 1)" in r.stderr

@@ -226,3 +226,27 @@ def test_saved_tiny_models_load_back_through_load_model(tmp_path):
         a = tv.extract(ad, family_samples(ad, 2), cache_dir=False, progress=False)
         b = tv.extract(back, family_samples(ad, 2), cache_dir=False, progress=False)
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_saved_llava_next_gets_the_lmms_eval_command(tmp_path):
+    import subprocess
+
+    from topovlm.models.llava_next import lmms_eval_command
+
+    ad = tv.models.tiny.tiny_llava_next()
+    tv.prune(ad, [1, 2])
+    ad.save(tmp_path / "pruned")
+    script = (tmp_path / "pruned" / "lmms_eval.sh").read_text()
+    cmd = (f"python -m lmms_eval --model llava_hf --model_args pretrained={(tmp_path / 'pruned').resolve()} "
+           "--tasks mme,mmmu_val,mathvista_testmini,mmbench_en_dev")
+    assert cmd in script and lmms_eval_command((tmp_path / "pruned").resolve()) == cmd
+    assert cmd in (tmp_path / "pruned" / "EVALUATE.md").read_text()
+    assert subprocess.run(["sh", "-n", tmp_path / "pruned" / "lmms_eval.sh"]).returncode == 0
+
+
+def test_saved_videollama2_says_how_to_evaluate_it(tmp_path):
+    ad = tv.models.tiny.tiny_videollama2()
+    ad.save(tmp_path / "v")
+    note = (tmp_path / "v" / "EVALUATE.md").read_text()
+    assert str((tmp_path / "v").resolve()) in note and "model_init" in note
+    assert not (tmp_path / "v" / "lmms_eval.sh").exists()

@@ -8,7 +8,7 @@ Vision-Language Models* (TopoVLM, ACL 2026). One import gives the pipeline::
     eff = bc.effective()                          # layer intervals
 """
 
-from . import baselines, calibration, evaluate, models, plots, status
+from . import baselines, calibration, evaluate, models, plots, status, sweep, tasks, train
 from ._checks import TopoVLMInputError
 from .barcode import Barcode, EffectiveIntervals
 from .images import WEIGHTS, EffectivePersistenceImage, standard_persistence_images
@@ -30,6 +30,9 @@ __all__ = [
     "calibration",
     "evaluate",
     "status",
+    "sweep",
+    "tasks",
+    "train",
     "PruneReport",
     "extract",
     "models",

@@ -10,6 +10,8 @@
   image + instruction pairs.
 - **Image + question** (``"easy-vqa"``): the easy-VQA data set (PyPI
   ``easy-vqa``, MIT): 64 x 64 images of coloured shapes with questions.
+- **Video + audio + question** (``"av"``): clips generated here
+  (:mod:`topovlm.tasks.avqa`), for the mini VideoLLaMA2-AV.
 - **Your own**: a ``.txt`` file (one prompt per line) or ``.jsonl`` file
   (``{"text": ..., "image": path}`` per line) via :func:`read_samples`.
 """
@@ -27,7 +29,7 @@ from .models.base import Sample
 FORTUNE_DIR = Path("/usr/share/games/fortunes")
 #: The fortune files used (the tasteful, text-like ones; no ASCII art, no "offensive" set).
 FORTUNE_FILES = ("science", "wisdom", "education", "literature", "computers", "art")
-SOURCES = ("fortunes", "easy-vqa")
+SOURCES = ("fortunes", "easy-vqa", "av")
 
 
 def _fortunes(directory: Path, files) -> list[str]:
@@ -93,6 +95,16 @@ def easy_vqa_samples(n: int = 512, split: str = "train", seed: int = 0) -> list[
     return [Sample(questions[i], image=paths[image_ids[i]]) for i in idx]
 
 
+def av_samples(n: int = 512, seed: int = 0) -> list[Sample]:
+    """``n`` generated audio-visual clips with a question (:mod:`topovlm.tasks.avqa`),
+    from the train stream with seed ``1000 + seed``: clips the mini model was
+    not trained on (its training stream uses the training seed)."""
+    from .tasks.avqa import question
+
+    _check_n(n, 10 ** 9, "clips")
+    return [question("train", 1000 + seed, i).sample for i in range(n)]
+
+
 def read_samples(path) -> list[Sample]:
     """Prompts from a ``.txt`` (one per line) or ``.jsonl`` file."""
     path = Path(path)
@@ -120,11 +132,13 @@ def read_samples(path) -> list[Sample]:
 
 
 def calibration_set(source: str = "fortunes", n: int = 512, seed: int = 0) -> list[Sample]:
-    """A calibration set by name (``"fortunes"``, ``"easy-vqa"``) or file path."""
+    """A calibration set by name (``"fortunes"``, ``"easy-vqa"``, ``"av"``) or file path."""
     if source == "fortunes":
         return fortune_prompts(n, seed)
     if source == "easy-vqa":
         return easy_vqa_samples(n, "train", seed)
+    if source == "av":
+        return av_samples(n, seed)
     if Path(source).suffix in (".txt", ".jsonl") or Path(source).exists():
         samples = read_samples(source)
         _check_n(n, len(samples), f"prompts in {source}")

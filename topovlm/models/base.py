@@ -32,11 +32,15 @@ TOKEN_CHOICES = ("ret", "last", "mean")
 
 
 @contextmanager
-def right_padding(tokenizer):
-    """Pad on the right for the duration (causal attention: right padding never
-    changes the real tokens' hidden states), then restore the tokenizer's side."""
+def padding(tokenizer, side: str = "right"):
+    """Pad on ``side`` for the duration, then restore the tokenizer's side.
+
+    Right padding (extraction, training: causal attention means padding on the
+    right never changes the real tokens' hidden states); left padding for
+    batched generation (every row's next token is at the same position).
+    """
     old = tokenizer.padding_side
-    tokenizer.padding_side = "right"
+    tokenizer.padding_side = side
     try:
         yield tokenizer
     finally:
@@ -81,6 +85,17 @@ class Sample:
             else:
                 raise TopoVLMInputError(f"unsupported {name} type {type(value).__name__}")
         return h.hexdigest()
+
+
+def markers(marker, n: int) -> list:
+    """One marker per sample: ``marker`` may be None, one string for all, or
+    a sequence of n strings (training appends each sample's own answer)."""
+    if marker is None or isinstance(marker, str):
+        return [marker] * n
+    marker = list(marker)
+    if len(marker) != n:
+        raise TopoVLMInputError(f"{len(marker)} markers for {n} samples")
+    return marker
 
 
 def as_samples(samples) -> list[Sample]:
@@ -196,9 +211,19 @@ class Adapter:
             text = instruction
         return text + (marker or "")
 
-    def encode(self, samples: Sequence[Sample], marker: str | None) -> dict:
-        """Model inputs for a batch, right-padded (causal attention: padding
-        on the right never changes the real tokens' hidden states).
+    def encode(self, samples: Sequence[Sample], marker, side: str = "right") -> dict:
+        """Model inputs for a batch.
+
+        Parameters
+        ----------
+        samples : sequence of Sample
+        marker : str, sequence of str or None
+            Text appended after the generation prompt: [RET] for extraction,
+            each sample's answer for training (see :func:`markers`).
+        side : {"right", "left"}
+            Padding side: right for extraction and training (causal attention:
+            padding on the right never changes the real tokens' hidden
+            states), left for batched generation.
 
         Returns
         -------
@@ -213,8 +238,8 @@ class Adapter:
         for a text-only family (TAMP's vision-token density needs it)."""
         return None
 
-    def _tokenize(self, texts: list[str]) -> dict:
-        with right_padding(self.tokenizer):
+    def _tokenize(self, texts: list[str], side: str = "right") -> dict:
+        with padding(self.tokenizer, side):
             return dict(self.tokenizer(texts, return_tensors="pt", padding=True))
 
     def copy(self) -> "Adapter":
@@ -227,18 +252,28 @@ class Adapter:
         return new
 
     # -- generation and saving ---------------------------------------------
-    def generate(self, samples, max_new_tokens: int = 32, use_cache: bool = True) -> list[str]:
-        """Greedy answers to the samples (one at a time, no padding effects)."""
-        import torch
+    def generate(self, samples, max_new_tokens: int = 32, use_cache: bool = True, batch_size: int = 1,
+                 progress: bool = False) -> list[str]:
+        """Greedy answers to the samples.
 
+        ``batch_size=1`` (default) has no padding at all; larger batches are
+        left-padded, which moves every position by the same offset (RoPE
+        attention depends only on relative positions), so answers agree up to
+        float rounding and come several times faster.
+        """
+        import torch
+        from tqdm.auto import tqdm
+
+        samples = as_samples(samples)
         answers = []
-        for s in as_samples(samples):
-            inputs = self.to_device(self.encode([s], None))
+        starts = range(0, len(samples), batch_size)
+        for start in tqdm(starts, desc="generate", unit="batch", disable=not progress, leave=False):
+            inputs = self.to_device(self.encode(samples[start:start + batch_size], None, side="left"))
             with torch.no_grad():
                 out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
                                           use_cache=use_cache, pad_token_id=self.tokenizer.pad_token_id)
-            new = out[0, inputs["input_ids"].shape[1]:]
-            answers.append(self.tokenizer.decode(new, skip_special_tokens=True).strip())
+            new = out[:, inputs["input_ids"].shape[1]:]
+            answers += [a.strip() for a in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
         return answers
 
     def save(self, out_dir, extra: dict | None = None) -> Path:
@@ -253,7 +288,14 @@ class Adapter:
         self.processor.save_pretrained(out)
         info = {"family": self.family, "source": self.name, "n_layers": self.n_layers, **self.meta, **(extra or {})}
         (out / "topovlm.json").write_text(json.dumps(info, indent=2, default=str))
+        for name, text in self.evaluation_files(out.resolve()).items():
+            (out / name).write_text(text)
         return out
+
+    def evaluation_files(self, checkpoint: Path) -> dict:
+        """Files written beside a saved checkpoint that say how to evaluate it
+        with the benchmark suite the paper used (name -> text); none by default."""
+        return {}
 
 
 def load_image(value, index: int | None = None):

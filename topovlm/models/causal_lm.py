@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .base import Adapter, Sample
+from .base import Adapter, Sample, markers
 
 
 class CausalLMAdapter(Adapter):
@@ -18,8 +18,9 @@ class CausalLMAdapter(Adapter):
     layers_path = "model.layers"
     text_config_path = ""
 
-    def encode(self, samples: Sequence[Sample], marker: str | None) -> dict:
-        return self._tokenize([self.prompt_text(s.text, marker) for s in samples])
+    def encode(self, samples: Sequence[Sample], marker, side: str = "right") -> dict:
+        texts = [self.prompt_text(s.text, m) for s, m in zip(samples, markers(marker, len(samples)))]
+        return self._tokenize(texts, side)
 
 
 def load_causal_lm(name: str, *, dtype, device_map, trust_remote_code: bool = False, **kw) -> CausalLMAdapter:

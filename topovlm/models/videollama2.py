@@ -38,12 +38,13 @@ are expanded by :meth:`VideoLLaMA2Adapter.encode` below.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
 from .._checks import TopoVLMInputError
-from .base import Adapter, Sample
+from .base import Adapter, Sample, markers
 
 
 def _register():
@@ -51,13 +52,15 @@ def _register():
     when topovlm is installed (the saved file still makes it loadable without)."""
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from .videollama2_arch import MiniVideoLLaMA2Config, MiniVideoLLaMA2ForCausalLM
+    from . import videollama2_arch as arch
 
-    try:
-        AutoConfig.register(MiniVideoLLaMA2Config.model_type, MiniVideoLLaMA2Config)
-        AutoModelForCausalLM.register(MiniVideoLLaMA2Config, MiniVideoLLaMA2ForCausalLM)
-    except ValueError:  # already registered
-        pass
+    for config, model in ((arch.MiniVideoLLaMA2Config, arch.MiniVideoLLaMA2ForCausalLM),
+                          (arch.MiniVideoLLaMA2LlamaConfig, arch.MiniVideoLLaMA2LlamaForCausalLM)):
+        try:
+            AutoConfig.register(config.model_type, config)
+            AutoModelForCausalLM.register(config, model)
+        except ValueError:  # already registered
+            pass
 
 
 class VideoLLaMA2Adapter(Adapter):
@@ -82,8 +85,22 @@ class VideoLLaMA2Adapter(Adapter):
 
     def prompt_text(self, instruction: str, marker: str | None, video: bool = True, audio: bool = True) -> str:
         cfg = self.model.config
-        media = ("<video>" * cfg.n_video_tokens if video else "") + ("<audio>" * cfg.n_audio_tokens if audio else "")
+        video_token, audio_token = self.tokenizer.convert_ids_to_tokens([cfg.video_token_id, cfg.audio_token_id])
+        media = (video_token * cfg.n_video_tokens if video else "") + (audio_token * cfg.n_audio_tokens if audio else "")
         return super().prompt_text(media + instruction, marker)
+
+    def evaluation_files(self, checkpoint: Path) -> dict:
+        note = (
+            "# Evaluating this checkpoint\n\n"
+            "VideoLLaMA2 is not one of lmms-eval's `llava_hf` models: the paper's audio-visual benchmarks "
+            "(Clotho-AQA, MuchoMusic, VideoMME, NextQA-MC) are scored with the VideoLLaMA2 repository's own "
+            "evaluation code (`videollama2/eval/inference_*.py`, driven by the shell scripts under "
+            "`scripts/eval/`), which load a checkpoint with `videollama2.model_init(path)`. Point their "
+            f"checkpoint variable at\n\n    {checkpoint}\n\n"
+            "(pruning keeps VideoLLaMA2's own file layout and config, only `num_hidden_layers` and the layer list "
+            "shrink). For the mini model, `topovlm evaluate --model <this directory>` scores the four generated "
+            "suites.\n")
+        return {"EVALUATE.md": note}
 
     def media_token_mask(self, inputs: dict):
         if self.encoder is not None:   # the real model inserts features itself: not visible in input_ids
@@ -92,7 +109,7 @@ class VideoLLaMA2Adapter(Adapter):
         ids = inputs["input_ids"]
         return (ids == cfg.video_token_id) | (ids == cfg.audio_token_id)
 
-    def encode(self, samples: Sequence[Sample], marker: str | None) -> dict:
+    def encode(self, samples: Sequence[Sample], marker, side: str = "right") -> dict:
         if self.encoder is not None:
             return dict(self.encoder(samples, marker))
         import torch
@@ -103,8 +120,9 @@ class VideoLLaMA2Adapter(Adapter):
         for name, has in (("video", has_v), ("audio", has_a)):
             if any(has) and not all(has):
                 raise TopoVLMInputError(f"a batch mixes samples with and without {name}; give every sample one or none")
-        texts = [self.prompt_text(s.text, marker, all(has_v), all(has_a)) for s in samples]
-        inputs = self._tokenize(texts)
+        texts = [self.prompt_text(s.text, m, all(has_v), all(has_a))
+                 for s, m in zip(samples, markers(marker, len(samples)))]
+        inputs = self._tokenize(texts, side)
         if all(has_v):
             inputs["pixel_values_videos"] = torch.stack([_frames(s.video, cfg, i) for i, s in enumerate(samples)])
         if all(has_a):

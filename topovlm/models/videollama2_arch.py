@@ -6,7 +6,9 @@ model also holds a per-frame ``vision_tower``, a spatio-temporal connector
 ``mm_projector`` (STC: convolution over frames x patches) and, in the AV
 variant, an ``audio_tower`` with its projector ``mm_projector_a``. This file
 rebuilds that structure at toy size so the adapter, extraction and pruning
-can be proven here; the decoder is a real ``Qwen2``/``Llama`` decoder.
+can be proven here; the decoder is a real ``Qwen2`` or ``Llama`` decoder (one
+class each, as VideoLLaMA2 has ``Videollama2Qwen2ForCausalLM`` and
+``Videollama2LlamaForCausalLM``).
 
 The file imports only torch and transformers on purpose: ``save_pretrained``
 copies it next to the weights (``auto_map``), so a saved or pruned checkpoint
@@ -23,32 +25,45 @@ by the projected features, so the sequence length never changes and
 """
 
 from torch import nn
-from transformers import Qwen2Config, Qwen2ForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
+
+#: The media fields every variant's config adds to its decoder config.
+MEDIA_DEFAULTS = dict(frame_size=32, patch_size=8, n_frames=4, vision_hidden_size=32, audio_samples=1600,
+                      audio_hop=100, n_audio_tokens=4, audio_hidden_size=32, video_token_id=None,
+                      audio_token_id=None)
 
 
-class MiniVideoLLaMA2Config(Qwen2Config):
-    model_type = "topovlm_videollama2_qwen2"
+class _MediaConfig:
+    """Media fields on top of a decoder config (as VideoLLaMA2's configs do)."""
 
-    def __init__(self, frame_size=32, patch_size=8, n_frames=4, vision_hidden_size=32,
-                 audio_samples=1600, audio_hop=100, n_audio_tokens=4, audio_hidden_size=32,
-                 video_token_id=None, audio_token_id=None, **kwargs):
-        self.frame_size = frame_size
-        self.patch_size = patch_size
-        self.n_frames = n_frames
-        self.vision_hidden_size = vision_hidden_size
-        self.audio_samples = audio_samples
-        self.audio_hop = audio_hop
-        self.n_audio_tokens = n_audio_tokens
-        self.audio_hidden_size = audio_hidden_size
-        self.video_token_id = video_token_id
-        self.audio_token_id = audio_token_id
-        super().__init__(**kwargs)
+    def _pop_media(self, kwargs):
+        for name, default in MEDIA_DEFAULTS.items():
+            setattr(self, name, kwargs.pop(name, default))
+        return kwargs
 
     @property
     def n_video_tokens(self) -> int:
         """Tokens per video after the STC connector's 2x2x2 down-sampling."""
         grid = self.frame_size // self.patch_size
         return (self.n_frames // 2) * (grid // 2) ** 2
+
+
+class MiniVideoLLaMA2Config(_MediaConfig, Qwen2Config):
+    """Qwen2 decoder (VideoLLaMA2.1-AV's)."""
+
+    model_type = "topovlm_videollama2_qwen2"
+
+    def __init__(self, **kwargs):
+        super().__init__(**self._pop_media(kwargs))
+
+
+class MiniVideoLLaMA2LlamaConfig(_MediaConfig, LlamaConfig):
+    """Llama decoder (VideoLLaMA2's Llama variant; the mini model's SmolLM2)."""
+
+    model_type = "topovlm_videollama2_llama"
+
+    def __init__(self, **kwargs):
+        super().__init__(**self._pop_media(kwargs))
 
 
 class FrameEncoder(nn.Module):
@@ -87,27 +102,29 @@ class AudioEncoder(nn.Module):
         super().__init__()
         c = config.audio_hidden_size
         self.frames = nn.Conv1d(1, c, config.audio_hop, stride=config.audio_hop)
-        self.mix = nn.Conv1d(c, c, 5, padding=2)
+        # dilated mixing: each frame sees ~50 frames around it, so every pooled
+        # token can tell a rising melody from a falling one
+        self.mix = nn.ModuleList([nn.Conv1d(c, c, 5, padding=2 * d, dilation=d) for d in (1, 4, 8)])
         self.pool = nn.AdaptiveAvgPool1d(config.n_audio_tokens)
 
     def forward(self, wave):
         x = nn.functional.gelu(self.frames(wave.unsqueeze(1)))
-        x = x + nn.functional.gelu(self.mix(x))
+        for mix in self.mix:
+            x = x + nn.functional.gelu(mix(x))
         return self.pool(x)
 
 
-class MiniVideoLLaMA2ForCausalLM(Qwen2ForCausalLM):
-    config_class = MiniVideoLLaMA2Config
+class _AudioVisual:
+    """The media modules and the forward that inserts their features; mixed
+    into a decoder's ``*ForCausalLM`` (VideoLLaMA2's ``Videollama2MetaForCausalLM``)."""
 
-    def __init__(self, config):
-        super().__init__(config)
+    def _add_media_modules(self, config):
         # same attribute names as VideoLLaMA2's Videollama2MetaModel
         self.model.vision_tower = FrameEncoder(config)
         self.model.mm_projector = STCConnector(config)
         self.model.audio_tower = AudioEncoder(config)
         self.model.mm_projector_a = nn.Sequential(nn.Linear(config.audio_hidden_size, config.hidden_size), nn.GELU(),
                                                   nn.Linear(config.hidden_size, config.hidden_size))
-        self.post_init()
 
     def encode_video(self, video):
         """(B, T, 3, H, W) -> (B, n_video_tokens, hidden)."""
@@ -142,5 +159,25 @@ class MiniVideoLLaMA2ForCausalLM(Qwen2ForCausalLM):
         return super().forward(input_ids=input_ids, inputs_embeds=inputs_embeds, **kwargs)
 
 
-MiniVideoLLaMA2Config.register_for_auto_class()
-MiniVideoLLaMA2ForCausalLM.register_for_auto_class("AutoModelForCausalLM")
+class MiniVideoLLaMA2ForCausalLM(_AudioVisual, Qwen2ForCausalLM):
+    config_class = MiniVideoLLaMA2Config
+
+    def __init__(self, config):
+        super().__init__(config)
+        self._add_media_modules(config)
+        self.post_init()
+
+
+class MiniVideoLLaMA2LlamaForCausalLM(_AudioVisual, LlamaForCausalLM):
+    config_class = MiniVideoLLaMA2LlamaConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self._add_media_modules(config)
+        self.post_init()
+
+
+for _config, _model in ((MiniVideoLLaMA2Config, MiniVideoLLaMA2ForCausalLM),
+                        (MiniVideoLLaMA2LlamaConfig, MiniVideoLLaMA2LlamaForCausalLM)):
+    _config.register_for_auto_class()
+    _model.register_for_auto_class("AutoModelForCausalLM")

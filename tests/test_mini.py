@@ -1,0 +1,151 @@
+"""The mini vision-language models: training, committed weights, held-out answers, pruning."""
+
+import json
+
+import numpy as np
+import pytest
+
+from topovlm import TopoVLMInputError, tasks
+from topovlm.models import mini
+
+pytest.importorskip("peft")
+
+
+# -- training ------------------------------------------------------------------
+
+def _short(**kw):
+    from topovlm.train import TrainConfig
+
+    return TrainConfig(steps=3, batch_size=3, align_steps=4, align_batch_size=4, checkpoint_every=1, log_every=1, **kw)
+
+
+def test_training_writes_small_weights_with_seed_data_hash_and_log(tmp_path):
+    from topovlm.train import train
+
+    info = train("mini-llava-next", _short(), out_dir=tmp_path / "w", checkpoint_dir=tmp_path / "ck",
+                 evaluate=False, progress=False)
+    files = {p.name for p in (tmp_path / "w").iterdir()}
+    assert files == {"weights.safetensors", "mini.json", "train_log.jsonl"}
+    assert (tmp_path / "w" / "weights.safetensors").stat().st_size < 20 * 2 ** 20
+    meta = json.loads((tmp_path / "w" / "mini.json").read_text())
+    assert meta["seed"] == 0 and len(meta["data_hash"]) == 64 and meta["train_config"]["steps"] == 3
+    assert meta["mini"] == "mini-llava-next" and meta["spec"]["lora"]["rank"] == 8
+    log = [json.loads(x) for x in (tmp_path / "w" / "train_log.jsonl").read_text().splitlines()]
+    assert [(r["stage"], r["step"]) for r in log] == [("align", 4), ("qa", 1), ("qa", 2), ("qa", 3)]
+    assert all(np.isfinite(r["loss"]) for r in log)
+    assert info["data_hash"] == meta["data_hash"]
+
+
+def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch):
+    from safetensors.torch import load_file
+
+    import topovlm.train as T
+
+    T.train("mini-videollama2-av", _short(), out_dir=tmp_path / "a", checkpoint_dir=tmp_path / "ck-a",
+            evaluate=False, progress=False)
+    real, calls = T.answer_loss, []
+
+    def dies_at_third_step(adapter, qas):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(adapter, qas)
+
+    monkeypatch.setattr(T, "answer_loss", dies_at_third_step)
+    with pytest.raises(KeyboardInterrupt):
+        T.train("mini-videollama2-av", _short(), out_dir=tmp_path / "b", checkpoint_dir=tmp_path / "ck-b",
+                evaluate=False, progress=False)
+    monkeypatch.setattr(T, "answer_loss", real)
+    T.train("mini-videollama2-av", _short(), out_dir=tmp_path / "b", checkpoint_dir=tmp_path / "ck-b",
+            evaluate=False, progress=False)
+    a, b = load_file(tmp_path / "a" / "weights.safetensors"), load_file(tmp_path / "b" / "weights.safetensors")
+    assert a.keys() == b.keys()
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+    meta_a, meta_b = (json.loads((tmp_path / d / "mini.json").read_text()) for d in "ab")
+    assert meta_a["data_hash"] == meta_b["data_hash"]
+
+
+def test_training_batches_are_a_function_of_seed_and_step():
+    from topovlm.train import TrainConfig, batch
+
+    for name in mini.NAMES:
+        c = TrainConfig(batch_size=4)
+        a, b = batch(name, 7, c), batch(name, 7, c)
+        assert [(q.sample.text, q.answer) for q in a] == [(q.sample.text, q.answer) for q in b]
+        assert [q.sample.text for q in batch(name, 8, c)] != [q.sample.text for q in a]
+
+
+@pytest.mark.parametrize("name", mini.NAMES)
+def test_every_media_token_has_a_word_role(name):
+    from topovlm.train import TrainConfig, alignment_batch
+
+    ad = mini.build(name)
+    samples, _ = alignment_batch(name, 0, TrainConfig(align_batch_size=2))
+    feats = mini.media_features(ad, samples)
+    assert {m: f.shape[1] for m, f in feats.items()} == {m: len(r) for m, r in mini.TOKEN_WORDS[name].items()}
+    ids = ad.encode(samples[:1], None)["input_ids"]
+    assert int(ad.media_token_mask({"input_ids": ids}).sum()) == sum(f.shape[1] for f in feats.values())
+
+
+def test_unknown_mini_model_is_a_clear_error():
+    with pytest.raises(TopoVLMInputError, match="unknown mini model"):
+        mini.build("mini-qwen-vl")
+    with pytest.raises(TopoVLMInputError, match="no trained"):
+        mini.load("mini-llava-next", weights="/nonexistent")
+
+
+# -- the committed models --------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def llava():
+    return mini.load("mini-llava-next")
+
+
+@pytest.fixture(scope="module")
+def videollama():
+    return mini.load("mini-videollama2-av")
+
+
+@pytest.mark.parametrize("name", mini.NAMES)
+def test_committed_weights_are_small_and_documented(name):
+    d = mini.weights_dir(name)
+    assert (d / "weights.safetensors").stat().st_size <= 20 * 2 ** 20
+    meta = json.loads((d / "mini.json").read_text())
+    for key in ("spec", "seed", "data_hash", "train_config", "train_seconds", "accuracy"):
+        assert key in meta, key
+    assert (d / "train_log.jsonl").read_text().strip()
+    # the done-criteria, as measured by the training command itself
+    if name == "mini-llava-next":
+        assert meta["accuracy"]["all"] >= 0.90 and meta["eval"]["n"] is None  # the whole test split
+    else:
+        assert min(v for k, v in meta["accuracy"].items() if k != "all") >= 0.85
+    assert meta["train_seconds"] <= 60 * 60
+
+
+def test_mini_llava_next_answers_held_out_questions(llava):
+    qs = tasks.load("easy-vqa", split="test", n=12, seed=3)
+    answers = llava.generate([q.sample for q in qs], max_new_tokens=4, batch_size=12)
+    right = [tasks.is_correct(q, a) for q, a in zip(qs, answers)]
+    assert sum(right) >= 11, list(zip([q.sample.text for q in qs], answers))
+
+
+def test_mini_videollama2_answers_held_out_questions_of_every_suite(videollama):
+    qs = tasks.load("av", split="test", n=4, seed=5)
+    answers = videollama.generate([q.sample for q in qs], max_new_tokens=4, batch_size=16)
+    right = [tasks.is_correct(q, a) for q, a in zip(qs, answers)]
+    assert sum(right) >= 14, list(zip([q.sample.text for q in qs], answers))
+
+
+def test_mini_model_is_a_plain_model_after_loading(llava):
+    from transformers import LlavaNextForConditionalGeneration
+
+    assert type(llava.model) is LlavaNextForConditionalGeneration
+    assert not any("lora" in n for n, _ in llava.model.named_parameters())
+    assert llava.n_layers == 30 and llava.text_config.vocab_size == 49152
+
+
+def test_batched_answers_equal_one_at_a_time(videollama):
+    qs = tasks.load("av", split="test", n=2, seed=9)
+    samples = [q.sample for q in qs]
+    assert videollama.generate(samples, max_new_tokens=4, batch_size=8) == \
+        videollama.generate(samples, max_new_tokens=4, batch_size=1)

@@ -1,0 +1,132 @@
+"""Question suites: deterministic generators, scoring rules, clear errors."""
+
+import numpy as np
+import pytest
+
+from topovlm import TopoVLMInputError, tasks
+from topovlm.evaluate import relative_score
+from topovlm.tasks import QA, avqa, is_correct, normalise
+from topovlm.models import Sample
+
+
+def test_av_clip_is_a_pure_function_of_split_seed_and_index():
+    a, b = avqa.clip("test", 0, 5), avqa.clip("test", 0, 5)
+    assert np.array_equal(a.video, b.video) and np.array_equal(a.audio, b.audio)
+    assert (a.shape, a.colour, a.direction, a.sound, a.loud, a.contour, a.tempo) == \
+           (b.shape, b.colour, b.direction, b.sound, b.loud, b.contour, b.tempo)
+    assert a.video.shape == (8, 32, 32, 3) and a.video.dtype == np.uint8
+    assert a.audio.shape == (4000,) and np.abs(a.audio).max() <= 1
+
+
+def test_av_train_and_test_streams_differ():
+    train, test = avqa.clip("train", 0, 0), avqa.clip("test", 0, 0)
+    assert not np.array_equal(train.video, test.video)
+    assert not np.array_equal(avqa.clip("test", 0, 1).audio, test.audio)
+
+
+def test_av_suites_are_deterministic_and_balanced():
+    a = tasks.load("av", split="test", n=20)
+    b = tasks.load("av", split="test", n=20)
+    assert [(q.sample.text, q.answer) for q in a] == [(q.sample.text, q.answer) for q in b]
+    assert [len(v) for v in tasks.by_suite(a).values()] == [20, 20, 20, 20]
+    assert list(tasks.by_suite(a)) == list(tasks.TASKS["av"])
+    # every suite's answers vary (no suite answerable by a constant)
+    for suite, qs in tasks.by_suite(a).items():
+        assert len({q.answer for q in qs}) > 1, suite
+
+
+def test_the_moving_shape_moves_the_way_the_answer_says():
+    for i in range(12):
+        c = avqa.clip("test", 3, i)
+        colour = np.array(avqa.COLOURS[c.colour])
+        where = [np.argwhere((f == colour).all(-1)).mean(0) for f in c.video[[0, -1]]]   # (row, col)
+        drow, dcol = where[1] - where[0]
+        expected = {"left": dcol < -8, "right": dcol > 8, "up": drow < -8, "down": drow > 8}[c.direction]
+        assert expected, (c.direction, drow, dcol)
+
+
+def test_the_melody_goes_the_way_the_answer_says():
+    for i in range(12):
+        c = avqa.clip("test", 4, i)
+        a = c.audio
+        half = len(a) // 2
+
+        def pitch(x):  # zero crossings per sample, on the loudest part
+            x = x[np.abs(x) > 0.5 * np.abs(x).max()]
+            return np.mean(np.abs(np.diff(np.sign(x))) > 0)
+
+        rises = pitch(a[half:]) > pitch(a[:half])
+        assert rises == (c.contour == "up"), i
+
+
+def test_multiple_choice_answer_letter_points_at_the_right_option():
+    import re
+
+    for i in range(16):
+        q, c = avqa.question("test", 0, i, "temporal"), avqa.clip("test", 0, i)
+        options = dict(re.findall(r"([A-D])\. (.+?)(?= [A-D]\. |$)", q.sample.text))
+        assert sorted(options) == ["A", "B", "C", "D"] and q.options == ("A", "B", "C", "D")
+        assert options[q.answer] in (c.direction, avqa.START[c.direction])
+
+
+def test_easy_vqa_questions_come_with_their_kind():
+    qs = tasks.load("easy-vqa", split="test", n=50, seed=1)
+    assert qs == tasks.load("easy-vqa", split="test", n=50, seed=1)
+    assert qs != tasks.load("easy-vqa", split="test", n=50, seed=2)
+    for q in qs:
+        assert q.suite in tasks.TASKS["easy-vqa"]
+        assert q.sample.image is not None
+    assert {q.suite for q in tasks.load("easy-vqa", suite="shape", n=20)} == {"shape"}
+    assert len(tasks.load("easy-vqa", split="test")) == 9673
+
+
+@pytest.mark.parametrize("kwargs, msg", [
+    (dict(task="vqa-v2"), "unknown task"),
+    (dict(task="av", suite="speech"), "unknown suite"),
+    (dict(task="easy-vqa", suite="music"), "unknown suite"),
+    (dict(task="av", split="validation"), "unknown split"),
+    (dict(task="av", n=0), "positive"),
+    (dict(task="easy-vqa", suite="shape", n=10 ** 6), "has"),
+])
+def test_bad_suite_requests_are_clear_errors(kwargs, msg):
+    with pytest.raises(TopoVLMInputError, match=msg):
+        tasks.load(**kwargs)
+
+
+def test_an_empty_split_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(avqa, "questions", lambda **kw: [])
+    with pytest.raises(TopoVLMInputError, match="has no questions"):
+        tasks.load("av", split="test")
+
+
+def test_scoring_normalises_answers():
+    q = QA(Sample("what shape?"), "circle", "shape")
+    assert is_correct(q, "Circle.") and is_correct(q, " a circle") and is_correct(q, "The circle")
+    assert not is_correct(q, "circles") and not is_correct(q, "a red circle") and not is_correct(q, "")
+    mc = QA(Sample("which way? A. up B. down"), "B", "temporal", ("A", "B", "C", "D"))
+    assert is_correct(mc, "B") and is_correct(mc, "(B) down") and is_correct(mc, "b.")
+    assert not is_correct(mc, "A") and not is_correct(mc, "Both")
+    assert normalise("  Yes!! ") == "yes"
+
+
+def test_relative_score_is_the_mean_of_per_suite_ratios():
+    full = {"a": 0.8, "b": 1.0, "all": 0.9}
+    assert relative_score({"a": 0.4, "b": 1.0, "all": 0.7}, full) == pytest.approx(0.75)
+    with pytest.raises(TopoVLMInputError, match="same suites"):
+        relative_score({"a": 0.4}, full)
+
+
+def test_sweep_table_has_a_row_per_method_and_the_random_mean():
+    from topovlm.sweep import SweepRow, sweep_table
+
+    full = {"a": 0.8, "b": 1.0, "all": 0.9}
+    rows = [SweepRow(0.5, "topovlm", 0, (1, 2, 3), {"a": 0.8, "b": 0.9, "all": 0.85}, 0.95, 1.0)]
+    rows += [SweepRow(0.5, "random", s, (s, 5), {"a": 0.4 + 0.2 * s, "b": 0.5, "all": 0.5}, 0.5 + 0.1 * s, 0.0)
+             for s in range(2)]
+    table = sweep_table(full, rows, reported={"topovlm": "91.6 %"})
+    lines = table.splitlines()
+    assert lines[0].startswith("| sparsity | method | layers removed | a | b | all | relative score | paper (reported)")
+    assert "| - | full model | - | 80.0 | 100.0 | 90.0 | 1.000 |" in table
+    assert "| 50% | topovlm | 1-3 | 80.0 | 90.0 | 85.0 | 0.950 | 91.6 % |" in table
+    assert "| 50% | random (mean of 2) |  | 50.0 | 50.0 | 50.0 | 0.550 |" in table
+    assert len(lines) == 2 + 1 + 3 + 1

@@ -1,0 +1,150 @@
+"""Accuracy of pruned models: every method at every sparsity, on held-out suites.
+
+The paper's main tables (per-benchmark accuracy + relative score at one
+sparsity) and its sparsity sweep are both this loop: choose layers with a
+method on a calibration set, score the held-out questions with those layers
+skipped (:func:`topovlm.prune.skipped`, the same numbers as pruning them), and
+compare with the full model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .evaluate import accuracy, layer_ranges, relative_score
+
+
+def task_of(adapter) -> str:
+    """The task a mini model answers: easy-VQA for LLaVA-NeXT, av for VideoLLaMA2."""
+    return "easy-vqa" if adapter.family == "llava-next" else "av"
+
+
+def study_data(task: str, n_calib: int = 64, n: int | None = None, seed: int = 0):
+    """Calibration samples (train split) and held-out questions (test split).
+
+    Parameters
+    ----------
+    task : {"easy-vqa", "av"}
+    n_calib : int
+    n : int, optional
+        Held-out questions: easy-VQA in all (default 500, a seeded choice of
+        the test split), av per suite (default 100).
+
+    Returns
+    -------
+    calibration : list of Sample
+    questions : list of QA
+    """
+    from . import tasks
+    from .calibration import calibration_set
+
+    calibration = calibration_set(task, n_calib, seed)
+    questions = tasks.load(task, split="test", n=n or (500 if task == "easy-vqa" else 100), seed=seed)
+    return calibration, questions
+
+
+@dataclass(frozen=True)
+class SweepRow:
+    """One method's pruned model at one sparsity."""
+
+    sparsity: float
+    method: str
+    seed: int
+    layers: tuple
+    accuracy: dict
+    relative: float
+    seconds: float
+
+    def to_dict(self) -> dict:
+        return {"sparsity": self.sparsity, "method": self.method, "seed": self.seed, "layers": list(self.layers),
+                "accuracy": self.accuracy, "relative": self.relative, "search_seconds": self.seconds}
+
+
+def pruning_sweep(adapter, calibration, questions, sparsities=(0.25, 0.5, 0.6), methods=("topovlm", "shortgpt", "random"),
+                  random_seeds=(0, 1, 2), batch_size: int = 8, eval_batch_size: int = 32, progress: bool = True,
+                  sleb_samples: int | None = 8, **method_options) -> tuple[dict, list[SweepRow]]:
+    """Score the full model and each method's pruned model on the questions.
+
+    Parameters
+    ----------
+    adapter : Adapter
+    calibration : sequence of Sample
+        What the methods see (never the held-out questions).
+    questions : sequence of topovlm.tasks.QA
+        Held-out questions, scored per suite.
+    sparsities : sequence of float
+        Fractions of decoder layers removed.
+    methods : sequence of str
+        Names in :data:`topovlm.baselines.METHODS`; ``random`` runs once per seed.
+    sleb_samples : int, optional
+        SLEB reruns the model about L^2 / 2 times, so it sees only the first
+        ``sleb_samples`` calibration samples (None: all of them).
+    **method_options
+        Per-method options, e.g. ``topovlm={"k": 10}``.
+
+    Returns
+    -------
+    full : dict
+        The unpruned model's accuracy per suite (+ ``"all"``).
+    rows : list of SweepRow
+    """
+    from tqdm.auto import tqdm
+
+    from .baselines import compare, run
+
+    questions, calibration = list(questions), list(calibration)
+    full = accuracy(adapter, questions, batch_size=eval_batch_size, progress=progress)
+    rows = []
+    for s in tqdm(sparsities, desc="sparsities", disable=not progress):
+        results = compare(adapter, calibration, s, [m for m in methods if m != "sleb"], tuple(random_seeds),
+                          batch_size, progress=False, **method_options)
+        if "sleb" in methods:
+            results.insert(list(methods).index("sleb"),
+                           run("sleb", adapter, calibration[:sleb_samples], s, **method_options.get("sleb", {})))
+        for r in results:
+            acc = accuracy(adapter, questions, batch_size=eval_batch_size, skip=r.layers_to_remove)
+            rows.append(SweepRow(s, r.method, r.seed, tuple(r.layers_to_remove), acc, relative_score(acc, full),
+                                 r.seconds))
+    return full, rows
+
+
+def _mean_row(rows: list[SweepRow]) -> SweepRow:
+    suites = rows[0].accuracy
+    acc = {k: float(np.mean([r.accuracy[k] for r in rows])) for k in suites}
+    return SweepRow(rows[0].sparsity, f"random (mean of {len(rows)})", -1, (), acc,
+                    float(np.mean([r.relative for r in rows])), float(np.mean([r.seconds for r in rows])))
+
+
+def sweep_table(full: dict, rows: list[SweepRow], reported: dict | None = None) -> str:
+    """Markdown: one row per (sparsity, method), accuracy per suite in %, relative score.
+
+    Random seeds get their own rows and a mean row. ``reported`` maps a
+    method to the paper's relative score, shown in its own column.
+    """
+    suites = [s for s in full if s != "all"]
+    head = ["sparsity", "method", "layers removed", *suites, "all", "relative score"]
+    if reported:
+        head.append("paper (reported)")
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+
+    def line(r: SweepRow | None, sparsity="-", method="full model", layers="-"):
+        acc = full if r is None else r.accuracy
+        cells = [str(sparsity), method, layers, *(f"{100 * acc[s]:.1f}" for s in suites), f"{100 * acc['all']:.1f}",
+                 "1.000" if r is None else f"{r.relative:.3f}"]
+        if reported:
+            cells.append(str(reported.get(method, "")))
+        out.append("| " + " | ".join(cells) + " |")
+
+    line(None)
+    for s in sorted({r.sparsity for r in rows}):
+        at = [r for r in rows if r.sparsity == s]
+        for r in at:
+            name = r.method + (f" (seed {r.seed})" if r.method == "random" else "")
+            line(r, f"{s:.0%}", name, layer_ranges(r.layers))
+        rnd = [r for r in at if r.method == "random"]
+        if len(rnd) > 1:
+            m = _mean_row(rnd)
+            line(m, f"{s:.0%}", m.method, "")
+    return "\n".join(out)
