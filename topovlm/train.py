@@ -35,7 +35,7 @@ import json
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -401,7 +401,3 @@ def train(name: str, config: TrainConfig | None = None, out_dir=None, cache_dir=
     (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state.log))
     return info
 
-
-def short(config: TrainConfig, **changes) -> TrainConfig:
-    """A copy of ``config`` with some fields changed (e.g. fewer steps for a test)."""
-    return replace(config, **changes)

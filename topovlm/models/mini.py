@@ -234,9 +234,9 @@ def media_features(adapter, samples):
     return {"video": m.encode_video(video), "audio": m.encode_audio(audio)}
 
 
-def word_embeddings(adapter, words) -> "torch.Tensor":
-    """(len(words), hidden): each word's mean input embedding, written as an
-    answer writes it (no leading space)."""
+def word_embeddings(adapter, words):
+    """(len(words), hidden) tensor: each word's mean input embedding, written
+    as an answer writes it (no leading space)."""
     import torch
 
     emb = adapter.model.get_input_embeddings().weight
