@@ -354,6 +354,15 @@ def topovlm(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0, 
     return -np.asarray(res.scores.decoder_consistency), res.layers_to_remove
 
 
+def check_methods(names) -> list:
+    """The names as a list; a one-line error for one not in :data:`METHODS`."""
+    names = list(names)
+    for name in names:
+        if name not in METHODS:
+            raise TopoVLMInputError(f"unknown method {name!r}; known: {sorted(METHODS)}")
+    return names
+
+
 def n_to_remove(sparsity: float, n_layers: int) -> int:
     """round(s * L), validated: at least one layer removed, at least one kept."""
     if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float, np.floating)) or not 0 < sparsity < 1:
@@ -379,8 +388,7 @@ def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, **
     **kw
         Method options (e.g. ``metric="angular"`` for shortgpt, ``k`` for topovlm).
     """
-    if method not in METHODS:
-        raise TopoVLMInputError(f"unknown method {method!r}; known: {sorted(METHODS)}")
+    check_methods([method])
     m = n_to_remove(sparsity, adapter.n_layers)
     if not isinstance(calib, Calibration):
         calib = Calibration.build(adapter, calib)
@@ -415,10 +423,7 @@ def compare(adapter: Adapter, samples, sparsity: float, methods=None, random_see
     """
     from tqdm.auto import tqdm
 
-    methods = list(METHODS) if methods is None else list(methods)
-    for name in methods:
-        if name not in METHODS:
-            raise TopoVLMInputError(f"unknown method {name!r}; known: {sorted(METHODS)}")
+    methods = list(METHODS) if methods is None else check_methods(methods)
     n_to_remove(sparsity, adapter.n_layers)
     calib = Calibration.build(adapter, samples, batch_size)
     jobs = [(name, s) for name in methods for s in (random_seeds if name == "random" else (0,))]

@@ -191,14 +191,12 @@ def baselines(
     """Every layer-selection method on one model, calibration set and sparsity: layers, time, passes."""
     import json
 
-    from .baselines import METHODS, compare, n_to_remove, results_table
+    from .baselines import check_methods, compare, n_to_remove, results_table
     from .calibration import calibration_set
     from .models import load_model
 
     try:
-        for name in methods:
-            if name not in METHODS:
-                raise TopoVLMInputError(f"unknown method {name!r}; known: {sorted(METHODS)}")
+        check_methods(methods)
         if not 0 < sparsity < 1:
             raise TopoVLMInputError(f"sparsity must be in (0, 1), got {sparsity!r}")
         samples = calibration_set(data, n, seed)
@@ -271,12 +269,10 @@ def evaluate(
     from .prune import prune as run_prune
     from .sweep import pruning_sweep, study_data, sweep_table, task_of
 
-    from .baselines import METHODS
+    from .baselines import check_methods
 
     try:
-        for name in methods:
-            if name not in METHODS:
-                raise TopoVLMInputError(f"unknown method {name!r}; known: {sorted(METHODS)}")
+        check_methods(methods)
         for s in sparsity:
             if not 0 < s < 1:
                 raise TopoVLMInputError(f"sparsity must be in (0, 1), got {s!r}")

@@ -102,11 +102,12 @@ def batch(name: str, step: int, config: TrainConfig):
 
         return [question("train", config.seed, step * bs + j) for j in range(bs)]
     pool = tasks.load("easy-vqa", split="train", n=None)
-    out = []
+    orders, out = {}, []
     for j in range(bs):
         epoch, pos = divmod(step * bs + j, len(pool))
-        order = np.random.default_rng([config.seed, epoch]).permutation(len(pool))
-        out.append(pool[order[pos]])
+        if epoch not in orders:
+            orders[epoch] = np.random.default_rng([config.seed, epoch]).permutation(len(pool))
+        out.append(pool[orders[epoch][pos]])
     return out
 
 

@@ -298,13 +298,10 @@ def build(name: str, spec=None, seed: int = 0, cache_dir=None):
     _reset_projectors(adapter)
     adapter.model.generation_config.eos_token_id = tok.convert_tokens_to_ids(END)
     adapter.model.generation_config.pad_token_id = tok.convert_tokens_to_ids(END)
-    _add_lora(adapter, spec.lora)  # peft leaves only its new tensors trainable
+    _add_lora(adapter, spec.lora)
+    trained = set(trained_names(adapter))
     for n, p in adapter.model.named_parameters():
-        p.requires_grad_("lora_" in n)
-    for module in media_modules(adapter):
-        module.requires_grad_(True)
-    if name == "mini-llava-next":
-        adapter.model.model.image_newline.requires_grad_(True)
+        p.requires_grad_(n in trained)
     adapter.meta = {"mini": name, "spec": asdict(spec)}
     adapter.model.eval()
     return adapter
@@ -371,9 +368,9 @@ def load(name: str, weights=None, cache_dir=None, merge: bool = True):
     from safetensors.torch import load_file
 
     d = Path(weights) if weights is not None else weights_dir(name)
-    if not (d / "weights.safetensors").exists() or not (d / "mini.json").exists():
+    info = load_info(name, d)
+    if not (d / "weights.safetensors").exists():
         raise TopoVLMInputError(f"no trained {name} in {d}: run `topovlm train {name}`")
-    info = json.loads((d / "mini.json").read_text())
     if info.get("mini") != name:
         raise TopoVLMInputError(f"{d} holds {info.get('mini')!r}, not {name!r}")
     adapter = build(name, _spec_from_dict(name, info["spec"]), cache_dir=cache_dir)
