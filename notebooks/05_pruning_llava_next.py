@@ -21,7 +21,10 @@
 # easy-VQA. Its held-out suites are easy-VQA's test split by question kind: *shape*,
 # *color* and *yes/no*. Every method sees the same calibration set (easy-VQA *train*
 # images and questions) and removes the same number of layers; the removed layers are
-# skipped, which gives exactly the numbers of the physically pruned model.
+# skipped, which gives exactly the numbers of the physically pruned model. The baselines:
+# TAMP {cite:p}`lee2025tamp`, ShortGPT {cite:p}`men2024shortgpt`, LLM-Streamline
+# {cite:p}`chen2024streamline`, SLEB {cite:p}`song2024sleb`, Taylor importance
+# {cite:p}`molchanov2019importance`, weight magnitude, Wanda {cite:p}`sun2024wanda` and random choices.
 
 # %% tags=["parameters"]
 profile = "mini"              # "mini": mini-LLaVA-NeXT on a CPU; "paper": a real LLaVA-NeXT on a GPU
@@ -74,27 +77,35 @@ tv.plots.plot_qa_examples(examples, model.generate([q.sample for q in examples],
 full, rows = tv.sweep.pruning_sweep(model, calib, questions, [sparsity], methods, tuple(range(random_seeds)),
                                     batch_size=batch_size, progress=False, sleb_samples=sleb_samples,
                                     topovlm={"k": min(k, n_calib - 1)})
+chance = tv.evaluate.chance(questions)
 tv.plots.plot_selection_comparison({tv.plots.method_label(r): list(r.layers) for r in rows}, model.n_layers);
 
 # %% [markdown]
 # ## The main table
 #
 # Accuracy per suite (%) and the paper's **relative score**: the mean over suites of
-# pruned / full accuracy. The last column is what the paper reports for LLaVA-NeXT-8B at
+# pruned / full accuracy. Each question is scored by *constrained greedy decoding*: the
+# model's answer is whichever of the question's possible answers (the shapes, the
+# colours, yes/no, the option letters) it ranks highest at the answer position, as
+# multiple-choice benchmarks are scored; uniform guessing scores the *chance* row. The
+# column *exact match* scores the freely generated answer instead: a 135 M decoder that
+# loses this many layers rarely produces an answer word at all, while its ranking of the
+# possible answers still tells a good choice of layers from a bad one. The last column is what the paper reports for LLaVA-NeXT-8B at
 # 50 % on MME, MMMU, MathVista and MMBench, labelled as reported: a different model and
 # different benchmarks, shown for the ranking, not the value.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(f"full model: {100 * full['all']:.1f} % of {len(questions)} held-out questions")
+print(f"full model: {100 * full.accuracy['all']:.1f} % (choice), {100 * full.exact['all']:.1f} % (exact match) "
+      f"of {len(questions)} held-out questions; chance {100 * chance['all']:.1f} %")
 print(f"removing {round(sparsity * model.n_layers)} of {model.n_layers} decoder layers")
 
 # %%
 reported = {"topovlm": "91.6 % (LLaVA-NeXT 8B)", "tamp": "90.9 % (LLaVA-NeXT 8B)"}
-Markdown(tv.sweep.sweep_table(full, rows, reported=reported if sparsity == 0.5 else None))
+Markdown(tv.sweep.sweep_table(full, rows, chance=chance, reported=reported if sparsity == 0.5 else None))
 
 # %%
-tv.plots.plot_suite_accuracy(full, rows, sparsity);
+tv.plots.plot_suite_accuracy(full, rows, sparsity, chance=chance);
 
 # %% [markdown]
 # ## What pruning saves

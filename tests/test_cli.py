@@ -97,3 +97,5 @@ def test_train_and_evaluate_bad_input_are_one_line_errors():
     assert r.returncode == 2 and "unknown method 'obs'" in r.stderr
     r = run_cli("evaluate", "--model", "mini-llava-next", "--sparsity", "1.5")
     assert r.returncode == 2 and "sparsity must be in (0, 1)" in r.stderr
+    r = run_cli("evaluate", "--model", "mini-llava-next", "--scoring", "logprob")
+    assert r.returncode == 2 and "unknown scoring 'logprob'" in r.stderr and "Traceback" not in r.stderr

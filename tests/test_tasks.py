@@ -119,7 +119,7 @@ def test_relative_score_is_the_mean_of_per_suite_ratios():
 def test_sweep_table_has_a_row_per_method_and_the_random_mean():
     from topovlm.sweep import SweepRow, sweep_table
 
-    full = {"a": 0.8, "b": 1.0, "all": 0.9}
+    full = SweepRow(0.0, "full model", -1, (), {"a": 0.8, "b": 1.0, "all": 0.9}, 1.0, 0.0)
     rows = [SweepRow(0.5, "topovlm", 0, (1, 2, 3), {"a": 0.8, "b": 0.9, "all": 0.85}, 0.95, 1.0)]
     rows += [SweepRow(0.5, "random", s, (s, 5), {"a": 0.4 + 0.2 * s, "b": 0.5, "all": 0.5}, 0.5 + 0.1 * s, 0.0)
              for s in range(2)]
@@ -130,3 +130,40 @@ def test_sweep_table_has_a_row_per_method_and_the_random_mean():
     assert "| 50% | topovlm | 1-3 | 80.0 | 90.0 | 85.0 | 0.950 | 91.6 % |" in table
     assert "| 50% | random (mean of 2) |  | 50.0 | 50.0 | 50.0 | 0.550 |" in table
     assert len(lines) == 2 + 1 + 3 + 1
+
+
+def test_sweep_table_shows_exact_match_and_the_chance_row():
+    from topovlm.sweep import SweepRow, sweep_table
+
+    full = SweepRow(0.0, "full model", -1, (), {"a": 0.8, "b": 1.0, "all": 0.9}, 1.0, 0.0, {"a": 0.7, "b": 0.9, "all": 0.8})
+    rows = [SweepRow(0.5, "random", s, (s,), {"a": 0.4, "b": 0.5, "all": 0.45}, 0.5, 0.0, {"a": 0.0, "b": 0.1 * s, "all": 0.05 * s})
+            for s in range(2)]
+    table = sweep_table(full, rows, chance={"a": 0.4, "b": 0.5, "all": 0.45})
+    assert table.splitlines()[0].endswith("| relative score | exact match, all |")
+    assert "| - | full model | - | 80.0 | 100.0 | 90.0 | 1.000 | 80.0 |" in table
+    assert "| - | chance (uniform guess) | - | 40.0 | 50.0 | 45.0 | 0.500 | - |" in table
+    assert "| 50% | random (mean of 2) |  | 40.0 | 50.0 | 45.0 | 0.500 | 2.5 |" in table
+
+
+@pytest.mark.parametrize("task", ["easy-vqa", "av"])
+def test_every_answer_is_one_of_its_questions_choices(task):
+    qas = tasks.load(task, split="test", n=300 if task == "easy-vqa" else 40)
+    assert all(q.choices and q.answer in q.choices for q in qas)
+    assert all(q.options == q.choices for q in qas if q.options)      # multiple choice: the letters
+
+
+def test_chance_is_the_mean_of_one_over_the_number_of_choices():
+    from topovlm.evaluate import chance
+
+    qas = [QA(Sample("q"), "yes", "yes/no", choices=("yes", "no")),
+           QA(Sample("q"), "red", "color", choices=("red", "blue", "green", "gray"))]
+    assert chance(qas) == {"yes/no": 0.5, "color": 0.25, "all": 0.375}
+    with pytest.raises(TopoVLMInputError, match="choices"):
+        chance([QA(Sample("q"), "yes", "yes/no")])
+
+
+def test_unknown_scoring_is_a_clear_error():
+    from topovlm.evaluate import accuracy
+
+    with pytest.raises(TopoVLMInputError, match="unknown scoring 'logprob'"):
+        accuracy(None, [QA(Sample("q"), "yes", "yes/no", choices=("yes", "no"))], scoring="logprob")

@@ -256,6 +256,8 @@ def evaluate(
     n: Optional[int] = typer.Option(None, help="held-out questions (easy-VQA: in all; av: per suite; default 500 / 100)"),
     n_calib: int = typer.Option(64, help="calibration samples the methods see"),
     random_seeds: int = typer.Option(3, help="seeds of the random baseline"),
+    scoring: str = typer.Option("choice", help="choice: constrained greedy decoding among each question's possible "
+                                "answers (+ exact match beside it); generate: exact match of the free answer only"),
     efficiency: bool = typer.Option(True, help="also time the full and the 50 %-pruned model"),
     out: Optional[Path] = typer.Option(None, help="directory for evaluation.md + evaluation.json"),
     device: str = _DEVICE,
@@ -264,7 +266,7 @@ def evaluate(
     """Held-out accuracy of the full model and of pruned ones (per suite, relative score), and efficiency."""
     import json
 
-    from .evaluate import efficiency_table, measure
+    from .evaluate import SCORINGS, chance, efficiency_table, measure
     from .models import load_model
     from .prune import prune as run_prune
     from .sweep import pruning_sweep, study_data, sweep_table, task_of
@@ -273,6 +275,8 @@ def evaluate(
 
     try:
         check_methods(methods)
+        if scoring not in SCORINGS:
+            raise TopoVLMInputError(f"unknown scoring {scoring!r}: use one of {list(SCORINGS)}")
         for s in sparsity:
             if not 0 < s < 1:
                 raise TopoVLMInputError(f"sparsity must be in (0, 1), got {s!r}")
@@ -280,11 +284,14 @@ def evaluate(
         task = task_of(adapter)
         calibration, questions = study_data(task, n_calib=n_calib, n=n)
         full, rows = pruning_sweep(adapter, calibration, questions, tuple(sparsity) or (0.25, 0.5, 0.6),
-                                   tuple(methods) or ("topovlm", "shortgpt", "random"), tuple(range(random_seeds)))
+                                   tuple(methods) or ("topovlm", "shortgpt", "random"), tuple(range(random_seeds)),
+                                   scoring=scoring)
     except TopoVLMInputError as exc:
         _fail(exc)
-    text = (f"{model}: {len(questions)} held-out {task} questions, {n_calib} calibration samples\n\n"
-            + sweep_table(full, rows))
+    how = ("constrained greedy decoding among each question's possible answers (exact match of the free answer "
+           "in the last column)" if scoring == "choice" else "exact match of the greedy answer")
+    text = (f"{model}: {len(questions)} held-out {task} questions, {n_calib} calibration samples; scored by {how}\n\n"
+            + sweep_table(full, rows, chance=chance(questions) if scoring == "choice" else None))
     if efficiency:
         half = next((r for r in rows if r.sparsity == 0.5 and r.method == "topovlm"), None)
         layers = list(half.layers) if half else list(range(0, adapter.n_layers, 2))
@@ -296,7 +303,8 @@ def evaluate(
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "evaluation.md").write_text(text + "\n")
-        (out / "evaluation.json").write_text(json.dumps({"full": full, "rows": [r.to_dict() for r in rows]}, indent=2))
+        (out / "evaluation.json").write_text(json.dumps({"scoring": scoring, "full": full.to_dict(),
+                                                             "rows": [r.to_dict() for r in rows]}, indent=2))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,13 @@
 """What a pruned model keeps and what it saves.
 
-- :func:`accuracy`: exact-match accuracy per suite of the greedy answers to
-  held-out questions (:mod:`topovlm.tasks`), and :func:`relative_score`, the
-  paper's mean over suites of pruned / full accuracy;
+- :func:`accuracy`: accuracy per suite on held-out questions
+  (:mod:`topovlm.tasks`), scored two ways: ``"generate"``, exact match of the
+  greedy answer, and ``"choice"``, constrained greedy decoding among the
+  answers a question can have (:func:`choose`; graded where free generation
+  of a damaged model produces nothing usable, as for multiple-choice
+  benchmarks); :func:`chance`, what uniform guessing among those answers
+  scores; :func:`relative_score`, the paper's mean over suites of pruned /
+  full accuracy;
 - :func:`perplexity`: held-out next-token perplexity of a text model (the
   pure-LLM case);
 - :func:`factual_accuracy`: share of short factual questions answered right
@@ -52,9 +57,78 @@ def answers(adapter: Adapter, qas, batch_size: int = 32, skip=(), max_new_tokens
                                 progress=progress)
 
 
-def accuracy(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: bool = False) -> dict:
-    """Exact-match accuracy per suite (normalised answers; option letter for
-    multiple choice).
+SCORINGS = ("generate", "choice")
+
+
+def _first_tokens(tokenizer, choices: tuple) -> list[int]:
+    ids = [tokenizer(c, add_special_tokens=False)["input_ids"][0] for c in choices]
+    if len(set(ids)) < len(ids):
+        raise TopoVLMInputError(f"the answers {list(choices)} do not start with distinct tokens, "
+                                "so constrained greedy decoding cannot tell them apart")
+    return ids
+
+
+def choose(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: bool = False) -> list[str]:
+    """Constrained greedy answers: for each question, the one of its
+    ``choices`` whose first token the model ranks highest at the answer
+    position.
+
+    This is greedy decoding restricted to the question's possible answers
+    (their first tokens are distinct, so the first token decides the whole
+    answer); one forward pass per question, cheaper than generating.
+
+    Parameters
+    ----------
+    adapter : Adapter
+    qas : sequence of topovlm.tasks.QA
+        Each with ``choices``.
+    skip : sequence of int
+        Decoder layers treated as removed.
+
+    Returns
+    -------
+    list of str
+        One of each question's choices.
+    """
+    import torch
+    from tqdm.auto import tqdm
+
+    from .prune import skipped
+
+    qas = list(qas)
+    missing = [i for i, q in enumerate(qas) if not q.choices]
+    if missing:
+        raise TopoVLMInputError(f"question {missing[0]} has no choices to rank ({qas[missing[0]].sample.text!r})")
+    firsts = {c: _first_tokens(adapter.tokenizer, c) for c in {q.choices for q in qas}}
+    out = []
+    with skipped(adapter, list(skip)), torch.no_grad():
+        for start in tqdm(range(0, len(qas), batch_size), desc="choose", unit="batch", disable=not progress, leave=False):
+            part = qas[start:start + batch_size]
+            inputs = adapter.to_device(adapter.encode([q.sample for q in part], None, side="left"))
+            logits = adapter.model(**inputs, logits_to_keep=1, use_cache=False).logits[:, -1].float().cpu()
+            out += [q.choices[int(torch.argmax(row[firsts[q.choices]]))] for q, row in zip(part, logits)]
+    return out
+
+
+def _per_suite(qas, right) -> dict:
+    by: dict[str, list] = {}
+    for q, r in zip(qas, right):
+        by.setdefault(q.suite, []).append(r)
+    out = {s: float(np.mean(r)) for s, r in by.items()}
+    out["all"] = float(np.mean([x for r in by.values() for x in r]))
+    return out
+
+
+def accuracy(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: bool = False,
+             scoring: str = "generate") -> dict:
+    """Accuracy per suite.
+
+    Parameters
+    ----------
+    scoring : {"generate", "choice"}
+        ``"generate"``: exact match of the greedy answer (normalised; the
+        option letter for multiple choice). ``"choice"``: the answer
+        :func:`choose` picks among the question's choices.
 
     Returns
     -------
@@ -64,16 +138,25 @@ def accuracy(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: boo
     """
     from .tasks import is_correct
 
+    if scoring not in SCORINGS:
+        raise TopoVLMInputError(f"unknown scoring {scoring!r}: use one of {list(SCORINGS)}")
     qas = list(qas)
     if not qas:
         raise TopoVLMInputError("no questions to score")
+    if scoring == "choice":
+        picked = choose(adapter, qas, batch_size=batch_size, skip=skip, progress=progress)
+        return _per_suite(qas, [p == q.answer for q, p in zip(qas, picked)])
     predicted = answers(adapter, qas, batch_size=batch_size, skip=skip, progress=progress)
-    right: dict[str, list[bool]] = {}
-    for q, a in zip(qas, predicted):
-        right.setdefault(q.suite, []).append(is_correct(q, a))
-    out = {s: float(np.mean(r)) for s, r in right.items()}
-    out["all"] = float(np.mean([x for r in right.values() for x in r]))
-    return out
+    return _per_suite(qas, [is_correct(q, a) for q, a in zip(qas, predicted)])
+
+
+def chance(qas) -> dict:
+    """Expected accuracy per suite (+ ``"all"``) of guessing uniformly among
+    each question's choices: the floor of ``scoring="choice"``."""
+    qas = list(qas)
+    if not qas or any(not q.choices for q in qas):
+        raise TopoVLMInputError("chance needs questions that all have choices")
+    return _per_suite(qas, [1 / len(q.choices) for q in qas])
 
 
 def relative_score(pruned: dict, full: dict) -> float:

@@ -186,8 +186,10 @@ def plot_selection_comparison(selections: dict, n_layers: int, ax=None):
     for r in range(len(names) + 1):
         ax.axhline(r - 0.5, color="white", lw=1)
     if len(names) == 2:
+        from .selection import jaccard
+
         a, b = (set(selections[n]) for n in names)
-        ax.set_title(f"{len(a & b)} layers in common, Jaccard {len(a & b) / max(1, len(a | b)):.2f}")
+        ax.set_title(f"{len(a & b)} layers in common, Jaccard {jaccard(a, b):.2f}")
     return ax
 
 
@@ -263,38 +265,49 @@ def method_label(r) -> str:
     return r.method + (f" {r.seed}" if r.method == "random" else "")
 
 
-def plot_suite_accuracy(full: dict, rows, sparsity: float, ax=None):
+def plot_suite_accuracy(full, rows, sparsity: float, chance: dict | None = None, ax=None):
     """Grouped bars: accuracy per suite for the full model and each method at one sparsity.
 
     Parameters
     ----------
-    full : dict
-        suite -> accuracy of the unpruned model (``"all"`` ignored).
+    full : topovlm.sweep.SweepRow
+        The unpruned model.
     rows : list of topovlm.sweep.SweepRow
     sparsity : float
         Which rows to draw.
+    chance : dict, optional
+        suite -> accuracy of uniform guessing (:func:`topovlm.evaluate.chance`),
+        drawn as a dotted line across each suite's bars.
     """
     at = [r for r in rows if r.sparsity == sparsity]
-    suites = [s for s in full if s != "all"]
-    bars = [("full model", full)] + [(method_label(r), r.accuracy) for r in at]
+    suites = [s for s in full.accuracy if s != "all"]
+    bars = [("full model", full.accuracy)] + [(method_label(r), r.accuracy) for r in at]
     ax = _axes(ax, (max(7, 1.1 * len(bars) + 2), 3.6))
     width = 0.8 / len(suites)
     x = np.arange(len(bars))
     for i, s in enumerate(suites):
-        ax.bar(x + (i - (len(suites) - 1) / 2) * width, [100 * acc[s] for _, acc in bars], width, label=s)
+        xs = x + (i - (len(suites) - 1) / 2) * width
+        ax.bar(xs, [100 * acc[s] for _, acc in bars], width, label=s)
+        if chance is not None:
+            ax.hlines(100 * chance[s], xs - width / 2, xs + width / 2, colors="k", linestyles=":", lw=1.2,
+                      label="chance" if i == 0 else None)
     ax.set_xticks(x)
     ax.set_xticklabels([name for name, _ in bars], rotation=30, ha="right")
     ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(0, 100)
+    ax.set_ylim(0, 118)
+    ax.set_yticks(range(0, 101, 20))
     ax.set_title(f"held-out accuracy per suite, {sparsity:.0%} of decoder layers removed")
-    ax.legend(fontsize="small", ncols=len(suites), loc="upper right")
+    ax.legend(fontsize="small", ncols=len(suites) + (chance is not None), loc="upper right")
     return ax
 
 
-def plot_sparsity_sweep(rows, ax=None):
+def plot_sparsity_sweep(rows, chance: float | None = None, ax=None):
     """Relative score (mean over suites of pruned / full) against sparsity, one line per
-    method; the random baseline as the mean over seeds with its range shaded."""
+    method; the random baseline as the mean over seeds with its range shaded;
+    ``chance`` (the relative score of uniform guessing) as a dotted line."""
     ax = _axes(ax, (7, 3.8))
+    if chance is not None:
+        ax.axhline(chance, color="k", lw=1, ls=":", label="chance")
     methods = list(dict.fromkeys(r.method for r in rows))
     for m in methods:
         mine = [r for r in rows if r.method == m]

@@ -5,6 +5,13 @@ sparsity) and its sparsity sweep are both this loop: choose layers with a
 method on a calibration set, score the held-out questions with those layers
 skipped (:func:`topovlm.prune.skipped`, the same numbers as pruning them), and
 compare with the full model.
+
+Questions are scored by constrained greedy decoding among their possible
+answers (:func:`topovlm.evaluate.choose`) and, beside it, by exact match of
+the free greedy answer: a 135 M decoder that loses half its layers stops
+producing answer words at all (exact match 0 for every method, measured),
+while the ranking of the possible answers still tells a sensible choice of
+layers from a random one.
 """
 
 from __future__ import annotations
@@ -47,7 +54,18 @@ def study_data(task: str, n_calib: int = 64, n: int | None = None, seed: int = 0
 
 @dataclass(frozen=True)
 class SweepRow:
-    """One method's pruned model at one sparsity."""
+    """One method's pruned model at one sparsity (or the full model: sparsity 0).
+
+    Attributes
+    ----------
+    accuracy : dict
+        suite -> accuracy under the sweep's ``scoring`` (+ ``"all"``).
+    relative : float
+        The paper's relative score of ``accuracy`` against the full model's.
+    exact : dict or None
+        Exact-match accuracy of the free greedy answers, when the sweep also
+        generated them.
+    """
 
     sparsity: float
     method: str
@@ -56,15 +74,18 @@ class SweepRow:
     accuracy: dict
     relative: float
     seconds: float
+    exact: dict | None = None
 
     def to_dict(self) -> dict:
         return {"sparsity": self.sparsity, "method": self.method, "seed": self.seed, "layers": list(self.layers),
-                "accuracy": self.accuracy, "relative": self.relative, "search_seconds": self.seconds}
+                "accuracy": self.accuracy, "relative": self.relative, "search_seconds": self.seconds,
+                "exact": self.exact}
 
 
 def pruning_sweep(adapter, calibration, questions, sparsities=(0.25, 0.5, 0.6), methods=("topovlm", "shortgpt", "random"),
                   random_seeds=(0, 1, 2), batch_size: int = 8, eval_batch_size: int = 32, progress: bool = True,
-                  sleb_samples: int | None = 8, **method_options) -> tuple[dict, list[SweepRow]]:
+                  sleb_samples: int | None = 8, scoring: str = "choice", exact: bool = True,
+                  **method_options) -> tuple[SweepRow, list[SweepRow]]:
     """Score the full model and each method's pruned model on the questions.
 
     Parameters
@@ -81,13 +102,17 @@ def pruning_sweep(adapter, calibration, questions, sparsities=(0.25, 0.5, 0.6), 
     sleb_samples : int, optional
         SLEB reruns the model about L^2 / 2 times, so it sees only the first
         ``sleb_samples`` calibration samples (None: all of them).
+    scoring : {"choice", "generate"}
+        How ``accuracy`` is scored (:func:`topovlm.evaluate.accuracy`).
+    exact : bool
+        With ``scoring="choice"``, also generate and record exact match.
     **method_options
         Per-method options, e.g. ``topovlm={"k": 10}``.
 
     Returns
     -------
-    full : dict
-        The unpruned model's accuracy per suite (+ ``"all"``).
+    full : SweepRow
+        The unpruned model (sparsity 0, method ``"full model"``).
     rows : list of SweepRow
     """
     from tqdm.auto import tqdm
@@ -95,7 +120,14 @@ def pruning_sweep(adapter, calibration, questions, sparsities=(0.25, 0.5, 0.6), 
     from .baselines import compare, run
 
     questions, calibration = list(questions), list(calibration)
-    full = accuracy(adapter, questions, batch_size=eval_batch_size, progress=progress)
+    exact = exact and scoring != "generate"
+
+    def score(skip=()):
+        acc = accuracy(adapter, questions, batch_size=eval_batch_size, skip=skip, scoring=scoring)
+        return acc, accuracy(adapter, questions, batch_size=eval_batch_size, skip=skip) if exact else None
+
+    acc, ex = score()
+    full = SweepRow(0.0, "full model", -1, (), acc, 1.0, 0.0, ex)
     rows = []
     for s in tqdm(sparsities, desc="sparsities", disable=not progress):
         results = compare(adapter, calibration, s, [m for m in methods if m != "sleb"], tuple(random_seeds),
@@ -104,40 +136,52 @@ def pruning_sweep(adapter, calibration, questions, sparsities=(0.25, 0.5, 0.6), 
             results.insert(list(methods).index("sleb"),
                            run("sleb", adapter, calibration[:sleb_samples], s, **method_options.get("sleb", {})))
         for r in results:
-            acc = accuracy(adapter, questions, batch_size=eval_batch_size, skip=r.layers_to_remove)
-            rows.append(SweepRow(s, r.method, r.seed, tuple(r.layers_to_remove), acc, relative_score(acc, full),
-                                 r.seconds))
+            acc, ex = score(r.layers_to_remove)
+            rows.append(SweepRow(s, r.method, r.seed, tuple(r.layers_to_remove), acc,
+                                 relative_score(acc, full.accuracy), r.seconds, ex))
     return full, rows
 
 
+def _mean(dicts: list) -> dict | None:
+    return None if dicts[0] is None else {k: float(np.mean([d[k] for d in dicts])) for k in dicts[0]}
+
+
 def _mean_row(rows: list[SweepRow]) -> SweepRow:
-    suites = rows[0].accuracy
-    acc = {k: float(np.mean([r.accuracy[k] for r in rows])) for k in suites}
-    return SweepRow(rows[0].sparsity, f"random (mean of {len(rows)})", -1, (), acc,
-                    float(np.mean([r.relative for r in rows])), float(np.mean([r.seconds for r in rows])))
+    return SweepRow(rows[0].sparsity, f"random (mean of {len(rows)})", -1, (), _mean([r.accuracy for r in rows]),
+                    float(np.mean([r.relative for r in rows])), float(np.mean([r.seconds for r in rows])),
+                    _mean([r.exact for r in rows]))
 
 
-def sweep_table(full: dict, rows: list[SweepRow], reported: dict | None = None) -> str:
+def sweep_table(full: SweepRow, rows: list[SweepRow], reported: dict | None = None, chance: dict | None = None) -> str:
     """Markdown: one row per (sparsity, method), accuracy per suite in %, relative score.
 
-    Random seeds get their own rows and a mean row. ``reported`` maps a
-    method to the paper's relative score, shown in its own column.
+    Random seeds get their own rows and a mean row. When the sweep recorded
+    exact match, its overall value is a column of its own. ``chance`` (from
+    :func:`topovlm.evaluate.chance`) adds the row of uniform guessing;
+    ``reported`` maps a method to the paper's relative score, shown in its
+    own column.
     """
-    suites = [s for s in full if s != "all"]
+    suites = [s for s in full.accuracy if s != "all"]
     head = ["sparsity", "method", "layers removed", *suites, "all", "relative score"]
+    if full.exact is not None:
+        head.append("exact match, all")
     if reported:
         head.append("paper (reported)")
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
-    def line(r: SweepRow | None, sparsity="-", method="full model", layers="-"):
-        acc = full if r is None else r.accuracy
-        cells = [str(sparsity), method, layers, *(f"{100 * acc[s]:.1f}" for s in suites), f"{100 * acc['all']:.1f}",
-                 "1.000" if r is None else f"{r.relative:.3f}"]
+    def line(r: SweepRow, sparsity="-", method="full model", layers="-"):
+        cells = [str(sparsity), method, layers, *(f"{100 * r.accuracy[s]:.1f}" for s in suites),
+                 f"{100 * r.accuracy['all']:.1f}", f"{r.relative:.3f}"]
+        if full.exact is not None:
+            cells.append("-" if r.exact is None else f"{100 * r.exact['all']:.1f}")
         if reported:
             cells.append(str(reported.get(method, "")))
         out.append("| " + " | ".join(cells) + " |")
 
-    line(None)
+    line(full)
+    if chance is not None:
+        line(SweepRow(0.0, "chance", -1, (), chance, relative_score(chance, full.accuracy), 0.0), "-",
+             "chance (uniform guess)")
     for s in sorted({r.sparsity for r in rows}):
         at = [r for r in rows if r.sparsity == s]
         for r in at:

@@ -48,12 +48,17 @@ class QA:
     options : tuple of str
         For multiple choice, the option letters (``("A", "B", "C", "D")``);
         empty otherwise.
+    choices : tuple of str
+        Every answer a question of this form can have (the option letters
+        for multiple choice): what constrained scoring ranks
+        (:func:`topovlm.evaluate.choose`).
     """
 
     sample: Sample
     answer: str
     suite: str
     options: tuple = ()
+    choices: tuple = ()
 
 
 def normalise(text: str) -> str:

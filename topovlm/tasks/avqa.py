@@ -147,19 +147,20 @@ def _multiple_choice(rng, stem: str, options: list[str], right: str) -> tuple[st
 
 
 def ask(c: Clip, suite: str, rng) -> tuple[str, str, tuple]:
-    """One question of ``suite`` about clip ``c``: (question, answer, options)."""
+    """One question of ``suite`` about clip ``c``: (question, answer, choices);
+    the choices of a multiple-choice question are its option letters."""
     form = int(rng.integers(3 if suite == "audio" else 2))
     yes = ("no", "yes")
     if suite == "audio":
-        return [("What kind of sound is heard, a whistle or a buzz?", c.sound, ()),
-                ("Is the sound loud?", yes[c.loud], ()),
-                ("Is the sound quiet?", yes[not c.loud], ())][form]
+        return [("What kind of sound is heard, a whistle or a buzz?", c.sound, SOUNDS),
+                ("Is the sound loud?", yes[c.loud], yes),
+                ("Is the sound quiet?", yes[not c.loud], yes)][form]
     if suite == "music":
-        return [("Does the melody go up or down?", c.contour, ()),
-                ("Is the tempo of the melody fast or slow?", c.tempo, ())][form]
+        return [("Does the melody go up or down?", c.contour, ("up", "down")),
+                ("Is the tempo of the melody fast or slow?", c.tempo, ("fast", "slow"))][form]
     if suite == "video":
-        return [("What shape is moving in the video?", c.shape, ()),
-                ("What color is the moving shape?", c.colour, ())][form]
+        return [("What shape is moving in the video?", c.shape, SHAPES),
+                ("What color is the moving shape?", c.colour, tuple(COLOURS))][form]
     if form == 0:
         q, a = _multiple_choice(rng, f"Which way does the {c.colour} {c.shape} move?",
                                 list(DIRECTIONS), c.direction)
@@ -175,8 +176,9 @@ def question(split: str, seed: int, index: int, suite: str | None = None) -> QA:
     c = clip(split, seed, index)
     rng = np.random.default_rng([_SPLIT_ID[split], seed, index, 7])
     suite = suite or _SUITES[rng.integers(4)]
-    text, answer, options = ask(c, suite, rng)
-    return QA(Sample(text, video=c.video, audio=c.audio), answer, suite, tuple(options))
+    text, answer, choices = ask(c, suite, rng)
+    return QA(Sample(text, video=c.video, audio=c.audio), answer, suite,
+              options=choices if choices == LETTERS else (), choices=tuple(choices))
 
 
 def questions(split: str = "test", suite: str | None = None, n: int | None = None, seed: int = 0) -> list[QA]:

@@ -20,6 +20,8 @@ SHAPES = ("circle", "rectangle", "triangle")
 COLORS = ("black", "blue", "brown", "gray", "green", "red", "teal", "yellow")
 #: what an image shows, as the words easy-VQA answers with
 ATTRIBUTES = {"color": COLORS, "shape": SHAPES}
+#: question kind -> every answer a question of that kind can have
+CHOICES = {"shape": SHAPES, "color": COLORS, "yes/no": ("yes", "no")}
 
 
 def kind(answer: str) -> str:
@@ -35,7 +37,8 @@ def _split(split: str) -> tuple:
         raise TopoVLMInputError("easy-VQA is not installed: `pip install easy-vqa`") from None
     questions, answers, image_ids = getattr(easy_vqa, f"get_{split}_questions")()
     paths = getattr(easy_vqa, f"get_{split}_image_paths")()
-    return tuple(QA(Sample(q, image=paths[i]), a, kind(a)) for q, a, i in zip(questions, answers, image_ids))
+    return tuple(QA(Sample(q, image=paths[i]), a, kind(a), choices=CHOICES[kind(a)])
+                 for q, a, i in zip(questions, answers, image_ids))
 
 
 def questions(split: str = "test", suite: str | None = None, n: int | None = None, seed: int = 0) -> list[QA]:
