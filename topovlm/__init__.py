@@ -8,7 +8,7 @@ Vision-Language Models* (TopoVLM, ACL 2026). One import gives the pipeline::
     eff = bc.effective()                          # layer intervals
 """
 
-from . import baselines, calibration, evaluate, models, plots, status, sweep, tasks, train
+from . import ablation, baselines, calibration, evaluate, models, plots, status, sweep, tasks, train
 from ._checks import TopoVLMInputError
 from .barcode import Barcode, EffectiveIntervals
 from .images import WEIGHTS, EffectivePersistenceImage, standard_persistence_images
@@ -26,6 +26,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ExtractConfig",
+    "ablation",
     "baselines",
     "calibration",
     "evaluate",

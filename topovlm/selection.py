@@ -162,3 +162,9 @@ def select_by_threshold(scores, eps: float, keep=(), max_consecutive: int | None
     if len(layers) >= L:
         raise TopoVLMInputError(f"eps = {eps} would remove all {L} layers; raise eps")
     return Selection(layers, s, "threshold", float(eps), keep, max_consecutive)
+
+
+def jaccard(a, b) -> float:
+    """|a & b| / |a | b| of two sets of layers (1 for two empty sets)."""
+    a, b = set(a), set(b)
+    return 1.0 if not a | b else len(a & b) / len(a | b)

@@ -1,0 +1,193 @@
+"""The paper's ablations on one model: variants of the search, scored on held-out questions.
+
+Every variant searches the *same* clouds (one calibration pass) with one
+:class:`~topovlm.search.SearchConfig` field changed, removes the layers it
+chooses, and is scored on the same held-out questions as the main tables
+(:mod:`topovlm.sweep`). The paper's ablation table reports the change of the
+relative score against the full method: zigzag -> standard per-layer PH,
+EPI -> raw persistence diagram, k in {5, 15, 25}, alpha in {0.5, 1, 2}.
+
+:func:`selection_stability` answers the question the paper leaves open
+(its limitations: "the choice of calibration data may affect the results"):
+how much the chosen layers move when the calibration set is redrawn.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ._checks import TopoVLMInputError
+from .evaluate import accuracy, layer_ranges, relative_score
+from .search import search
+from .selection import jaccard
+
+DEFAULT = "TopoVLM (zigzag, EPI, k=15, alpha=1)"
+
+#: name -> SearchConfig fields that differ from the default (the paper's rows, then ours)
+VARIANTS = {
+    DEFAULT: {},
+    "standard PH instead of zigzag": {"homology": "standard"},
+    "raw diagram instead of EPI": {"representation": "diagram"},
+    "k = 5": {"k": 5},
+    "k = 25": {"k": 25},
+    "alpha = 0.5": {"alpha": 0.5},
+    "alpha = 2": {"alpha": 2.0},
+    "first and last layer kept (ours)": {"keep": (0, -1)},
+}
+
+#: the paper's ablation table: change of the relative score against the full method
+REPORTED = {
+    "standard PH instead of zigzag": "-2.1 %",
+    "raw diagram instead of EPI": "-1.5 %",
+    "k = 5": "below k = 15",
+    "k = 25": "below k = 15",
+    "alpha = 0.5": "below alpha = 1",
+    "alpha = 2": "below alpha = 1",
+}
+
+
+@dataclass(frozen=True)
+class AblationRow:
+    """One variant of the search and what its pruned model keeps."""
+
+    name: str
+    options: dict
+    layers: tuple
+    accuracy: dict
+    relative: float
+    seconds: float            # the search alone (the clouds are shared)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "options": {k: list(v) if isinstance(v, tuple) else v for k, v in self.options.items()},
+                "layers": list(self.layers), "accuracy": self.accuracy, "relative": self.relative,
+                "search_seconds": self.seconds}
+
+
+def run_ablation(adapter, clouds, questions, sparsity: float = 0.5, variants: dict | None = None,
+                 full: dict | None = None, scoring: str = "choice", batch_size: int = 32,
+                 progress: bool = True) -> tuple[dict, list[AblationRow]]:
+    """Search the clouds with every variant and score each pruned model.
+
+    Parameters
+    ----------
+    adapter : Adapter
+        The model the clouds came from.
+    clouds : (L+1, N, d) array
+        [RET] clouds of the calibration set (:func:`topovlm.extract`).
+    questions : sequence of topovlm.tasks.QA
+        Held-out questions.
+    sparsity : float
+        Fraction of decoder layers every variant removes.
+    variants : dict, optional
+        name -> SearchConfig overrides; default :data:`VARIANTS`. ``k`` is
+        capped at N - 1.
+    full : dict, optional
+        The unpruned model's accuracy (computed when not given).
+    scoring : {"choice", "generate"}
+        See :func:`topovlm.evaluate.accuracy`.
+
+    Returns
+    -------
+    full : dict
+        suite -> accuracy of the unpruned model.
+    rows : list of AblationRow
+    """
+    from tqdm.auto import tqdm
+
+    variants = VARIANTS if variants is None else variants
+    if not variants:
+        raise TopoVLMInputError("no variants to run")
+    questions = list(questions)
+    n_points = np.shape(clouds[0])[0]
+    full = full or accuracy(adapter, questions, batch_size=batch_size, scoring=scoring)
+    rows = []
+    for name, options in tqdm(variants.items(), desc="ablation", unit="variant", disable=not progress):
+        options = dict(options)
+        options["k"] = min(options.get("k", 15), n_points - 1)
+        res = search(clouds, sparsity=sparsity, **options)
+        acc = accuracy(adapter, questions, batch_size=batch_size, skip=res.layers_to_remove, scoring=scoring)
+        rows.append(AblationRow(name, options, tuple(res.layers_to_remove), acc, relative_score(acc, full),
+                                res.timings["total"]))
+    return full, rows
+
+
+def ablation_table(rows: list[AblationRow], reported: dict | None = None, reference: str = DEFAULT) -> str:
+    """Markdown: one row per variant, accuracy per suite (%), relative score,
+    its change against ``reference`` (in points), and the paper's reported change."""
+    ref = next((r for r in rows if r.name == reference), None)
+    suites = [s for s in rows[0].accuracy if s != "all"]
+    head = ["variant", "layers removed", *suites, "relative score", "change"]
+    if reported:
+        head.append("paper (reported change)")
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        change = "-" if ref is None or r is ref else f"{100 * (r.relative - ref.relative):+.1f}"
+        cells = [r.name, layer_ranges(r.layers), *(f"{100 * r.accuracy[s]:.1f}" for s in suites),
+                 f"{r.relative:.3f}", change]
+        if reported:
+            cells.append(reported.get(r.name, ""))
+        out.append("| " + " | ".join(cells) + " |")
+    return "\n".join(out)
+
+
+def random_jaccard(n_layers: int, n_remove: int, draws: int = 2000, seed: int = 0) -> float:
+    """Mean Jaccard index of two independent random choices of ``n_remove``
+    of ``n_layers`` layers: what agreement means nothing."""
+    rng = np.random.default_rng(seed)
+    return float(np.mean([jaccard(rng.choice(n_layers, n_remove, replace=False), rng.choice(n_layers, n_remove, replace=False))
+                          for _ in range(draws)]))
+
+
+def selection_stability(adapter, task: str, seeds=(0, 1, 2, 3, 4), n_calib: int = 64, sparsity: float = 0.5,
+                        batch_size: int = 8, cache_dir=None, progress: bool = True, **search_options) -> dict:
+    """The layers TopoVLM chooses from calibration sets drawn with different seeds.
+
+    Parameters
+    ----------
+    adapter : Adapter
+    task : str
+        Calibration source (:func:`topovlm.calibration.calibration_set`):
+        ``"easy-vqa"``, ``"av"``, ``"fortunes"``...
+    seeds : sequence of int
+    n_calib : int
+        Samples per calibration set.
+    cache_dir : path or False, optional
+        Where the clouds are cached (:func:`topovlm.extract`).
+    **search_options
+        :class:`~topovlm.search.SearchConfig` fields (``k`` capped at n_calib - 1).
+
+    Returns
+    -------
+    dict
+        seed -> sorted list of removed decoder layers.
+    """
+    from tqdm.auto import tqdm
+
+    from .calibration import calibration_set
+    from .extract import extract
+
+    if len(seeds) < 2:
+        raise TopoVLMInputError("stability needs at least two calibration seeds")
+    search_options["k"] = min(search_options.get("k", 15), n_calib - 1)
+    out = {}
+    for seed in tqdm(list(seeds), desc="calibration seeds", disable=not progress):
+        clouds = extract(adapter, calibration_set(task, n_calib, seed), batch_size=batch_size, cache_dir=cache_dir,
+                         progress=False)
+        out[seed] = sorted(search(clouds, sparsity=sparsity, **search_options).layers_to_remove)
+    return out
+
+
+def stability_table(selections: dict, n_layers: int) -> str:
+    """Markdown: pairwise Jaccard indices of the selections, their mean, and
+    the mean of two random choices of the same size."""
+    keys = list(selections)
+    head = ["seed", *map(str, keys)]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for a in keys:
+        out.append("| " + " | ".join([str(a), *(f"{jaccard(selections[a], selections[b]):.2f}" for b in keys)]) + " |")
+    pairs = [jaccard(selections[a], selections[b]) for i, a in enumerate(keys) for b in keys[i + 1:]]
+    m = len(next(iter(selections.values())))
+    return ("\n".join(out) + f"\n\nmean pairwise Jaccard index {np.mean(pairs):.2f}; two random choices of {m} of "
+            f"{n_layers} layers: {random_jaccard(n_layers, m):.2f}")
