@@ -123,8 +123,9 @@ def pruning_sweep(adapter, calibration, questions, sparsities=(0.25, 0.5, 0.6), 
     exact = exact and scoring != "generate"
 
     def score(skip=()):
-        acc = accuracy(adapter, questions, batch_size=eval_batch_size, skip=skip, scoring=scoring)
-        return acc, accuracy(adapter, questions, batch_size=eval_batch_size, skip=skip) if exact else None
+        acc = accuracy(adapter, questions, batch_size=eval_batch_size, skip=skip, scoring=scoring, progress=progress)
+        return acc, (accuracy(adapter, questions, batch_size=eval_batch_size, skip=skip, progress=progress)
+                     if exact else None)
 
     acc, ex = score()
     full = SweepRow(0.0, "full model", -1, (), acc, 1.0, 0.0, ex)
