@@ -167,3 +167,21 @@ def test_unknown_scoring_is_a_clear_error():
 
     with pytest.raises(TopoVLMInputError, match="unknown scoring 'logprob'"):
         accuracy(None, [QA(Sample("q"), "yes", "yes/no", choices=("yes", "no"))], scoring="logprob")
+
+
+def test_accuracy_plots_draw_every_bar_and_the_chance_level():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from topovlm import plots
+    from topovlm.sweep import SweepRow
+
+    full = SweepRow(0.0, "full model", -1, (), {"a": 0.8, "b": 1.0, "all": 0.9}, 1.0, 0.0)
+    rows = [SweepRow(s, m, 0, (1,), {"a": 0.5, "b": 0.6, "all": 0.55}, 0.6 - s / 2, 0.0)
+            for s in (0.25, 0.5) for m in ("topovlm", "shortgpt")]
+    ax = plots.plot_suite_accuracy(full, rows, 0.5, chance={"a": 0.25, "b": 0.5, "all": 0.4})
+    assert len(ax.patches) == 2 * 3                      # 2 suites x (full + 2 methods)
+    levels = sorted(float(y) for c in ax.collections for seg in c.get_segments() for y in {seg[0][1]})
+    assert levels == [25.0] * 3 + [50.0] * 3
+    ax = plots.plot_sparsity_sweep(rows, chance=0.3)
+    assert [line.get_label() for line in ax.get_lines()][:3] == ["chance", "topovlm", "shortgpt"]

@@ -29,6 +29,8 @@ SMOKE = {
                                   methods=["topovlm", "shortgpt", "random"]),
     "06_pruning_videollama2": dict(n_calib=16, n_questions=12, k=8, random_seeds=1,
                                    methods=["topovlm", "shortgpt", "random"]),
+    "07_ablations": dict(n_calib=16, n_questions=48, sweep_sparsities=[0.25, 0.5], random_seeds=1,
+                         stability_seeds=[0, 1]),
     "08_efficiency_and_pure_llm": dict(n_calib=16, n_heldout=16, k=8, random_seeds=1,
                                        methods=["topovlm", "shortgpt", "magnitude", "random"]),
 }

@@ -289,8 +289,8 @@ def plot_suite_accuracy(full, rows, sparsity: float, chance: dict | None = None,
         xs = x + (i - (len(suites) - 1) / 2) * width
         ax.bar(xs, [100 * acc[s] for _, acc in bars], width, label=s)
         if chance is not None:
-            ax.hlines(100 * chance[s], xs - width / 2, xs + width / 2, colors="k", linestyles=":", lw=1.2,
-                      label="chance" if i == 0 else None)
+            ax.hlines(np.full(len(xs), 100 * chance[s]), xs - width / 2, xs + width / 2, colors="k",
+                      linestyles=":", lw=1.2, label="chance" if i == 0 else None)
     ax.set_xticks(x)
     ax.set_xticklabels([name for name, _ in bars], rotation=30, ha="right")
     ax.set_ylabel("accuracy (%)")
