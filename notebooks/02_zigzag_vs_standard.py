@@ -14,7 +14,8 @@
 # # Zigzag versus standard persistence
 #
 # Standard persistent homology needs a *filtration*: complexes that only grow.
-# Hidden states do not grow along depth; they change. Zigzag persistence accepts
+# Hidden states do not grow along depth; they change. Zigzag persistence
+# {cite:p}`carlsson2010zigzag,carlsson2009zigzag` accepts
 # maps in both directions, so we can connect layer $\ell$ to layer $\ell+1$ through
 # what they share:
 #
