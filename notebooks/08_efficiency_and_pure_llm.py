@@ -30,7 +30,7 @@ batch_size = 8
 k = 15                  # TopoVLM's neighbours per point
 methods = ["topovlm", "shortgpt", "streamline", "sleb", "taylor", "magnitude", "wanda", "tamp", "random"]
 random_seeds = 3        # seeds of the random baseline
-sleb_samples = 8        # SLEB reruns the model about L*L/2 times, so it gets fewer texts
+sleb_samples = 4        # SLEB reruns the model about L*L/2 times, so it gets fewer texts
 seed = 0
 
 # %%

@@ -20,7 +20,7 @@ import numpy as np
 
 from ._checks import TopoVLMInputError
 from .evaluate import accuracy, layer_ranges, relative_score
-from .search import search
+from .search import SearchConfig, search
 from .selection import jaccard
 
 DEFAULT = "TopoVLM (zigzag, EPI, k=15, alpha=1)"
@@ -105,7 +105,7 @@ def run_ablation(adapter, clouds, questions, sparsity: float = 0.5, variants: di
     rows = []
     for name, options in tqdm(variants.items(), desc="ablation", unit="variant", disable=not progress):
         options = dict(options)
-        options["k"] = min(options.get("k", 15), n_points - 1)
+        options["k"] = min(options.get("k", SearchConfig.k), n_points - 1)
         res = search(clouds, sparsity=sparsity, **options)
         acc = accuracy(adapter, questions, batch_size=batch_size, skip=res.layers_to_remove, scoring=scoring)
         rows.append(AblationRow(name, options, tuple(res.layers_to_remove), acc, relative_score(acc, full),
@@ -170,7 +170,7 @@ def selection_stability(adapter, task: str, seeds=(0, 1, 2, 3, 4), n_calib: int 
 
     if len(seeds) < 2:
         raise TopoVLMInputError("stability needs at least two calibration seeds")
-    search_options["k"] = min(search_options.get("k", 15), n_calib - 1)
+    search_options["k"] = min(search_options.get("k", SearchConfig.k), n_calib - 1)
     out = {}
     for seed in tqdm(list(seeds), desc="calibration seeds", disable=not progress):
         clouds = extract(adapter, calibration_set(task, n_calib, seed), batch_size=batch_size, cache_dir=cache_dir,
