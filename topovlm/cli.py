@@ -266,7 +266,7 @@ def evaluate(
     """Held-out accuracy of the full model and of pruned ones (per suite, relative score), and efficiency."""
     import json
 
-    from .evaluate import SCORINGS, chance, efficiency_table, measure
+    from .evaluate import chance, check_scoring, efficiency_table, measure
     from .models import load_model
     from .prune import prune as run_prune
     from .sweep import pruning_sweep, study_data, sweep_table, task_of
@@ -275,8 +275,7 @@ def evaluate(
 
     try:
         check_methods(methods)
-        if scoring not in SCORINGS:
-            raise TopoVLMInputError(f"unknown scoring {scoring!r}: use one of {list(SCORINGS)}")
+        check_scoring(scoring)
         for s in sparsity:
             if not 0 < s < 1:
                 raise TopoVLMInputError(f"sparsity must be in (0, 1), got {s!r}")

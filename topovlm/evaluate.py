@@ -60,6 +60,13 @@ def answers(adapter: Adapter, qas, batch_size: int = 32, skip=(), max_new_tokens
 SCORINGS = ("generate", "choice")
 
 
+def check_scoring(scoring: str) -> str:
+    """The scoring, or a one-line error naming the known ones."""
+    if scoring not in SCORINGS:
+        raise TopoVLMInputError(f"unknown scoring {scoring!r}: use one of {list(SCORINGS)}")
+    return scoring
+
+
 def _first_tokens(tokenizer, choices: tuple) -> list[int]:
     ids = [tokenizer(c, add_special_tokens=False)["input_ids"][0] for c in choices]
     if len(set(ids)) < len(ids):
@@ -138,8 +145,7 @@ def accuracy(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: boo
     """
     from .tasks import is_correct
 
-    if scoring not in SCORINGS:
-        raise TopoVLMInputError(f"unknown scoring {scoring!r}: use one of {list(SCORINGS)}")
+    check_scoring(scoring)
     qas = list(qas)
     if not qas:
         raise TopoVLMInputError("no questions to score")
