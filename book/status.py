@@ -14,7 +14,8 @@
 # # Status of this build
 #
 # What the book you are reading was executed with, and how long each chapter took to run
-# (chapters served from the execution cache keep the time of their last real run).
+# (chapters served from the execution cache keep the time of their last real run, so the
+# total row is what executing the whole book from an empty cache costs).
 
 # %%
 from IPython.display import Markdown

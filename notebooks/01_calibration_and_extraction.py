@@ -149,7 +149,7 @@ print("tiny LLaVA-NeXT clouds (L+1, N, d) =", tiny_clouds.shape)
 # ## Exercises
 #
 # 1. Rerun with `token = "mean"` (papermill: `-p token mean`). Which layers move?
-# 2. Halve `n_samples`. How stable is the choice of layers? (Chapter 4's Jaccard plot
-#    answers this for two runs.)
+# 2. Halve `n_samples`. How stable is the choice of layers? (Chapter 7's "Stability across
+#    calibration sets" measures it with the Jaccard index over five calibration seeds.)
 # 3. Look at the cosine curve above: which layers change the [RET] point the least? Are
 #    they the ones the search removes?

@@ -103,3 +103,14 @@ variants = {
     "threshold ε=0.99": tv.search(clouds, k=k, alpha=alpha, sigma=sigma, eps=0.99),
 }
 tv.plots.plot_selection_comparison({name: r.layers_to_remove for name, r in variants.items()}, n_layers - 1);
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. In the known-answer case, copy clouds 2 to 4 as well (`toy[2:5] = toy[2]`). Which of the
+#    two blocks does the search remove at 3 of 11 layers? Raise the sparsity: when do the
+#    layers of the other block go, and what do their activity and consistency bars show?
+# 2. Set `alpha = 0` (papermill: `-p alpha 0`): every other layer then weighs the same. Which
+#    layers change on the deeper stack? Compare with the survival matrices above.
+# 3. The threshold rule's $\epsilon$ sets the sparsity only indirectly. Find the $\epsilon$ that
+#    removes 16 layers here; is it the same for `k = 5`?

@@ -88,6 +88,7 @@ print(f"full model: perplexity {full_ppl:.1f}, factual {full_acc:.0%}")
 print(f"removing {round(sparsity * model.n_layers)} of {model.n_layers} layers")
 
 # %%
+# NBVAL_CHECK_OUTPUT
 Markdown(table)
 
 # %%

@@ -130,6 +130,8 @@ def test_sweep_table_has_a_row_per_method_and_the_random_mean():
     assert "| 50% | topovlm | 1-3 | 80.0 | 90.0 | 85.0 | 0.950 | 91.6 % |" in table
     assert "| 50% | random (mean of 2) |  | 50.0 | 50.0 | 50.0 | 0.550 |" in table
     assert len(lines) == 2 + 1 + 3 + 1
+    on = sweep_table(full, rows, reported={"topovlm": "91.6 %"}, reported_on="LLaVA-NeXT 8B").splitlines()[0]
+    assert on.endswith("| relative score | paper, reported (LLaVA-NeXT 8B) |")
 
 
 def test_sweep_table_shows_exact_match_and_the_chance_row():
@@ -181,7 +183,9 @@ def test_accuracy_plots_draw_every_bar_and_the_chance_level():
             for s in (0.25, 0.5) for m in ("topovlm", "shortgpt")]
     ax = plots.plot_suite_accuracy(full, rows, 0.5, chance={"a": 0.25, "b": 0.5, "all": 0.4})
     assert len(ax.patches) == 2 * 3                      # 2 suites x (full + 2 methods)
-    levels = sorted(float(y) for c in ax.collections for seg in c.get_segments() for y in {seg[0][1]})
+    levels = sorted(float(x) for c in ax.collections for seg in c.get_segments() for x in {seg[0][0]})
     assert levels == [25.0] * 3 + [50.0] * 3
+    assert sorted(round(b.get_width()) for b in ax.patches) == [50, 50, 60, 60, 80, 100]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["full model", "topovlm", "shortgpt"]
     ax = plots.plot_sparsity_sweep(rows, chance=0.3)
     assert [line.get_label() for line in ax.get_lines()][:3] == ["chance", "topovlm", "shortgpt"]

@@ -314,11 +314,11 @@ def quality_table(rows, full_ppl: float, full_acc: float) -> str:
     full_ppl, full_acc : float
         The unpruned model's numbers (the reference row).
     """
-    out = ["| method | layers removed | search s | passes | perplexity | x full | factual |",
+    out = ["| method | layers removed | search time | passes | perplexity | x full | factual |",
            "|---|---|---|---|---|---|---|",
            f"| full model | - | - | - | {full_ppl:.1f} | 1.00 | {full_acc:.0%} |"]
     for r, ppl, acc in rows:
         name = r.method + (f" (seed {r.seed})" if r.method == "random" else "")
-        out.append(f"| {name} | {layer_ranges(r.layers_to_remove)} | {r.seconds:.1f} | {r.passes:.0f} | {ppl:.4g} | "
+        out.append(f"| {name} | {layer_ranges(r.layers_to_remove)} | {r.seconds:.1f} s | {r.passes:.0f} | {ppl:.4g} | "
                    f"{ppl / full_ppl:.3g} | {acc:.0%} |")
     return "\n".join(out)

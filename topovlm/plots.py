@@ -282,22 +282,27 @@ def plot_suite_accuracy(full, rows, sparsity: float, chance: dict | None = None,
     at = [r for r in rows if r.sparsity == sparsity]
     suites = [s for s in full.accuracy if s != "all"]
     bars = [("full model", full.accuracy)] + [(method_label(r), r.accuracy) for r in at]
-    ax = _axes(ax, (max(7, 1.1 * len(bars) + 2), 3.6))
-    width = 0.8 / len(suites)
-    x = np.arange(len(bars))
+    # methods down the page, suites as a group of horizontal bars: readable at the width
+    # of a book column however many methods there are
+    ax = _axes(ax, (8, 1.2 + 0.16 * len(suites) * len(bars)))
+    height = 0.8 / len(suites)
+    y = np.arange(len(bars))
     for i, s in enumerate(suites):
-        xs = x + (i - (len(suites) - 1) / 2) * width
-        ax.bar(xs, [100 * acc[s] for _, acc in bars], width, label=s)
+        ys = y + (i - (len(suites) - 1) / 2) * height
+        ax.barh(ys, [100 * acc[s] for _, acc in bars], height, label=s)
         if chance is not None:
-            ax.hlines(np.full(len(xs), 100 * chance[s]), xs - width / 2, xs + width / 2, colors="k",
+            ax.vlines(np.full(len(ys), 100 * chance[s]), ys - height / 2, ys + height / 2, colors="k",
                       linestyles=":", lw=1.2, label="chance" if i == 0 else None)
-    ax.set_xticks(x)
-    ax.set_xticklabels([name for name, _ in bars], rotation=30, ha="right")
-    ax.set_ylabel("accuracy (%)")
-    ax.set_ylim(0, 118)
-    ax.set_yticks(range(0, 101, 20))
-    ax.set_title(f"held-out accuracy per suite, {sparsity:.0%} of decoder layers removed")
-    ax.legend(fontsize="small", ncols=len(suites) + (chance is not None), loc="upper right")
+    ax.set_yticks(y)
+    ax.set_yticklabels([name for name, _ in bars])
+    ax.invert_yaxis()                       # full model on top, in the table's order
+    ax.set_xlabel("held-out accuracy (%)")
+    ax.set_xlim(0, 100)
+    ax.set_xticks(range(0, 101, 20))
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(f"accuracy per suite, {sparsity:.0%} of decoder layers removed")
+    ax.legend(fontsize="small", ncols=len(suites) + (chance is not None), loc="lower center",
+              bbox_to_anchor=(0.5, 1.06), frameon=False)
     return ax
 
 
@@ -342,7 +347,7 @@ def plot_qa_examples(qas, answers, ncols: int = 4, axes=None):
     n = len(qas)
     nrows = int(np.ceil(n / ncols))
     if axes is None:
-        _, axes = plt.subplots(nrows, ncols, figsize=(3.2 * ncols, 3.4 * nrows), layout="constrained", squeeze=False)
+        _, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 3.0 * nrows), layout="constrained", squeeze=False)
     axes = np.asarray(axes).reshape(-1)
     for ax, q, a in zip(axes, qas, answers):
         s = q.sample
@@ -355,8 +360,8 @@ def plot_qa_examples(qas, answers, ncols: int = 4, axes=None):
         from .tasks import is_correct
 
         ok = is_correct(q, a)
-        ax.set_title("\n".join(textwrap.wrap(s.text, 34)[:3]), fontsize=8)
-        ax.set_xlabel(f"model: {a!r}  reference: {q.answer!r}", fontsize=8, color="tab:green" if ok else "tab:red")
+        ax.set_title("\n".join(textwrap.wrap(s.text, 30)[:3]), fontsize=10)
+        ax.set_xlabel(f"model: {a!r}\nreference: {q.answer!r}", fontsize=10, color="tab:green" if ok else "tab:red")
         ax.set_xticks([])
         ax.set_yticks([])
     for ax in axes[n:]:

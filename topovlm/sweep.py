@@ -153,21 +153,22 @@ def _mean_row(rows: list[SweepRow]) -> SweepRow:
                     _mean([r.exact for r in rows]))
 
 
-def sweep_table(full: SweepRow, rows: list[SweepRow], reported: dict | None = None, chance: dict | None = None) -> str:
+def sweep_table(full: SweepRow, rows: list[SweepRow], reported: dict | None = None, chance: dict | None = None,
+                reported_on: str = "") -> str:
     """Markdown: one row per (sparsity, method), accuracy per suite in %, relative score.
 
     Random seeds get their own rows and a mean row. When the sweep recorded
     exact match, its overall value is a column of its own. ``chance`` (from
     :func:`topovlm.evaluate.chance`) adds the row of uniform guessing;
     ``reported`` maps a method to the paper's relative score, shown in its
-    own column.
+    own column, headed with the model it was measured on (``reported_on``).
     """
     suites = [s for s in full.accuracy if s != "all"]
     head = ["sparsity", "method", "layers removed", *suites, "all", "relative score"]
     if full.exact is not None:
         head.append("exact match, all")
     if reported:
-        head.append("paper (reported)")
+        head.append(f"paper, reported ({reported_on})" if reported_on else "paper (reported)")
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def line(r: SweepRow, sparsity="-", method="full model", layers="-"):
