@@ -183,19 +183,25 @@ def streamline(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 
 
 def _token_nll(adapter: Adapter, batch):
     """Summed next-token cross-entropy of one batch and its number of targets
-    (real text tokens only: no padding, no image/video/audio positions)."""
+    (real text tokens only: no padding, no image/video/audio positions).
+
+    The 49k-word head runs only at the positions that predict a target (those
+    of any sample in the batch): media and padding positions cost no logits.
+    """
     import torch
 
-    logits = adapter.model(**adapter.to_device(batch), use_cache=False).logits.float()
-    ids = batch["input_ids"].to(logits.device)
-    keep = _valid(batch).to(logits.device)
+    keep = _valid(batch)
     media = adapter.media_token_mask(batch)
     if media is not None:
-        keep = keep & ~media.to(logits.device)
-    nll = torch.nn.functional.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1),
-                                            reduction="none")
-    target = keep[:, 1:].reshape(-1)
-    return (nll * target).sum(), int(target.sum())
+        keep = keep & ~media.to(keep.device)
+    target = keep[:, 1:]                                    # position t predicts token t + 1
+    cols = torch.nonzero(target.any(0)).squeeze(1)          # (C,) positions that predict some target
+    logits = adapter.model(**adapter.to_device(batch), use_cache=False,
+                           logits_to_keep=cols.to(adapter.device)).logits.float()   # (B, C, V)
+    ids = batch["input_ids"][:, 1:][:, cols].to(logits.device)
+    nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids.reshape(-1), reduction="none")
+    mask = target[:, cols].reshape(-1).to(logits.device)
+    return (nll * mask).sum(), int(mask.sum())
 
 
 def calibration_loss(adapter: Adapter, calib: Calibration) -> float:

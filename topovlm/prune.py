@@ -128,13 +128,22 @@ def prune(adapter: Adapter, layers: Sequence[int]) -> PruneReport:
     return report
 
 
+# the decoder-layer keyword that carries a KV cache, across transformers versions
+_CACHE_KWARGS = ("cache", "past_key_values", "past_key_value")
+
+
 class skipped:
     """Context manager: the given decoder layers act as the identity (output =
     input) without changing the model's structure.
 
-    For searches that try many removals (SLEB): exact, reversible, and the
-    same for every family. The skipped layers still run (their output is
-    discarded), so use :func:`prune` for speed.
+    For searches and evaluations that try many removals (SLEB, pruning sweeps):
+    exact, reversible, and the same for every family. A skipped layer does not
+    compute: its call returns its input. Two cases still run the real layer and
+    discard its output, so that the numbers stay those of the pruned model: a
+    call that carries a KV cache (the cache indexes layers, and generation reads
+    the sequence length from the cache of layer 0) or asks for attention
+    weights, and the first call of a layer class, which tells whether that
+    class returns a tensor or a tuple (transformers < 4.54).
 
     Examples
     --------
@@ -144,26 +153,35 @@ class skipped:
 
     def __init__(self, adapter: Adapter, layers: Sequence[int]):
         self.layers = [adapter.decoder_layers[i] for i in check_layers(layers, adapter.n_layers)] if layers else []
-        self.handles = []
+        self.saved = []
+
+    returns_tuple: dict = {}         # layer class -> bool, learnt from one real call (shared)
+
+    def _identity(self, layer, real):
+        def forward(*args, **kwargs):
+            h = args[0] if args else kwargs["hidden_states"]
+            kind = type(layer)
+            must_run = (kind not in self.returns_tuple or kwargs.get("output_attentions")
+                        or any(kwargs.get(name) is not None for name in _CACHE_KWARGS))
+            if must_run:
+                out = real(*args, **kwargs)
+                self.returns_tuple[kind] = isinstance(out, tuple)
+                return (h,) + tuple(out[1:]) if isinstance(out, tuple) else h
+            return (h,) if self.returns_tuple[kind] else h
+        return forward
 
     def __enter__(self):
         for layer in self.layers:
-            store = {}
-
-            def pre(module, args, kwargs, store=store):
-                store["h"] = args[0] if args else kwargs["hidden_states"]
-
-            def post(module, args, output, store=store):
-                if isinstance(output, tuple):
-                    return (store["h"],) + output[1:]
-                return store["h"]
-
-            self.handles.append(layer.register_forward_pre_hook(pre, with_kwargs=True))
-            self.handles.append(layer.register_forward_hook(post))
+            # keep an instance-level forward (accelerate's device hooks put one there)
+            self.saved.append((layer, layer.__dict__.get("forward")))
+            layer.forward = self._identity(layer, layer.forward)
         return self
 
     def __exit__(self, *exc):
-        for h in self.handles:
-            h.remove()
-        self.handles = []
+        for layer, own in reversed(self.saved):
+            if own is None:
+                del layer.forward
+            else:
+                layer.forward = own
+        self.saved = []
         return False
