@@ -7,7 +7,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.topovlm-installed
 
-.PHONY: book test env bench regression clean
+.PHONY: book test env bench notebooks regression clean
 
 env: $(STAMP)
 
@@ -20,14 +20,21 @@ test: $(STAMP)
 
 book: $(STAMP)
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	$(PY) tools/check_book.py
 
 bench: $(STAMP)
 	$(PY) benchmarks/search.py
 	$(PY) benchmarks/zigzag.py
 	$(PY) benchmarks/extract.py
+	$(PY) benchmarks/skip.py
 
-# after changing a chapter: re-execute the smoke runs that nbval compares against
-regression: $(STAMP)
+# after changing a chapter: bring its paired notebooks/NN_*.ipynb up to date (jupytext
+# pairing; whichever of the pair was edited last wins) ...
+notebooks: $(STAMP)
+	$(VENV)/bin/jupytext --sync notebooks/[0-9]*.py
+
+# ... and re-execute the smoke runs that nbval compares against
+regression: notebooks
 	$(PY) tools/regen_regression.py
 
 clean:

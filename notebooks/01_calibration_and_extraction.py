@@ -1,9 +1,12 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -34,14 +37,19 @@ k = 15                  # neighbours per point in the search (paper: 15)
 sparsity = 0.5          # fraction of decoder layers removed at the end
 compare_tokens = True   # also extract "last" and "mean" and compare the chosen layers
 seed = 0
+model_id = ""            # empty: per profile, "smollm2" (mini), "llava-hf/llama3-llava-next-8b-hf" (paper)
+data = ""                # empty: per profile, "fortunes" (mini), "easy-vqa" (paper); or a .txt / .jsonl file
+device = ""              # empty: "auto" (every GPU) with profile "paper", else "cpu"
+cache_dir = ""           # converted weights, hidden-state caches; empty: $TOPOVLM_CACHE or ~/.cache/topovlm
 
 # %%
 import topovlm as tv
 
+device = tv.models.profile_device(profile, device)
 if profile == "paper":
-    model_name, data, device = "llava-hf/llama3-llava-next-8b-hf", "easy-vqa", "auto"
+    model_name, data = model_id or "llava-hf/llama3-llava-next-8b-hf", data or "easy-vqa"
 else:
-    model_name, data, device = "smollm2", "fortunes", "cpu"
+    model_name, data = model_id or "smollm2", data or "fortunes"
 
 # %% [markdown]
 # ## The calibration set
@@ -66,7 +74,7 @@ for s in samples[:3]:
 # can end up in a pruned checkpoint. The point is read at the marker's last token.
 
 # %%
-model = tv.models.load_model(model_name, device=device)
+model = tv.models.load_model(model_name, device=device, cache_dir=cache_dir or None)
 prompt = model.prompt_text(samples[0].text, tv.models.RET_MARKER)
 print(prompt)
 ids = model.encode(samples[:1], tv.models.RET_MARKER)["input_ids"][0]
@@ -81,7 +89,7 @@ print(f"{model.family}: {model.n_layers} decoder layers, {model.n_parameters() /
 # rerun (or a run after an interruption) reads what is finished and computes the rest.
 
 # %%
-clouds = tv.extract(model, samples, token=token, batch_size=batch_size)
+clouds = tv.extract(model, samples, token=token, batch_size=batch_size, cache_dir=cache_dir or None)
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -121,7 +129,7 @@ if compare_tokens:
     chosen = {token: res.layers_to_remove}
     for other in ("last", "mean"):
         if other != token:
-            X = tv.extract(model, samples, token=other, batch_size=batch_size)
+            X = tv.extract(model, samples, token=other, batch_size=batch_size, cache_dir=cache_dir or None)
             chosen[other] = tv.search(X, k=k, sparsity=sparsity).layers_to_remove
     tv.plots.plot_selection_comparison(chosen, res.n_decoder_layers);
 

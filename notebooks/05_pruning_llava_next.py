@@ -1,9 +1,12 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -40,6 +43,8 @@ k = 15                        # TopoVLM's neighbours per point (paper: 15)
 batch_size = 8
 seed = 0
 out_dir = ""                  # profile "paper": where the pruned checkpoint + lmms-eval command go
+device = ""                   # empty: "auto" (every GPU) with profile "paper", else "cpu"
+cache_dir = ""                # converted weights, hidden-state caches; empty: $TOPOVLM_CACHE or ~/.cache/topovlm
 
 # %%
 import json
@@ -48,8 +53,8 @@ from IPython.display import Markdown
 
 import topovlm as tv
 
-device = "auto" if profile == "paper" else "cpu"
-model = tv.models.load_model(model_id, device=device)
+device = tv.models.profile_device(profile, device)
+model = tv.models.load_model(model_id, device=device, cache_dir=cache_dir or None)
 calib, questions = tv.sweep.study_data("easy-vqa", n_calib=n_calib, n=n_questions, seed=seed)
 print(f"{model_id}: {model.n_layers} decoder layers, {model.n_parameters() / 1e6:.1f} M parameters; "
       f"{len(calib)} calibration samples, {len(questions)} held-out questions")

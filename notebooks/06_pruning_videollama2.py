@@ -1,9 +1,12 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -34,11 +37,13 @@ n_questions = 60                  # held-out questions per suite
 methods = ["topovlm", "tamp", "shortgpt", "streamline", "sleb", "taylor", "magnitude", "wanda", "random"]
 random_seeds = 3
 exact_match = False           # also generate free answers and score exact match (doubles the evaluation time)
-sleb_samples = 8              # SLEB reruns the model ~L^2/2 times, so it sees fewer samples
+sleb_samples = 4              # SLEB reruns the model ~L^2/2 times, so it sees fewer samples
 k = 15                        # TopoVLM's neighbours per point (paper: 15)
 batch_size = 8
 seed = 0
 out_dir = ""                  # profile "paper": where the pruned checkpoint + lmms-eval command go
+device = ""                   # empty: "auto" (every GPU) with profile "paper", else "cpu"
+cache_dir = ""                # converted weights, hidden-state caches; empty: $TOPOVLM_CACHE or ~/.cache/topovlm
 
 # %%
 import json
@@ -47,8 +52,8 @@ from IPython.display import Markdown
 
 import topovlm as tv
 
-device = "auto" if profile == "paper" else "cpu"
-model = tv.models.load_model(model_id, device=device)
+device = tv.models.profile_device(profile, device)
+model = tv.models.load_model(model_id, device=device, cache_dir=cache_dir or None)
 calib, questions = tv.sweep.study_data("av", n_calib=n_calib, n=n_questions, seed=seed)
 print(f"{model_id}: {model.n_layers} decoder layers, {model.n_parameters() / 1e6:.1f} M parameters; "
       f"{len(calib)} calibration samples, {len(questions)} held-out questions")

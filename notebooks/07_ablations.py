@@ -1,9 +1,12 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -37,17 +40,19 @@ random_seeds = 3
 stability_seeds = [0, 1, 2, 3, 4]
 batch_size = 8
 seed = 0
+device = ""                   # empty: "auto" (every GPU) with profile "paper", else "cpu"
+cache_dir = ""                # converted weights, hidden-state caches; empty: $TOPOVLM_CACHE or ~/.cache/topovlm
 
 # %%
 from IPython.display import Markdown
 
 import topovlm as tv
 
-device = "auto" if profile == "paper" else "cpu"
-model = tv.models.load_model(model_id, device=device)
+device = tv.models.profile_device(profile, device)
+model = tv.models.load_model(model_id, device=device, cache_dir=cache_dir or None)
 task = tv.sweep.task_of(model)
 calib, questions = tv.sweep.study_data(task, n_calib=n_calib, n=n_questions, seed=seed)
-clouds = tv.extract(model, calib, batch_size=batch_size, progress=False)
+clouds = tv.extract(model, calib, batch_size=batch_size, cache_dir=cache_dir or None, progress=False)
 print(f"{model_id}: {model.n_layers} decoder layers; {len(calib)} calibration samples -> clouds {clouds.shape}; "
       f"{len(questions)} held-out {task} questions")
 
@@ -103,7 +108,7 @@ Markdown(tv.sweep.sweep_table(full_row, sweep, chance=chance))
 
 # %%
 chosen = tv.ablation.selection_stability(model, task, stability_seeds, n_calib=n_calib, sparsity=sparsity,
-                                         batch_size=batch_size, progress=False)
+                                         batch_size=batch_size, cache_dir=cache_dir or None, progress=False)
 tv.plots.plot_selection_comparison({f"calibration seed {s}": layers for s, layers in chosen.items()}, model.n_layers);
 
 # %%

@@ -1,9 +1,12 @@
 # ---
 # jupyter:
 #   jupytext:
+#     formats: ipynb,py:percent
 #     text_representation:
 #       extension: .py
 #       format_name: percent
+#       format_version: '1.3'
+#       jupytext_version: 1.19.6
 #   kernelspec:
 #     display_name: Python 3
 #     language: python
@@ -32,14 +35,16 @@ methods = ["topovlm", "shortgpt", "streamline", "sleb", "taylor", "magnitude", "
 random_seeds = 3        # seeds of the random baseline
 sleb_samples = 4        # SLEB reruns the model about L*L/2 times, so it gets fewer texts
 seed = 0
+device = ""             # empty: "auto" (every GPU) with profile "paper", else "cpu"
+cache_dir = ""          # converted weights, hidden-state caches; empty: $TOPOVLM_CACHE or ~/.cache/topovlm
 
 # %%
 from IPython.display import Markdown
 
 import topovlm as tv
 
-device = "auto" if profile == "paper" else "cpu"
-model = tv.models.load_model(model_id, device=device)
+device = tv.models.profile_device(profile, device)
+model = tv.models.load_model(model_id, device=device, cache_dir=cache_dir or None)
 calib = tv.calibration.fortune_prompts(n_calib, seed=seed)
 heldout = tv.calibration.fortune_prompts(n_heldout, seed=seed + 1, exclude=calib)
 print(f"{model_id}: {model.n_layers} decoder layers; {len(calib)} calibration and {len(heldout)} held-out texts")

@@ -250,3 +250,46 @@ def test_saved_videollama2_says_how_to_evaluate_it(tmp_path):
     note = (tmp_path / "v" / "EVALUATE.md").read_text()
     assert str((tmp_path / "v").resolve()) in note and "model_init" in note
     assert not (tmp_path / "v" / "lmms_eval.sh").exists()
+
+
+def test_profile_picks_the_device_unless_one_is_given():
+    assert tv.models.profile_device("mini") == "cpu"
+    assert tv.models.profile_device("paper") == "auto"
+    assert tv.models.profile_device("paper", "cuda:1") == "cuda:1"
+    with pytest.raises(tv.TopoVLMInputError, match="profile must be one of"):
+        tv.models.profile_device("Paper")
+
+
+@pytest.mark.parametrize("family,arch", FAMILIES, ids=IDS)
+def test_skipping_layers_gives_the_pruned_models_logits_and_greedy_answers(family, arch):
+    ad = make(family, arch)
+    removed = [0, 2, 3]                # layer 0 too: generation reads the cache length from it
+    samples = as_samples(family_samples(ad, 3))
+    inputs = ad.encode(samples, None, side="left")
+    with tv.skipped(ad, removed), torch.no_grad():
+        logits = ad.model(**inputs, use_cache=False).logits
+        answers = ad.generate(samples, max_new_tokens=6, batch_size=3)
+    assert not ad.decoder_layers[0].__dict__.get("forward")      # the layers are restored on exit
+    pruned = ad.copy()
+    tv.prune(pruned, removed)
+    with torch.no_grad():
+        torch.testing.assert_close(logits, pruned.model(**inputs, use_cache=False).logits)
+    assert answers == pruned.generate(samples, max_new_tokens=6, batch_size=3)
+
+
+def test_a_skipped_layer_does_not_compute_without_a_kv_cache():
+    ad = make("causal-lm", "llama")
+    calls = []
+    hooks = [layer.mlp.register_forward_hook(lambda m, a, o, i=i: calls.append(i))
+             for i, layer in enumerate(ad.decoder_layers)]
+    inputs = ad.encode(as_samples(family_samples(ad, 2)), None)
+    with torch.no_grad():
+        with tv.skipped(ad, [1, 4]):                 # the first call learns the layer class's output form
+            ad.model(**inputs, use_cache=False)
+        calls.clear()
+        with tv.skipped(ad, [1, 4]):
+            ad.model(**inputs, use_cache=False)
+            ad.model(**inputs, use_cache=False)
+    for h in hooks:
+        h.remove()
+    assert sorted(set(calls)) == [0, 2, 3, 5]

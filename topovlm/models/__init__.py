@@ -29,6 +29,23 @@ FAMILIES = {
 }
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
+# The book's two profiles and the device each runs on unless told otherwise: "mini" runs
+# the models trained here on a CPU, "paper" real checkpoints on every GPU (accelerate).
+PROFILE_DEVICES = {"mini": "cpu", "paper": "auto"}
+
+
+def profile_device(profile: str, device: str = "") -> str:
+    """The device a chapter runs on: ``device`` when given, else its profile's default.
+
+    Parameters
+    ----------
+    profile : {"mini", "paper"}
+    device : str
+        ``""`` for the profile's default (``"cpu"`` for "mini", ``"auto"`` for "paper"),
+        or any device :func:`load_model` takes.
+    """
+    check_choice(profile, tuple(PROFILE_DEVICES), "profile")
+    return device or PROFILE_DEVICES[profile]
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
 
@@ -139,6 +156,7 @@ __all__ = [
     "family_of",
     "load_image",
     "load_model",
+    "profile_device",
     "mini",
     "smollm2",
     "tiny",
