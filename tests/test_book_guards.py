@@ -88,3 +88,24 @@ def test_nbval_passes_the_stored_run_and_fails_a_changed_number_or_an_error(tmp_
     res = nbval(path)
     assert res.returncode != 0
     assert "chapter failed on purpose" in res.stdout
+
+
+def test_the_page_check_reports_a_traceback_a_warning_and_a_missing_figure(tmp_path):
+    sys.path.insert(0, str(ROOT / "tools"))
+    import check_book
+
+    (tmp_path / "notebooks").mkdir()
+    cell = '<div class="cell_output docutils container">{}</div>'
+    clean = cell.format('<img src="fig.png"/><table><tr><td>1</td></tr></table>')
+    (tmp_path / "notebooks" / "fig.png").write_bytes(b"png")
+    (tmp_path / "notebooks" / "ok.html").write_text(f"<html><body>{clean}</body></html>")
+    counts, problems = check_book.check_page("notebooks/ok", tmp_path)
+    assert counts == {"outputs": 1, "figures": 1, "tables": 1} and problems == []
+
+    bad = (cell.format("<pre>Traceback (most recent call last):\n  ValueError: no</pre>")
+           + cell.format("<pre>/x.py:3: UserWarning: careful</pre>") + cell.format('<img src="gone.png"/>'))
+    (tmp_path / "notebooks" / "bad.html").write_text(f"<html><body>{bad}</body></html>")
+    _, problems = check_book.check_page("notebooks/bad", tmp_path)
+    text = "\n".join(problems)
+    assert "Traceback" in text and "UserWarning" in text and "gone.png" in text
+    assert check_book.check_page("notebooks/missing", tmp_path)[1][0].startswith("notebooks/missing: page missing")
