@@ -26,7 +26,8 @@ def write_book(tmp: Path, code: str) -> Path:
     tmp.mkdir()
     (tmp / "book").mkdir()
     shutil.copy(ROOT / "_config.yml", tmp / "_config.yml")
-    shutil.copytree(ROOT / "book" / "_ext", tmp / "book" / "_ext", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in ("_ext", "_static"):
+        shutil.copytree(ROOT / "book" / folder, tmp / "book" / folder, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "book" / "references.bib", tmp / "book" / "references.bib")
     (tmp / "book" / "intro.md").write_text("# A test book\n")
     (tmp / "chapter.py").write_text(

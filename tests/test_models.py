@@ -293,3 +293,27 @@ def test_a_skipped_layer_does_not_compute_without_a_kv_cache():
     for h in hooks:
         h.remove()
     assert sorted(set(calls)) == [0, 2, 3, 5]
+
+
+@pytest.mark.parametrize("family,arch", FAMILIES, ids=IDS)
+def test_removed_layers_generate_as_the_pruned_model_and_come_back(family, arch):
+    ad = make(family, arch)
+    samples = as_samples(family_samples(ad, 3))
+    inputs = ad.encode(samples, None, side="left")
+    with torch.no_grad():
+        before = ad.model(**inputs).logits
+    n_layers, layer_types = ad.n_layers, getattr(ad.text_config, "layer_types", None)
+    with tv.removed(ad, [0, 2, 3]):
+        assert ad.n_layers == 3 and ad.text_config.num_hidden_layers == 3
+        answers = ad.generate(samples, max_new_tokens=6, batch_size=3)
+    pruned = ad.copy()
+    tv.prune(pruned, [0, 2, 3])
+    assert answers == pruned.generate(samples, max_new_tokens=6, batch_size=3)
+    assert ad.n_layers == n_layers and ad.text_config.num_hidden_layers == n_layers
+    assert getattr(ad.text_config, "layer_types", None) == layer_types and "pruned" not in ad.meta
+    assert [layer.self_attn.layer_idx for layer in ad.decoder_layers] == list(range(n_layers))
+    with pytest.raises(RuntimeError), tv.removed(ad, [1]):
+        raise RuntimeError("the body fails")
+    assert ad.n_layers == n_layers
+    with torch.no_grad():
+        torch.testing.assert_close(ad.model(**inputs).logits, before)

@@ -17,7 +17,7 @@ from .scoring import LayerScores, distance_weighted_mean, standard_scores, survi
 from .search import SearchConfig, SearchResult, search
 from .selection import Selection, select_by_sparsity, select_by_threshold
 from .extract import ExtractConfig, extract
-from .prune import PruneReport, prune, skipped
+from .prune import PruneReport, prune, removed, skipped
 from .standard import standard_persistence
 from .synthetic import circle_clouds, drifting_clouds
 from .zigzag import ENGINES, zigzag_persistence
@@ -38,6 +38,7 @@ __all__ = [
     "extract",
     "models",
     "prune",
+    "removed",
     "skipped",
     "EffectivePersistenceImage",
     "LayerScores",

@@ -50,9 +50,9 @@ def answers(adapter: Adapter, qas, batch_size: int = 32, skip=(), max_new_tokens
     max_new_tokens : int
         Every reference answer is one word or letter (at most 2 tokens + end of turn).
     """
-    from .prune import skipped
+    from .prune import removed
 
-    with skipped(adapter, list(skip)):
+    with removed(adapter, list(skip)):
         return adapter.generate([q.sample for q in qas], max_new_tokens=max_new_tokens, batch_size=batch_size,
                                 progress=progress)
 
@@ -100,7 +100,7 @@ def choose(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: bool 
     import torch
     from tqdm.auto import tqdm
 
-    from .prune import skipped
+    from .prune import removed
 
     qas = list(qas)
     missing = [i for i, q in enumerate(qas) if not q.choices]
@@ -108,7 +108,7 @@ def choose(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: bool 
         raise TopoVLMInputError(f"question {missing[0]} has no choices to rank ({qas[missing[0]].sample.text!r})")
     firsts = {c: _first_tokens(adapter.tokenizer, c) for c in {q.choices for q in qas}}
     out = []
-    with skipped(adapter, list(skip)), torch.no_grad():
+    with removed(adapter, list(skip)), torch.no_grad():
         for start in tqdm(range(0, len(qas), batch_size), desc="choose", unit="batch", disable=not progress, leave=False):
             part = qas[start:start + batch_size]
             inputs = adapter.to_device(adapter.encode([q.sample for q in part], None, side="left"))
@@ -188,14 +188,14 @@ def perplexity(adapter: Adapter, samples, batch_size: int = 8, skip=()) -> float
     samples : sequence of str or Sample
     batch_size : int
     skip : sequence of int
-        Decoder layers to treat as removed (:func:`topovlm.prune.skipped`);
+        Decoder layers to treat as removed (:class:`topovlm.prune.removed`);
         the same numbers as physically pruning them, without copying the model.
     """
     from .baselines import Calibration, calibration_loss
-    from .prune import skipped
+    from .prune import removed
 
     calib = Calibration.build(adapter, as_samples(samples), batch_size)
-    with skipped(adapter, list(skip)):
+    with removed(adapter, list(skip)):
         return float(np.exp(calibration_loss(adapter, calib)))
 
 
@@ -207,9 +207,9 @@ def factual_accuracy(adapter: Adapter, facts=FACTS, skip=(), max_new_tokens: int
     accuracy : float
     answers : list of str
     """
-    from .prune import skipped
+    from .prune import removed
 
-    with skipped(adapter, list(skip)):
+    with removed(adapter, list(skip)):
         answers = adapter.generate([q for q, _ in facts], max_new_tokens=max_new_tokens)
     right = [any(w in a.lower() for w in ok) for (_, ok), a in zip(facts, answers)]
     return float(np.mean(right)), answers

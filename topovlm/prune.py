@@ -185,3 +185,49 @@ class skipped:
                 layer.forward = own
         self.saved = []
         return False
+
+
+class removed:
+    """Context manager: the given decoder layers are taken out of the model as
+    :func:`prune` does, and put back on exit.
+
+    Inside, the model *is* the pruned model (renumbered layers, shortened
+    config), so generation with a KV cache runs at the pruned model's cost, and
+    nothing is copied: the same memory as the full model. On exit the original
+    layer list, every ``layer_idx`` and the config fields come back, also when
+    the body raises.
+
+    Examples
+    --------
+    >>> with removed(adapter, [3, 7]):          # doctest: +SKIP
+    ...     answers = adapter.generate(samples)
+    """
+
+    def __init__(self, adapter: Adapter, layers: Sequence[int]):
+        self.adapter = adapter
+        self.layers = check_layers(layers, adapter.n_layers) if len(layers) else []
+
+    def __enter__(self):
+        if self.layers:
+            ad = self.adapter
+            self.saved_layers = ad.decoder_layers
+            self.saved_idx = [(m, m.layer_idx) for layer in self.saved_layers for m in layer.modules()
+                              if hasattr(m, "layer_idx")]
+            cfg = ad.text_config
+            self.saved_config = {name: getattr(cfg, name) for name in ("num_hidden_layers",) + PER_LAYER_FIELDS
+                                 if hasattr(cfg, name)}
+            self.saved_meta = dict(ad.meta)
+            prune(ad, self.layers)
+        return self
+
+    def __exit__(self, *exc):
+        if self.layers:
+            ad = self.adapter
+            ad.set_decoder_layers(self.saved_layers)
+            for module, idx in self.saved_idx:
+                module.layer_idx = idx
+            for name, value in self.saved_config.items():
+                setattr(ad.text_config, name, value)
+            ad.meta.clear()
+            ad.meta.update(self.saved_meta)
+        return False
