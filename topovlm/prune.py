@@ -151,11 +151,11 @@ class skipped:
     ...     loss = calibration_loss(adapter, batches)
     """
 
+    returns_tuple: dict = {}         # layer class -> bool, learnt from one real call (shared)
+
     def __init__(self, adapter: Adapter, layers: Sequence[int]):
         self.layers = [adapter.decoder_layers[i] for i in check_layers(layers, adapter.n_layers)] if layers else []
         self.saved = []
-
-    returns_tuple: dict = {}         # layer class -> bool, learnt from one real call (shared)
 
     def _identity(self, layer, real):
         def forward(*args, **kwargs):

@@ -46,6 +46,8 @@ def profile_device(profile: str, device: str = "") -> str:
     """
     check_choice(profile, tuple(PROFILE_DEVICES), "profile")
     return device or PROFILE_DEVICES[profile]
+
+
 _HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[\w.-]+)?")
 
 
