@@ -8,13 +8,13 @@ Vision-Language Models* (TopoVLM, ACL 2026). One import gives the pipeline::
     eff = bc.effective()                          # layer intervals
 """
 
-from . import ablation, baselines, calibration, evaluate, models, plots, status, sweep, tasks, train
+from . import ablation, baselines, calibration, evaluate, fidelity, intervals, models, plots, status, sweep, tasks, train
 from ._checks import TopoVLMInputError
 from .barcode import Barcode, EffectiveIntervals
 from .images import WEIGHTS, EffectivePersistenceImage, standard_persistence_images
 from .complexes import ZigzagComplexes, edge_lengths, flag_triangles, knn_graph, zigzag_complexes
 from .scoring import LayerScores, distance_weighted_mean, standard_scores, survival_matrix, topological_scores
-from .search import SearchConfig, SearchResult, search
+from .search import PRESETS, SearchConfig, SearchResult, search
 from .selection import Selection, select_by_sparsity, select_by_threshold
 from .extract import ExtractConfig, extract
 from .prune import PruneReport, prune, removed, skipped
@@ -30,6 +30,8 @@ __all__ = [
     "baselines",
     "calibration",
     "evaluate",
+    "fidelity",
+    "intervals",
     "status",
     "sweep",
     "tasks",
@@ -42,6 +44,7 @@ __all__ = [
     "skipped",
     "EffectivePersistenceImage",
     "LayerScores",
+    "PRESETS",
     "SearchConfig",
     "SearchResult",
     "Selection",

@@ -181,9 +181,10 @@ def streamline(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 
     return _block_influence(C), list(range(start, start + n_remove))
 
 
-def _token_nll(adapter: Adapter, batch):
+def _token_nll(adapter: Adapter, batch, per_sample: bool = False):
     """Summed next-token cross-entropy of one batch and its number of targets
-    (real text tokens only: no padding, no image/video/audio positions).
+    (real text tokens only: no padding, no image/video/audio positions);
+    ``per_sample=True``: (B,) sums and (B,) counts, one per sample.
 
     The 49k-word head runs only at the positions that predict a target (those
     of any sample in the batch): media and padding positions cost no logits.
@@ -201,6 +202,9 @@ def _token_nll(adapter: Adapter, batch):
     ids = batch["input_ids"][:, 1:][:, cols].to(logits.device)
     nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids.reshape(-1), reduction="none")
     mask = target[:, cols].reshape(-1).to(logits.device)
+    if per_sample:
+        B = ids.shape[0]
+        return (nll * mask).reshape(B, -1).sum(1), mask.reshape(B, -1).sum(1)
     return (nll * mask).sum(), int(mask.sum())
 
 
@@ -235,7 +239,7 @@ def sleb(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
             if loss < best_loss:
                 best, best_loss = layer, loss
         removed.append(best)
-    return importance, sorted(removed)
+    return importance, removed
 
 
 @register("taylor")

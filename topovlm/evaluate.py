@@ -117,13 +117,36 @@ def choose(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: bool 
     return out
 
 
-def _per_suite(qas, right) -> dict:
+def per_suite(qas, right) -> dict:
+    """Mean of per-question values by suite (+ ``"all"``)."""
     by: dict[str, list] = {}
     for q, r in zip(qas, right):
         by.setdefault(q.suite, []).append(r)
     out = {s: float(np.mean(r)) for s, r in by.items()}
     out["all"] = float(np.mean([x for r in by.values() for x in r]))
     return out
+
+
+def correct(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: bool = False,
+            scoring: str = "generate") -> np.ndarray:
+    """Whether each question is answered right (the per-question outcomes that
+    :func:`accuracy` averages and :mod:`topovlm.intervals` resamples).
+
+    Returns
+    -------
+    (Q,) bool ndarray
+    """
+    from .tasks import is_correct
+
+    check_scoring(scoring)
+    qas = list(qas)
+    if not qas:
+        raise TopoVLMInputError("no questions to score")
+    if scoring == "choice":
+        picked = choose(adapter, qas, batch_size=batch_size, skip=skip, progress=progress)
+        return np.array([p == q.answer for q, p in zip(qas, picked)], dtype=bool)
+    predicted = answers(adapter, qas, batch_size=batch_size, skip=skip, progress=progress)
+    return np.array([is_correct(q, a) for q, a in zip(qas, predicted)], dtype=bool)
 
 
 def accuracy(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: bool = False,
@@ -143,17 +166,8 @@ def accuracy(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: boo
         suite -> accuracy in [0, 1], in the order the suites first appear,
         then ``"all"`` (over every question).
     """
-    from .tasks import is_correct
-
-    check_scoring(scoring)
     qas = list(qas)
-    if not qas:
-        raise TopoVLMInputError("no questions to score")
-    if scoring == "choice":
-        picked = choose(adapter, qas, batch_size=batch_size, skip=skip, progress=progress)
-        return _per_suite(qas, [p == q.answer for q, p in zip(qas, picked)])
-    predicted = answers(adapter, qas, batch_size=batch_size, skip=skip, progress=progress)
-    return _per_suite(qas, [is_correct(q, a) for q, a in zip(qas, predicted)])
+    return per_suite(qas, correct(adapter, qas, batch_size, skip, progress, scoring))
 
 
 def chance(qas) -> dict:
@@ -162,7 +176,7 @@ def chance(qas) -> dict:
     qas = list(qas)
     if not qas or any(not q.choices for q in qas):
         raise TopoVLMInputError("chance needs questions that all have choices")
-    return _per_suite(qas, [1 / len(q.choices) for q in qas])
+    return per_suite(qas, [1 / len(q.choices) for q in qas])
 
 
 def relative_score(pruned: dict, full: dict) -> float:
@@ -197,6 +211,32 @@ def perplexity(adapter: Adapter, samples, batch_size: int = 8, skip=()) -> float
     calib = Calibration.build(adapter, as_samples(samples), batch_size)
     with removed(adapter, list(skip)):
         return float(np.exp(calibration_loss(adapter, calib)))
+
+
+def text_losses(adapter: Adapter, samples, batch_size: int = 8, skip=()) -> tuple[np.ndarray, np.ndarray]:
+    """Per-text summed next-token cross-entropy and number of predicted tokens.
+
+    ``exp(nll.sum() / tokens.sum())`` is :func:`perplexity`; the per-text
+    values let :func:`topovlm.intervals.perplexity_ratio_interval` resample texts.
+
+    Returns
+    -------
+    nll : (T,) float64
+    tokens : (T,) int64
+    """
+    import torch
+
+    from .baselines import Calibration, _token_nll
+    from .prune import removed
+
+    calib = Calibration.build(adapter, as_samples(samples), batch_size)
+    nll, tokens = [], []
+    with removed(adapter, list(skip)), torch.no_grad():
+        for batch in calib.batches:
+            s, n = _token_nll(adapter, batch, per_sample=True)
+            nll.append(s.double().cpu().numpy())
+            tokens.append(n.long().cpu().numpy())
+    return np.concatenate(nll), np.concatenate(tokens)
 
 
 def factual_accuracy(adapter: Adapter, facts=FACTS, skip=(), max_new_tokens: int = 24) -> tuple[float, list]:

@@ -32,18 +32,22 @@ from ._checks import TopoVLMInputError, check_choice
 from .models.base import RET_MARKER, TOKEN_CHOICES, Adapter, Sample, as_samples
 
 CACHE_VERSION = 1
+POINTS = ("residual", "normed")
 
 
 @dataclass(frozen=True)
 class ExtractConfig:
     """What defines a set of clouds (everything here is part of the cache key)."""
 
-    token: str = "ret"            # paper: the [RET] token; "last" / "mean" are METHOD.md §1's alternatives
+    token: str = "ret"            # paper: the [RET] token; "last" / "mean" are the alternatives
+    point: str = "residual"       # "residual": the residual stream at each layer boundary (ours);
+                                  # "normed": each layer's post-attention norm + the final norm (predecessor)
     marker: str = RET_MARKER      # text appended for token="ret" (model's own vocabulary, nothing added)
     storage: str = "float32"      # "float16" halves the cache (clouds are returned as float32 either way)
 
     def __post_init__(self):
         check_choice(self.token, TOKEN_CHOICES, "token")
+        check_choice(self.point, POINTS, "point")
         check_choice(self.storage, ("float32", "float16"), "storage")
         if self.token == "ret" and not self.marker:
             raise TopoVLMInputError("token='ret' needs a non-empty marker")
@@ -95,6 +99,26 @@ class LayerTaps:
     def __exit__(self, *exc):
         self.remove()
         return False
+
+
+class ModuleTaps:
+    """Forward hooks keeping ``reduce(output)`` of each module: ``out[i]`` from
+    ``modules[i]`` (the ``point="normed"`` clouds: :meth:`Adapter.norm_modules`)."""
+
+    def __init__(self, modules, reduce: Callable):
+        self.reduce = reduce
+        self.out: list = [None] * len(modules)
+        self.handles = [m.register_forward_hook(self._post(i)) for i, m in enumerate(modules)]
+
+    def _post(self, index):
+        def hook(module, args, output):
+            h = output[0] if isinstance(output, (tuple, list)) else output
+            self.out[index] = self.reduce(h.detach())
+        return hook
+
+    remove = LayerTaps.remove
+    __enter__ = LayerTaps.__enter__
+    __exit__ = LayerTaps.__exit__
 
 
 class _AtToken:
@@ -220,7 +244,8 @@ def _todo(parts: list[dict], n: int, batch_size: int):
         start = stop
 
 
-def extract(adapter: Adapter, samples, *, token: str = "ret", batch_size: int = 16, storage: str = "float32",
+def extract(adapter: Adapter, samples, *, token: str = "ret", point: str = "residual", batch_size: int = 16,
+            storage: str = "float32",
             cache_dir=None, fresh: bool = False, progress: bool = True,
             on_batch: Callable[[int, int], None] | None = None, marker: str = RET_MARKER) -> np.ndarray:
     """Hidden-state clouds of a calibration set.
@@ -232,7 +257,14 @@ def extract(adapter: Adapter, samples, *, token: str = "ret", batch_size: int = 
     samples : sequence of str or Sample
         The calibration set (N samples).
     token : {"ret", "last", "mean"}
-        Which position is the sample's point (METHOD.md §1).
+        Which position is the sample's point: the appended [RET] marker
+        (paper), the last prompt token, or the mean over the prompt.
+    point : {"residual", "normed"}
+        Which hidden state: the residual stream at each decoder-layer
+        boundary (cloud 0 = input of layer 0, cloud i+1 = output of layer i),
+        or, as the predecessor's code, the output of each layer's
+        post-attention norm (cloud i, inside layer i) plus the final norm
+        (cloud L). Search ``"normed"`` clouds with ``layer_map="input"``.
     batch_size : int
         Samples per forward pass (and per cache file).
     storage : {"float32", "float16"}
@@ -252,12 +284,14 @@ def extract(adapter: Adapter, samples, *, token: str = "ret", batch_size: int = 
     Returns
     -------
     clouds : (L+1, N, d) float32 ndarray
-        ``clouds[0]`` = input of decoder layer 0, ``clouds[i+1]`` = output of layer i.
+        ``point="residual"``: ``clouds[0]`` = input of decoder layer 0,
+        ``clouds[i+1]`` = output of layer i. ``point="normed"``: ``clouds[i]``
+        = post-attention norm of layer i, ``clouds[L]`` = final norm.
     """
     import torch
     from tqdm.auto import tqdm
 
-    config = ExtractConfig(token=token, marker=marker, storage=storage)
+    config = ExtractConfig(token=token, point=point, marker=marker, storage=storage)
     samples = as_samples(samples)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise TopoVLMInputError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -274,7 +308,8 @@ def extract(adapter: Adapter, samples, *, token: str = "ret", batch_size: int = 
     st_dtype = getattr(torch, storage)
 
     at_token = _AtToken(token)
-    rec = LayerTaps(adapter.decoder_layers, at_token)
+    rec = (LayerTaps(adapter.decoder_layers, at_token) if point == "residual"
+           else ModuleTaps(adapter.norm_modules(), at_token))
     bar = tqdm(total=n, initial=done, desc=f"extract {token} clouds", unit="sample", disable=not progress)
     try:
         for start, stop in _todo(parts, n, batch_size):

@@ -367,3 +367,77 @@ def plot_qa_examples(qas, answers, ncols: int = 4, axes=None):
     for ax in axes[n:]:
         ax.axis("off")
     return axes
+
+
+def plot_layer_scores(rows, model: str, readings, axes=None):
+    """Per-decoder-layer scores of several readings beside ShortGPT's, on one model.
+
+    Each curve is rescaled to [0, 1] (higher = removed first); the layers each
+    one removes are marked. Shading: the shallow third of the stack, where the
+    paper finds activity, and the middle/deep two thirds, where it finds
+    consistency.
+
+    Parameters
+    ----------
+    rows : list of topovlm.fidelity.Row
+        Rows with per-layer ``scores`` (one sparsity per reading is used).
+    model : str
+    readings : sequence of str
+        Row names to draw, top to bottom.
+    """
+    from .fidelity import thirds
+
+    chosen = []
+    for name in readings:
+        r = next((r for r in rows if r.model == model and r.reading == name and r.scores), None)
+        if r is not None:
+            chosen.append(r)
+    if axes is None:
+        _, axes = plt.subplots(len(chosen), 1, figsize=(7, 1.25 * len(chosen) + 0.6), sharex=True,
+                               layout="constrained", squeeze=False)
+        axes = axes[:, 0]
+    for ax, r in zip(axes, chosen):
+        s = np.asarray(r.scores, float)
+        span = np.ptp(s)
+        y = (s - s.min()) / span if span > 0 else np.zeros_like(s)
+        shallow, _ = thirds(len(s))
+        ax.axvspan(-0.5, shallow.stop - 0.5, color="0.92", zorder=0)
+        ax.bar(np.arange(len(s)), y, color=["tab:red" if i in r.layers else "0.6" for i in range(len(s))])
+        ax.set_ylim(0, 1.05)
+        ax.set_yticks([])
+        ax.set_ylabel(r.reading, rotation=0, ha="right", va="center", fontsize=8)
+    axes[0].set_title(f"{model}: per-layer score (rescaled; red = removed at {chosen[0].sparsity:.0%}; "
+                      "grey band = shallow third)", fontsize=9)
+    axes[-1].set_xlabel("decoder layer")
+    return axes
+
+
+def plot_study(rows, ax=None, title: str | None = None):
+    """Share of the full model kept, with 95 % intervals: one row per method,
+    one marker per (model, sparsity)."""
+    models = list(dict.fromkeys(r.model for r in rows))
+    sparsities = sorted({r.sparsity for r in rows})
+    methods = list(dict.fromkeys(r.reading for r in rows))
+    ax = _axes(ax, figsize=(8, 0.32 * len(methods) * len(models) + 1.2))
+    markers = "os^Dv"
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    offsets = np.linspace(-0.3, 0.3, len(models) * len(sparsities))
+    for j, m in enumerate(models):
+        for k, s in enumerate(sparsities):
+            off = offsets[j * len(sparsities) + k]
+            for i, name in enumerate(methods):
+                r = next((r for r in rows if r.model == m and r.sparsity == s and r.reading == name), None)
+                if r is None:
+                    continue
+                ax.errorbar(r.score.value, i + off, xerr=[[r.score.value - r.score.low], [r.score.high - r.score.value]],
+                            fmt=markers[k % len(markers)], color=colors[j % len(colors)], ms=4, lw=1,
+                            label=f"{m}, {s:.0%}" if i == 0 or not any(
+                                rr.model == m and rr.sparsity == s for rr in rows if rr.reading in methods[:i]) else None)
+    ax.set_yticks(range(len(methods)))
+    ax.set_yticklabels(methods, fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel("share of the full model kept (relative score; full / pruned perplexity), 95 % CI")
+    ax.legend(fontsize=7, loc="lower right")
+    if title:
+        ax.set_title(title)
+    return ax

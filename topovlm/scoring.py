@@ -30,28 +30,45 @@ from ._checks import TopoVLMInputError
 COMBINE = ("mean", "max", "sum")
 
 
-def survival_matrix(image: np.ndarray, v_grid: np.ndarray, return_alive: bool = False):
+SURVIVALS = ("alive", "born", "other")
+
+
+def survival_matrix(image: np.ndarray, v_grid: np.ndarray, return_alive: bool = False, normalise: str = "alive"):
     """Survival ``Z(l, l')`` of an image over (birth layer, persistence).
 
     Parameters
     ----------
     image : (L+1, V) float array, non-negative
     v_grid : (V,) increasing persistences (layers) of the image's columns
+    normalise : {"alive", "born", "other"}
+        What the share is taken of (see Notes). Default ``"alive"``.
 
     Returns
     -------
-    Z : (L+1, L+1) float64 ndarray in [0, 1]
-        Row l: where the mass alive at layer l is still alive. ``Z(l, l) = 1``
-        where any mass is alive at l; a row with nothing alive is all zero.
+    Z : (L+1, L+1) float64 ndarray in [0, 1], NaN where undefined
+        Row l: where the topology of layer l is still alive.
     alive : (L+1,) float64 ndarray, only with ``return_alive=True``
-        The mass alive at each layer (the denominators).
+        The mass alive at each layer.
 
     Notes
     -----
-    Reconstruction (METHOD.md §4): the paper describes survival only as "the
-    probability that topological features generated at layer l persist in
-    other layers"; this mass-ratio form follows Gardinazzi et al. (ICML 2025).
+    With ``both(l, l')`` the mass alive at both layers (a point ``(u, v)`` of
+    the image is alive on layers ``[u, u + v]``):
+
+    * ``"alive"`` (ours): ``both(l, l') / both(l, l)``, the share of the mass
+      alive at l still alive at l'; a layer with nothing alive has a zero row.
+    * ``"other"`` (the predecessor's code, Gardinazzi et al., ICML 2025):
+      ``both(l, l') / both(l', l')``, normalised by what is alive at the
+      *other* layer l'; with the raw counts image, ``both`` is their
+      ``psim(i, j)`` and ``both(j, j)`` their ``beta(j)``. 0 where nothing is
+      alive at l'.
+    * ``"born"`` (the paper's wording, "features generated at layer l"):
+      for ``l' >= l``, the share of the mass *born* at l still alive at l';
+      undefined (NaN) for ``l' < l``, where nothing born at l can be. A layer
+      where nothing is born has a zero row.
     """
+    if normalise not in SURVIVALS:
+        raise TopoVLMInputError(f"survival normalisation must be one of {list(SURVIVALS)}, got {normalise!r}")
     E = np.asarray(image, dtype=np.float64)
     n = E.shape[0]
     # tail[u, j] = sum of E[u, j:], with a zero column for "nothing lives that long"
@@ -59,39 +76,56 @@ def survival_matrix(image: np.ndarray, v_grid: np.ndarray, return_alive: bool = 
     u = np.arange(n)
     need = u[None, :] - u[:, None]  # need[u, l'] = l' - u layers of life
     j = np.searchsorted(v_grid, need - 1e-9)  # first column with v >= l' - u
-    G = np.where(need >= 0, tail[u[:, None], np.clip(j, 0, tail.shape[1] - 1)], 0.0)
+    G = np.where(need >= 0, tail[u[:, None], np.clip(j, 0, tail.shape[1] - 1)], 0.0)  # born at u, alive at l'
     H = np.cumsum(G, axis=0)  # H[l, l'] = sum_{u <= l} G[u, l'], valid for l <= l'
     both = np.triu(H) + np.triu(H, 1).T  # mass alive at both l and l'
     alive = np.diag(both).copy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        Z = np.where(alive[:, None] > 0, both / alive[:, None], 0.0)
+        if normalise == "alive":
+            Z = np.where(alive[:, None] > 0, both / alive[:, None], 0.0)
+        elif normalise == "other":
+            Z = np.where(alive[None, :] > 0, both / alive[None, :], 0.0)
+        else:
+            born = np.diag(G).copy()
+            Z = np.where(born[:, None] > 0, G / born[:, None], 0.0)
+            Z[need < 0] = np.nan
     Z = np.clip(Z, 0.0, 1.0)
     return (Z, alive) if return_alive else Z
 
 
-def distance_weighted_mean(M: np.ndarray, alpha: float) -> np.ndarray:
-    """``S(l) = sum_{l' != l} |l-l'|^alpha M[l, l'] / sum_{l' != l} |l-l'|^alpha``.
+def distance_weighted_mean(M: np.ndarray, alpha: float, include_self: bool = False) -> np.ndarray:
+    """``S(l) = sum_{l'} |l-l'|^alpha M[l, l'] / sum_{l'} |l-l'|^alpha``.
 
     Parameters
     ----------
-    M : (L+1, L+1) array — survival (zigzag) or similarity (standard PH)
+    M : (L+1, L+1) array — survival (zigzag) or similarity (standard PH);
+        NaN entries are undefined pairs and take no part.
     alpha : float >= 0
+    include_self : bool
+        Whether ``l' = l`` is part of the mean (its weight is ``0^alpha``: 1
+        for ``alpha = 0``, as the predecessor's code averages over every j,
+        and 0 otherwise). Default: ``l' != l`` only.
 
     Returns
     -------
-    (L+1,) float64 ndarray
+    (L+1,) float64 ndarray; 0 for a row with no defined pair.
 
     Notes
     -----
     The weight ``|l - l'|^alpha`` is the paper's (TopoVLM §3.3, alpha = 1 best
     in its ablation); normalising by the sum of weights is ours, so that S
-    lies in [0, 1] whatever L and alpha.
+    lies in [0, 1] whatever L and alpha. The predecessor's code has no weight
+    (``alpha = 0``) and includes ``l' = l``: then S is their plain mean.
     """
     check_alpha(alpha)
+    M = np.asarray(M, dtype=np.float64)
     n = M.shape[0]
     dist = np.abs(np.arange(n)[:, None] - np.arange(n)[None, :]).astype(np.float64)
-    W = np.where(dist > 0, dist**alpha, 0.0)
-    return (W * M).sum(axis=1) / W.sum(axis=1)
+    W = np.where(dist > 0, dist**alpha, (1.0 if alpha == 0 else 0.0) if include_self else 0.0)
+    W = np.where(np.isnan(M), 0.0, W)
+    total = W.sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, (W * np.nan_to_num(M)).sum(axis=1) / total, 0.0)
 
 
 def check_alpha(alpha: float) -> float:
@@ -107,17 +141,25 @@ def combine(per_dim: np.ndarray, how: str = "mean") -> np.ndarray:
     return getattr(np, how)(np.asarray(per_dim, dtype=np.float64), axis=0)
 
 
+LAYER_MAPS = ("output", "input")
+
+
 @dataclass
 class LayerScores:
-    """Scores of every cloud (layer 0 = embeddings) per homology dimension.
+    """Scores of every cloud per homology dimension, and which cloud scores which layer.
 
     Attributes
     ----------
     dims : tuple of int
-    activity : (P, L+1) — mass born at each layer
+    activity : (P, L+1) — mass born at each cloud
     survival : (P, L+1, L+1) — Z(l, l') (or similarity, for standard PH)
-    consistency : (P, L+1) — S(l)
+    consistency : (P, L+1) — S(l); NaN for a cloud that could not be scored
+        (a degenerate cloud left out of the zigzag)
     how : str — how dimensions are combined
+    layer_map : {"output", "input"}
+        ``"output"`` (ours): decoder layer i is scored by cloud i + 1, the
+        output of the layer. ``"input"`` (the predecessor's): by cloud i, so
+        the last cloud (after the final norm) scores no layer.
     """
 
     dims: tuple
@@ -125,6 +167,11 @@ class LayerScores:
     survival: np.ndarray
     consistency: np.ndarray
     how: str = "mean"
+    layer_map: str = "output"
+
+    def __post_init__(self):
+        if self.layer_map not in LAYER_MAPS:
+            raise TopoVLMInputError(f"layer_map must be one of {list(LAYER_MAPS)}, got {self.layer_map!r}")
 
     @property
     def combined_consistency(self) -> np.ndarray:
@@ -136,18 +183,22 @@ class LayerScores:
         """(L+1,) activity of each cloud, dimensions combined."""
         return combine(self.activity, self.how)
 
+    def _decoder(self, per_cloud: np.ndarray) -> np.ndarray:
+        return per_cloud[1:] if self.layer_map == "output" else per_cloud[:-1]
+
     @property
     def decoder_consistency(self) -> np.ndarray:
-        """(L,) score of decoder layer i = consistency of cloud i + 1."""
-        return self.combined_consistency[1:]
+        """(L,) score of decoder layer i: consistency of cloud i + 1 (``"output"``) or i (``"input"``)."""
+        return self._decoder(self.combined_consistency)
 
     @property
     def decoder_activity(self) -> np.ndarray:
-        """(L,) activity of decoder layer i = activity of cloud i + 1."""
-        return self.combined_activity[1:]
+        """(L,) activity of decoder layer i, mapped as :attr:`decoder_consistency`."""
+        return self._decoder(self.combined_activity)
 
 
-def topological_scores(images: np.ndarray, v_grid: np.ndarray, dims=(0, 1), alpha: float = 1.0, how: str = "mean") -> LayerScores:
+def topological_scores(images: np.ndarray, v_grid: np.ndarray, dims=(0, 1), alpha: float = 1.0, how: str = "mean",
+                       survival: str = "alive", include_self: bool = False, layer_map: str = "output") -> LayerScores:
     """Activity, survival and consistency from (effective) persistence images.
 
     Parameters
@@ -157,23 +208,27 @@ def topological_scores(images: np.ndarray, v_grid: np.ndarray, dims=(0, 1), alph
     dims : tuple of int, length P
     alpha : float >= 0 — distance weight exponent (paper: 1.0)
     how : {"mean", "max", "sum"} — combination over dimensions
+    survival : {"alive", "born", "other"} — see :func:`survival_matrix`
+    include_self : bool — see :func:`distance_weighted_mean`
+    layer_map : {"output", "input"} — see :class:`LayerScores`
 
     Notes
     -----
     Activity is the paper's ("aggregate the EPI along the persistence
     dimension", TopoVLM §3.3); survival and consistency as in
     :func:`survival_matrix` and :func:`distance_weighted_mean`; the mean over
-    dimensions is METHOD.md's default (the paper does not say).
+    dimensions is ours (the paper does not say).
     """
     check_alpha(alpha)
     images = np.asarray(images, dtype=np.float64)
-    Z = np.stack([survival_matrix(img, v_grid) for img in images])
-    S = np.stack([distance_weighted_mean(z, alpha) for z in Z])
+    Z = np.stack([survival_matrix(img, v_grid, normalise=survival) for img in images])
+    S = np.stack([distance_weighted_mean(z, alpha, include_self) for z in Z])
     combine(S, how)  # validates `how`
-    return LayerScores(tuple(dims), images.sum(axis=2), Z, S, how)
+    return LayerScores(tuple(dims), images.sum(axis=2), Z, S, how, layer_map)
 
 
-def standard_scores(images: np.ndarray, dims=(0, 1), alpha: float = 1.0, how: str = "mean") -> LayerScores:
+def standard_scores(images: np.ndarray, dims=(0, 1), alpha: float = 1.0, how: str = "mean",
+                    include_self: bool = False, layer_map: str = "output") -> LayerScores:
     """Scores for the standard-PH ablation: similarity of per-layer images.
 
     Parameters
@@ -192,6 +247,19 @@ def standard_scores(images: np.ndarray, dims=(0, 1), alpha: float = 1.0, how: st
     norm = np.linalg.norm(flat, axis=2, keepdims=True)
     unit = np.divide(flat, norm, out=np.zeros_like(flat), where=norm > 0)
     sim = np.einsum("pld,pmd->plm", unit, unit)
-    S = np.stack([distance_weighted_mean(s, alpha) for s in sim])
+    S = np.stack([distance_weighted_mean(s, alpha, include_self) for s in sim])
     combine(S, how)
-    return LayerScores(tuple(dims), flat.sum(axis=2), sim, S, how)
+    return LayerScores(tuple(dims), flat.sum(axis=2), sim, S, how, layer_map)
+
+
+def expand(scores: LayerScores, kept: np.ndarray, n_clouds: int) -> LayerScores:
+    """Scores of a zigzag over the clouds ``kept`` (indices into ``n_clouds``),
+    put back at their cloud indices; the clouds left out get NaN consistency,
+    zero activity and NaN survival."""
+    P = len(scores.dims)
+    act = np.zeros((P, n_clouds))
+    cons = np.full((P, n_clouds), np.nan)
+    surv = np.full((P, n_clouds, n_clouds), np.nan)
+    act[:, kept], cons[:, kept] = scores.activity, scores.consistency
+    surv[np.ix_(np.arange(P), kept, kept)] = scores.survival
+    return LayerScores(scores.dims, act, surv, cons, scores.how, scores.layer_map)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from ._checks import TopoVLMInputError, as_clouds, check_choice
 from .barcode import Barcode
 from .complexes import zigzag_complexes
 from .images import WEIGHTS, EffectivePersistenceImage, standard_persistence_images
-from .scoring import COMBINE, LayerScores, check_alpha, standard_scores, topological_scores
+from .scoring import COMBINE, LAYER_MAPS, SURVIVALS, LayerScores, check_alpha, expand, standard_scores, topological_scores
 from .selection import Selection, select_by_sparsity, select_by_threshold
 from .standard import standard_persistence
 from .zigzag import ENGINES, zigzag_persistence
@@ -29,18 +30,29 @@ FORMAT_VERSION = 1
 
 @dataclass(frozen=True)
 class SearchConfig:
-    """Every knob of the search; defaults are the paper's where it gives one."""
+    """Every knob of the search, with the reason for its default.
+
+    The choices the paper leaves open are named fields; the book's chapter
+    "What the paper leaves open" measures each of them. :meth:`preset` gives
+    the paper's literal reading, the package's first reconstruction and the
+    predecessor's published rule (Gardinazzi et al., ICML 2025).
+    """
 
     k: int = 15                      # paper's ablation optimum (5 / 15 / 25)
-    metric: str = "euclidean"        # METHOD.md §2; "cosine" is the alternative
-    alpha: float = 1.0               # paper's ablation optimum (0.5 / 1 / 2)
+    metric: str = "euclidean"        # k-NN distance; "cosine" is the alternative
+    alpha: float = 1.0               # paper's ablation optimum (0.5 / 1 / 2); 0 = no distance weight
     sigma: float = 1.0               # EPI Gaussian width in layers (ours; paper silent)
     weight: str = "linear"           # w(tau) = tau / L (ours; paper: "emphasise long-lived")
-    dims: tuple = (0, 1)             # paper: H0 and H1
-    combine: str = "mean"            # how H0 and H1 scores combine (ours)
-    representation: str = "epi"      # "epi" | "diagram" (ablation: raw persistence diagram)
+    dims: tuple = (0, 1)             # paper: H0 and H1 (predecessor: H1 only)
+    combine: str = "mean"            # how the dimensions' scores combine (ours; paper silent)
+    representation: str = "epi"      # "epi" (paper) | "diagram": raw counts of effective intervals (predecessor)
     homology: str = "zigzag"         # "zigzag" | "standard" (ablation: per-layer PH)
     engine: str = "fast"             # zigzag engine; "dionysus" / "dionysus-fast" are references
+    survival: str = "alive"          # share of what alive at l ("alive", ours) / born at l ("born", paper's words) /
+                                     # alive at l' ("other", predecessor's code) persists at l'
+    include_self: bool = False       # predecessor's code averages over every layer j = i included
+    layer_map: str = "output"        # decoder layer i scored by cloud i+1 ("output") or i ("input", predecessor)
+    degenerate: str = "keep"         # a cloud with fewer than k+1 distinct points: "keep" (warn) | "drop" from the zigzag
     sparsity: float | None = 0.5     # target-sparsity rule (paper reports 50 % and 60 %)
     eps: float | None = None         # paper's threshold rule S >= eps * max S (used when set)
     keep: tuple = ()                 # decoder layers never removed (e.g. (0, -1))
@@ -54,6 +66,11 @@ class SearchConfig:
         check_choice(self.engine, list(ENGINES), "engine")
         check_choice(self.combine, COMBINE, "combine")
         check_choice(self.weight, list(WEIGHTS), "weight")
+        check_choice(self.survival, SURVIVALS, "survival")
+        check_choice(self.layer_map, LAYER_MAPS, "layer_map")
+        check_choice(self.degenerate, ("keep", "drop"), "degenerate")
+        if not isinstance(self.include_self, (bool, np.bool_)):
+            raise TopoVLMInputError(f"include_self must be True or False, got {self.include_self!r}")
         if not np.isfinite(self.sigma) or self.sigma <= 0:
             raise TopoVLMInputError(f"sigma must be > 0 (in layers), got {self.sigma!r}")
         if self.eps is None and self.sparsity is None:
@@ -62,13 +79,66 @@ class SearchConfig:
             raise TopoVLMInputError(f"sparsity must be in (0, 1), got {self.sparsity!r}")
         if self.eps is not None and not 0 < self.eps <= 1:
             raise TopoVLMInputError(f"eps must be in (0, 1], got {self.eps!r}")
-        object.__setattr__(self, "dims", tuple(int(p) for p in self.dims))
+        try:
+            dims = tuple(int(p) for p in self.dims)
+        except TypeError:
+            raise TopoVLMInputError(f"dims must be a sequence of homology dimensions, got {self.dims!r}") from None
+        if not dims or any(p not in (0, 1) for p in dims):
+            raise TopoVLMInputError(f"dims must be a non-empty subset of (0, 1), got {self.dims!r}")
+        object.__setattr__(self, "dims", dims)
         object.__setattr__(self, "keep", tuple(int(i) for i in self.keep))
+
+    @classmethod
+    def preset(cls, name: str, **overrides) -> "SearchConfig":
+        """A named reading of the method, optionally with fields changed.
+
+        Parameters
+        ----------
+        name : str
+            A key of :data:`PRESETS`: ``"reconstruction"`` (this package's
+            first reading), ``"paper"`` (the paper's words taken literally:
+            consistency of what is *born* at a layer) or ``"gardinazzi2025"``
+            (the predecessor's published code: H1 only, raw counts,
+            ``r(i) = mean_j psim(i, j) / beta(j)`` over every cloud j, decoder
+            layer i scored by cloud i, threshold ``r >= eps * max r``).
+        **overrides
+            Fields to change, e.g. ``eps=0.9`` or ``sparsity=0.5``. Giving
+            ``sparsity`` alone switches a threshold preset to the sparsity rule.
+
+        Examples
+        --------
+        >>> SearchConfig.preset("gardinazzi2025", eps=0.9).dims
+        (1,)
+        """
+        if name not in PRESETS:
+            raise TopoVLMInputError(f"unknown preset {name!r}; known: {sorted(PRESETS)}")
+        fields_ = dict(PRESETS[name])
+        if "sparsity" in overrides and "eps" not in overrides:
+            fields_["eps"] = None
+        if "eps" in overrides and "sparsity" not in overrides:
+            fields_["sparsity"] = None
+        fields_.update(overrides)
+        return cls(**fields_)
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["dims"], d["keep"] = list(self.dims), list(self.keep)
         return d
+
+
+#: Named readings of the method (:meth:`SearchConfig.preset`): the fields that
+#: differ from the dataclass defaults.
+PRESETS: dict[str, dict] = {
+    # what METHOD.md-style reconstruction first implemented (the package's 0.1 defaults)
+    "reconstruction": dict(dims=(0, 1), representation="epi", survival="alive", alpha=1.0, include_self=False,
+                           layer_map="output", degenerate="keep"),
+    # the paper's words taken literally: "features generated at layer l", |l - l'|^alpha, EPI, H0 + H1
+    "paper": dict(dims=(0, 1), representation="epi", survival="born", alpha=1.0, include_self=False,
+                  layer_map="output", degenerate="keep"),
+    # RitAreaSciencePark/ZigZagLLMs (Gardinazzi et al., ICML 2025), as their code computes it
+    "gardinazzi2025": dict(dims=(1,), representation="diagram", survival="other", alpha=0.0, include_self=True,
+                           layer_map="input", degenerate="keep", eps=0.9, sparsity=None),
+}
 
 
 @dataclass
@@ -84,6 +154,7 @@ class SearchResult:
     scores : LayerScores — per cloud (cloud 0 = embeddings)
     selection : Selection — decoder layers to remove
     timings : dict of str -> seconds
+    dropped : list of int — degenerate clouds left out of the zigzag (``degenerate="drop"``)
     """
 
     config: SearchConfig
@@ -93,6 +164,7 @@ class SearchResult:
     scores: LayerScores
     selection: Selection
     timings: dict = field(default_factory=dict)
+    dropped: list = field(default_factory=list)
 
     @property
     def layers_to_remove(self) -> list:
@@ -112,6 +184,7 @@ class SearchResult:
             "selection": self.selection.to_dict(),
             "timings": self.timings,
             "n_layers": int(self.scores.activity.shape[1]),
+            "dropped": [int(i) for i in self.dropped],
         }
         arrays = {
             "images": self.images, "v_grid": self.v_grid,
@@ -119,6 +192,7 @@ class SearchResult:
             "consistency": self.scores.consistency,
         }
         if self.barcode is not None:
+            arrays.update(bc_n_layers=np.int64(self.barcode.n_layers))
             arrays.update(bc_dims=self.barcode.dims, bc_births=self.barcode.births, bc_deaths=self.barcode.deaths)
         np.savez_compressed(out / "search.npz", **arrays)
         (out / "search.json").write_text(json.dumps(meta, indent=2))
@@ -142,17 +216,75 @@ class SearchResult:
         cfg = SearchConfig(**{f.name: cfg_d[f.name] for f in fields(SearchConfig) if f.name in cfg_d})
         bc = None
         if "bc_dims" in arr:
-            bc = Barcode(arr["bc_dims"], arr["bc_births"], arr["bc_deaths"], meta["n_layers"])
-        scores = LayerScores(cfg.dims, arr["activity"], arr["survival"], arr["consistency"], cfg.combine)
-        return cls(cfg, bc, arr["images"], arr["v_grid"], scores, Selection.from_dict(meta["selection"]), meta["timings"])
+            n = int(arr["bc_n_layers"]) if "bc_n_layers" in arr else meta["n_layers"]
+            bc = Barcode(arr["bc_dims"], arr["bc_births"], arr["bc_deaths"], n)
+        scores = LayerScores(cfg.dims, arr["activity"], arr["survival"], arr["consistency"], cfg.combine, cfg.layer_map)
+        return cls(cfg, bc, arr["images"], arr["v_grid"], scores, Selection.from_dict(meta["selection"]), meta["timings"],
+                   list(meta.get("dropped", [])))
 
 
 def select(scores: LayerScores, config: SearchConfig) -> Selection:
-    """Apply the configured rule to the decoder-layer scores."""
+    """Apply the configured rule to the decoder-layer scores.
+
+    A decoder layer whose cloud could not be scored (NaN: a degenerate cloud
+    left out of the zigzag) is never removed. The threshold rule compares
+    with the largest score of *any* cloud, as the predecessor's rule does
+    (its last cloud, after the final norm, counts in the maximum but is
+    never cut).
+    """
+    s = np.asarray(scores.decoder_consistency, dtype=np.float64)
+    act = np.nan_to_num(np.asarray(scores.decoder_activity, dtype=np.float64))
+    unscored = tuple(int(i) for i in np.flatnonzero(~np.isfinite(s)))
+    keep = tuple(config.keep) + unscored
+    s = np.where(np.isfinite(s), s, 0.0)
     if config.eps is not None:
-        return select_by_threshold(scores.decoder_consistency, config.eps, config.keep, config.max_consecutive)
-    return select_by_sparsity(scores.decoder_consistency, config.sparsity, scores.decoder_activity,
-                              config.keep, config.max_consecutive)
+        every = scores.combined_consistency
+        reference = float(np.nanmax(every)) if np.isfinite(every).any() else 0.0
+        return select_by_threshold(s, config.eps, keep, config.max_consecutive, reference=reference)
+    return select_by_sparsity(s, config.sparsity, act, keep, config.max_consecutive)
+
+
+def degenerate_clouds(seq, k: int) -> list[int]:
+    """Indices of clouds with fewer than ``k + 1`` distinct points.
+
+    Such a cloud has no k-NN graph of its own (ties decide the neighbours),
+    e.g. cloud 0 at the [RET] token, where every sample has the same
+    embedding. Points are compared in float32.
+    """
+    return [i for i, X in enumerate(seq)
+            if len(np.unique(np.asarray(X, dtype=np.float32), axis=0)) < k + 1]
+
+
+def _topology(seq, cfg: SearchConfig, timings: dict):
+    """Barcode (or per-layer diagrams), images and scores of validated clouds."""
+    t0 = time.perf_counter()
+    if cfg.homology == "standard":
+        dgms = standard_persistence(seq, cfg.k, cfg.metric, "knn", max_dim=max(cfg.dims))
+        timings["homology"] = time.perf_counter() - t0
+        t = time.perf_counter()
+        images = standard_persistence_images(dgms, cfg.dims)
+        timings["images"] = time.perf_counter() - t
+        t = time.perf_counter()
+        scores = standard_scores(images, cfg.dims, cfg.alpha, cfg.combine, cfg.include_self, cfg.layer_map)
+        timings["scoring"] = time.perf_counter() - t
+        return None, images, np.zeros(0), scores
+    zz = zigzag_complexes(seq, cfg.k, cfg.metric)
+    timings["complexes"] = time.perf_counter() - t0
+    t = time.perf_counter()
+    bc = zigzag_persistence(zz, engine=cfg.engine, max_dim=max(cfg.dims))
+    timings["homology"] = time.perf_counter() - t
+    return (bc, *_barcode_scores(bc, cfg, timings))
+
+
+def _barcode_scores(bc: Barcode, cfg: SearchConfig, timings: dict):
+    t = time.perf_counter()
+    epi = EffectivePersistenceImage(cfg.sigma, cfg.weight, cfg.dims, smooth=cfg.representation == "epi").fit(bc)
+    timings["images"] = time.perf_counter() - t
+    t = time.perf_counter()
+    scores = topological_scores(epi.images_, epi.v_, cfg.dims, cfg.alpha, cfg.combine, cfg.survival,
+                                cfg.include_self, cfg.layer_map)
+    timings["scoring"] = time.perf_counter() - t
+    return epi.images_, epi.v_, scores
 
 
 def search(clouds, config: SearchConfig | None = None, **overrides) -> SearchResult:
@@ -160,9 +292,12 @@ def search(clouds, config: SearchConfig | None = None, **overrides) -> SearchRes
 
     Parameters
     ----------
-    clouds : (L+1, N, d) array-like or sequence of (N, d_l) arrays
+    clouds : (L+1, N, d) array-like, sequence of (N, d_l) arrays, or Barcode
         Hidden states at the [RET] token (or another token choice): cloud 0
         is the embedding output, cloud i+1 the output of decoder layer i.
+        A :class:`~topovlm.barcode.Barcode` (e.g. from
+        ``Barcode.from_intervals``) skips the topology: only images, scores
+        and selection run, so scores can be studied on barcodes from anywhere.
     config : SearchConfig, optional
     **overrides
         Any :class:`SearchConfig` field, e.g. ``k=15, alpha=1.0, sparsity=0.5``.
@@ -171,39 +306,46 @@ def search(clouds, config: SearchConfig | None = None, **overrides) -> SearchRes
     -------
     SearchResult
 
+    Warns
+    -----
+    UserWarning
+        With ``degenerate="keep"``, for every cloud with fewer than k + 1
+        distinct points (named by index).
+
     Examples
     --------
     >>> res = search(tv.drifting_clouds(33, 256), k=15, sparsity=0.5)   # doctest: +SKIP
     >>> res.layers_to_remove                                            # doctest: +SKIP
+    >>> bc = tv.Barcode.from_intervals([(1, 0, 6), (1, 2, 4)], n_layers=4)
+    >>> search(bc, config=SearchConfig.preset("gardinazzi2025", eps=0.9)).layers_to_remove   # doctest: +SKIP
     """
     cfg = replace(config or SearchConfig(), **overrides) if overrides else (config or SearchConfig())
-    seq = as_clouds(clouds)
-    timings = {}
+    timings: dict = {}
     t0 = time.perf_counter()
-    bc = None
-    if cfg.homology == "zigzag":
-        zz = zigzag_complexes(seq, cfg.k, cfg.metric)
-        timings["complexes"] = time.perf_counter() - t0
-        t = time.perf_counter()
-        bc = zigzag_persistence(zz, engine=cfg.engine, max_dim=max(cfg.dims))
-        timings["homology"] = time.perf_counter() - t
-        t = time.perf_counter()
-        epi = EffectivePersistenceImage(cfg.sigma, cfg.weight, cfg.dims, smooth=cfg.representation == "epi").fit(bc)
-        images, v_grid = epi.images_, epi.v_
-        timings["images"] = time.perf_counter() - t
-        t = time.perf_counter()
-        scores = topological_scores(images, v_grid, cfg.dims, cfg.alpha, cfg.combine)
+    dropped: list[int] = []
+    if isinstance(clouds, Barcode):
+        if cfg.homology != "zigzag":
+            raise TopoVLMInputError("a Barcode is a zigzag barcode: it cannot be searched with homology='standard'")
+        if clouds.n_layers < 2:
+            raise TopoVLMInputError(f"a barcode over {clouds.n_layers} layer(s) scores no decoder layer")
+        bc = clouds
+        images, v_grid, scores = _barcode_scores(bc, cfg, timings)
     else:
-        dgms = standard_persistence(seq, cfg.k, cfg.metric, "knn", max_dim=max(cfg.dims))
-        timings["homology"] = time.perf_counter() - t0
-        t = time.perf_counter()
-        images, v_grid = standard_persistence_images(dgms, cfg.dims), np.zeros(0)
-        timings["images"] = time.perf_counter() - t
-        t = time.perf_counter()
-        scores = standard_scores(images, cfg.dims, cfg.alpha, cfg.combine)
-    timings["scoring"] = time.perf_counter() - t
+        seq = as_clouds(clouds)
+        bad = degenerate_clouds(seq, cfg.k)
+        if bad and cfg.degenerate == "keep":
+            warnings.warn(f"cloud(s) {bad} have fewer than k + 1 = {cfg.k + 1} distinct points: their k-NN graphs are "
+                          "decided by ties (degenerate='drop' leaves them out of the zigzag)", stacklevel=2)
+        if cfg.degenerate == "drop":
+            dropped = bad
+        kept = np.array([i for i in range(len(seq)) if i not in set(dropped)])
+        if len(kept) < 2:
+            raise TopoVLMInputError(f"only {len(kept)} non-degenerate cloud(s) of {len(seq)}: nothing to zigzag")
+        bc, images, v_grid, scores = _topology([seq[i] for i in kept], cfg, timings)
+        if dropped:
+            scores = expand(scores, kept, len(seq))
     t = time.perf_counter()
     selection = select(scores, cfg)
     timings["selection"] = time.perf_counter() - t
     timings["total"] = time.perf_counter() - t0
-    return SearchResult(cfg, bc, images, v_grid, scores, selection, timings)
+    return SearchResult(cfg, bc, images, v_grid, scores, selection, timings, dropped)

@@ -143,7 +143,8 @@ def select_by_sparsity(scores, sparsity: float, activity=None, keep=(), max_cons
     return Selection(layers, s, "sparsity", float(sparsity), keep, max_consecutive)
 
 
-def select_by_threshold(scores, eps: float, keep=(), max_consecutive: int | None = None) -> Selection:
+def select_by_threshold(scores, eps: float, keep=(), max_consecutive: int | None = None,
+                        reference: float | None = None) -> Selection:
     """The paper's rule: remove every layer with ``S >= eps * max S``.
 
     Parameters
@@ -151,12 +152,17 @@ def select_by_threshold(scores, eps: float, keep=(), max_consecutive: int | None
     scores : (L,) float
     eps : float in (0, 1] — eps = 1 removes only the best-scoring layer(s)
     keep, max_consecutive : as in :func:`select_by_sparsity`
+    reference : float, optional
+        The ``max S`` to compare with, when it is taken over more than the
+        candidates (the predecessor's rule takes it over every cloud, the
+        last one included); default ``max(scores)``.
     """
     s, keep = _check_common(scores, keep, max_consecutive)
     if not (isinstance(eps, (int, float, np.floating)) and 0 < eps <= 1):
         raise TopoVLMInputError(f"eps must be in (0, 1], got {eps!r}")
     L = len(s)
-    cand = np.flatnonzero(s >= eps * s.max())
+    top = s.max() if reference is None else max(float(reference), float(s.max()))
+    cand = np.flatnonzero(s >= eps * top)
     order = cand[np.lexsort((cand, -s[cand]))]
     layers = _greedy(order, len(order), L, keep, max_consecutive)
     if len(layers) >= L:

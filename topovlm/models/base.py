@@ -136,6 +136,11 @@ class Adapter:
     layers_path: ClassVar[str] = "model.layers"
     #: attribute path from the model config to the decoder's (text) config
     text_config_path: ClassVar[str] = ""
+    #: the norm inside each decoder layer whose output is the ``point="normed"``
+    #: cloud (Llama, Qwen2, Mistral: the RMSNorm after attention, before the MLP)
+    layer_norm_attr: ClassVar[str] = "post_attention_layernorm"
+    #: attribute path from the model to the final norm; empty: ``norm`` beside the decoder layers
+    final_norm_path: ClassVar[str] = ""
 
     # -- where things live -------------------------------------------------
     @property
@@ -156,6 +161,25 @@ class Adapter:
     def decoder_layers(self):
         """The ``nn.ModuleList`` of decoder layers (what pruning shortens)."""
         return self._resolve(self.model, self.layers_path)
+
+    def norm_modules(self) -> list:
+        """The L + 1 norms whose outputs are the ``point="normed"`` clouds.
+
+        Entry i < L is decoder layer i's ``layer_norm_attr`` (inside the
+        layer, after its attention), entry L the final norm, as in the
+        predecessor's code (Gardinazzi et al., ICML 2025).
+        """
+        per_layer = [getattr(layer, self.layer_norm_attr, None) for layer in self.decoder_layers]
+        if any(m is None for m in per_layer):
+            raise TopoVLMInputError(f"the decoder layers of this {self.family} model have no "
+                                    f"{self.layer_norm_attr!r}; point='normed' needs it (set layer_norm_attr)")
+        path = self.final_norm_path or self.layers_path.rpartition(".")[0] + ".norm"
+        try:
+            final = self._resolve(self.model, path)
+        except AttributeError:
+            raise TopoVLMInputError(f"this {self.family} model has no final norm at {path!r}; "
+                                    "point='normed' needs it (set final_norm_path)") from None
+        return per_layer + [final]
 
     def set_decoder_layers(self, layers) -> None:
         parent_path, _, attr = self.layers_path.rpartition(".")

@@ -1,0 +1,461 @@
+"""What the paper leaves open: every unstated choice of the method, measured.
+
+The paper gives the pipeline but not every formula; where it is silent the
+package first followed its own reconstruction (:meth:`SearchConfig.preset`
+``"reconstruction"``), and its predecessor's published code (Gardinazzi et al.,
+ICML 2025) makes other choices. A :class:`Reading` is one way of reading the
+method: how the clouds are made (token, point, calibration size) and how they
+are searched (:class:`~topovlm.search.SearchConfig` fields).
+
+The study (:func:`run_dev`, :func:`choose`, :func:`run_test`) follows a rule
+fixed *before* the test split is looked at:
+
+1. **Dev, one at a time.** Every reading in :data:`ONE_AT_A_TIME` changes one
+   choice of the reconstruction; with the presets (:data:`PRESET_READINGS`)
+   each prunes every model at every sparsity and is scored on the model's
+   *dev* items.
+2. **Dev, combination.** The choices whose readings rank better than the
+   reconstruction (mean rank over the (model, sparsity) cells) are combined
+   into one reading (for two values of one field, the better-ranked one), also
+   scored on dev.
+3. **Choose** (:func:`choose`): the reading with the best mean dev rank over
+   all (model, sparsity) cells; ties go to the reading with fewer changes.
+4. **Test.** The chosen reading, the paper's literal reading and the
+   predecessor's preset are scored on the disjoint *test* items beside
+   ShortGPT, SLEB and random choices, with paired bootstrap intervals
+   (:mod:`topovlm.intervals`).
+
+Quality is measured as "share of the full model kept": the relative score
+(mean over suites of pruned / full accuracy) for the vision-language models,
+``ppl_full / ppl_pruned`` for the text model; higher is better in both.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._checks import TopoVLMInputError
+from .evaluate import correct, layer_ranges, text_losses
+from .intervals import Interval, perplexity_ratio_interval, relative_score_interval
+from .search import PRESETS, SearchConfig, search
+
+#: Fields of a reading that change the clouds rather than the search.
+EXTRACTION_FIELDS = ("token", "point", "n_calib")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One reading of the method.
+
+    Parameters
+    ----------
+    name : str
+    changes : dict
+        Fields that differ from ``preset``: :class:`SearchConfig` fields, and
+        ``token`` / ``point`` / ``n_calib`` for the clouds.
+    preset : str
+        The :data:`topovlm.search.PRESETS` entry the changes apply to.
+    """
+
+    name: str
+    changes: dict = field(default_factory=dict)
+    preset: str = "reconstruction"
+
+    def __post_init__(self):
+        if self.preset not in PRESETS:
+            raise TopoVLMInputError(f"unknown preset {self.preset!r}; known: {sorted(PRESETS)}")
+        self.config(0.5, 10)      # validates the search fields now, not in the middle of a study
+
+    def clouds_key(self, n_calib: int) -> tuple:
+        """(token, point, n_calib) of the clouds this reading searches."""
+        return (self.changes.get("token", "ret"), self.changes.get("point", "residual"),
+                int(self.changes.get("n_calib", n_calib)))
+
+    def config(self, sparsity: float, n_points: int) -> SearchConfig:
+        """The search configuration at one sparsity (k capped at N - 1)."""
+        search_fields = {k: v for k, v in self.changes.items() if k not in EXTRACTION_FIELDS}
+        cfg = SearchConfig.preset(self.preset, sparsity=sparsity, **search_fields)
+        return cfg if cfg.k < n_points else SearchConfig.preset(self.preset, sparsity=sparsity,
+                                                                 **{**search_fields, "k": n_points - 1})
+
+    @property
+    def n_changes(self) -> int:
+        return len(self.changes) + (self.preset != "reconstruction")
+
+
+BASE = Reading("reconstruction (package 0.1)")
+
+#: One choice of the reconstruction changed at a time (the fidelity issue's list).
+ONE_AT_A_TIME = (
+    Reading("point: normed (predecessor)", {"point": "normed"}),
+    Reading("token: last prompt token", {"token": "last"}),
+    Reading("homology: H1 only (predecessor)", {"dims": (1,)}),
+    Reading("homology: H0 only", {"dims": (0,)}),
+    Reading("image: raw counts (predecessor)", {"representation": "diagram"}),
+    Reading("survival: born at l (paper's words)", {"survival": "born"}),
+    Reading("survival: over alive at l' (predecessor)", {"survival": "other"}),
+    Reading("distance weight: none (predecessor)", {"alpha": 0.0, "include_self": True}),
+    Reading("layer map: input cloud (predecessor)", {"layer_map": "input"}),
+    Reading("degenerate cloud: dropped", {"degenerate": "drop"}),
+    Reading("calibration: 512 samples (paper)", {"n_calib": 512}),
+)
+
+#: Whole readings: the paper's words taken literally, and the predecessor's code.
+PRESET_READINGS = (
+    Reading("paper, literal", preset="paper"),
+    Reading("Gardinazzi et al. 2025 (normed point)", {"point": "normed"}, preset="gardinazzi2025"),
+)
+
+
+def combination(ranked: list[tuple[Reading, float]], base_rank: float) -> Reading | None:
+    """Stage 2 of the rule: combine the choices that ranked better than the base.
+
+    Parameters
+    ----------
+    ranked : list of (Reading, mean dev rank)
+        One-at-a-time readings (changes on the reconstruction only).
+    base_rank : float
+        The reconstruction's mean dev rank.
+
+    Returns
+    -------
+    Reading or None
+        None when fewer than two choices beat the base (nothing to combine).
+    """
+    better = sorted([(r, m) for r, m in ranked if m < base_rank and r.preset == "reconstruction"], key=lambda x: x[1])
+    changes: dict = {}
+    taken = []
+    for reading, _ in better:                        # best first: a field keeps its best-ranked value
+        keys = set(reading.changes)
+        if keys & set(changes):
+            continue
+        changes.update(reading.changes)
+        taken.append(reading.name.split(":")[0])
+    if len(taken) < 2:
+        return None
+    return Reading("combination: " + " + ".join(taken), changes)
+
+
+@dataclass
+class Benchmark:
+    """A model, its calibration source and its held-out dev / test items.
+
+    Attributes
+    ----------
+    label : str
+    adapter : Adapter
+    calibration : str — calibration source (:func:`topovlm.calibration.calibration_set`)
+    kind : {"relative", "perplexity"}
+    dev, test : list — QA items, or texts (Sample) for perplexity
+    """
+
+    label: str
+    adapter: object
+    calibration: str
+    kind: str
+    dev: list
+    test: list
+    batch_size: int = 8
+    _outcomes: dict = field(default_factory=dict, repr=False)
+    _calib: dict = field(default_factory=dict, repr=False)
+
+    def calibration_samples(self, n: int, seed: int = 0) -> list:
+        from .calibration import calibration_set
+
+        if (n, seed) not in self._calib:
+            self._calib[(n, seed)] = calibration_set(self.calibration, n, seed)
+        return self._calib[(n, seed)]
+
+    def outcomes(self, split: str, layers) -> tuple:
+        """Per-item outcomes with ``layers`` removed, cached: (correct,) or (nll, tokens)."""
+        key = (split, tuple(sorted(int(i) for i in layers)))
+        if key not in self._outcomes:
+            items = self.dev if split == "dev" else self.test
+            if self.kind == "relative":
+                self._outcomes[key] = (correct(self.adapter, items, 32, skip=key[1], scoring="choice"),)
+            else:
+                self._outcomes[key] = text_losses(self.adapter, items, self.batch_size, skip=key[1])
+        return self._outcomes[key]
+
+    def score(self, split: str, layers, seed: int = 0) -> Interval:
+        """Share of the full model kept, with its paired bootstrap interval (higher is better)."""
+        pruned, full = self.outcomes(split, layers), self.outcomes(split, ())
+        if self.kind == "relative":
+            suites = [q.suite for q in (self.dev if split == "dev" else self.test)]
+            return relative_score_interval(pruned[0], full[0], suites, seed=seed)
+        ratio = perplexity_ratio_interval(pruned[0], full[0], full[1], seed=seed)
+        return Interval(1 / ratio.value, 1 / ratio.high, 1 / ratio.low, ratio.level)
+
+
+def benchmark(model_id: str, adapter, n_dev: int, n_test: int, seed: int = 0, batch_size: int = 8) -> Benchmark:
+    """The study's items for one model: held-out fortunes (perplexity) for a text
+    model, the held-out questions of its task for a mini vision-language model.
+
+    Dev and test are disjoint: one seeded draw of ``n_dev + n_test`` items
+    (per suite for the audio-visual task), the first ``n_dev`` for dev.
+    Calibration texts are never among them.
+    """
+    from . import tasks
+    from .calibration import fortune_prompts
+
+    family = adapter.family
+    if family == "causal-lm":
+        exclude = fortune_prompts(512, seed) + fortune_prompts(128, seed)
+        items = fortune_prompts(n_dev + n_test, seed + 1, exclude=exclude)
+        return Benchmark(model_id, adapter, "fortunes", "perplexity", items[:n_dev], items[n_dev:], batch_size)
+    task = "easy-vqa" if family == "llava-next" else "av"
+    if task == "easy-vqa":
+        qs = tasks.load(task, split="test", n=n_dev + n_test, seed=seed)
+        dev, test = qs[:n_dev], qs[n_dev:]
+    else:
+        qs = tasks.by_suite(tasks.load(task, split="test", n=n_dev + n_test, seed=seed))
+        dev = [q for suite in qs.values() for q in suite[:n_dev]]
+        test = [q for suite in qs.values() for q in suite[n_dev:]]
+    return Benchmark(model_id, adapter, task, "relative", dev, test, batch_size)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One reading (or baseline) on one model at one sparsity, on one split."""
+
+    model: str
+    reading: str
+    sparsity: float
+    split: str
+    layers: tuple
+    score: Interval
+    scores: tuple = ()          # (L,) per-decoder-layer score the layers were chosen by (higher = removed first)
+    activity: tuple = ()        # (L,) per-decoder-layer activity, for the paper's layer finding
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "reading": self.reading, "sparsity": self.sparsity, "split": self.split,
+                "layers": list(self.layers), "score": self.score.to_dict(), "seconds": self.seconds}
+
+
+class CloudStore:
+    """The clouds of each (token, point, n_calib) of one benchmark, extracted once."""
+
+    def __init__(self, bench: Benchmark, cache_dir=None, batch_size: int = 16):
+        self.bench, self.cache_dir, self.batch_size = bench, cache_dir, batch_size
+        self._clouds: dict = {}
+
+    def get(self, key: tuple) -> np.ndarray:
+        from .extract import extract
+
+        if key not in self._clouds:
+            token, point, n = key
+            self._clouds[key] = extract(self.bench.adapter, self.bench.calibration_samples(n), token=token,
+                                        point=point, batch_size=self.batch_size, cache_dir=self.cache_dir,
+                                        progress=False)
+        return self._clouds[key]
+
+
+def evaluate_reading(bench: Benchmark, store: CloudStore, reading: Reading, sparsities, split: str,
+                     n_calib: int) -> list[Row]:
+    """Search the reading's clouds at every sparsity and score the pruned models on ``split``."""
+    import warnings
+
+    clouds = store.get(reading.clouds_key(n_calib))
+    rows = []
+    for s in sparsities:
+        t0 = time.perf_counter()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)     # degenerate clouds: the "drop" reading is measured
+            res = search(clouds, reading.config(s, clouds.shape[1]))
+        seconds = time.perf_counter() - t0
+        rows.append(Row(bench.label, reading.name, s, split, tuple(res.layers_to_remove),
+                        bench.score(split, res.layers_to_remove), tuple(res.selection.scores.tolist()),
+                        tuple(np.nan_to_num(res.scores.decoder_activity).tolist()), seconds))
+    return rows
+
+
+def mean_ranks(rows: list[Row]) -> dict:
+    """Mean over (model, sparsity) cells of each reading's rank (1 = best score;
+    ties share the mean rank)."""
+    from scipy.stats import rankdata
+
+    cells: dict = {}
+    for r in rows:
+        cells.setdefault((r.model, r.sparsity), []).append(r)
+    ranks: dict = {}
+    for members in cells.values():
+        rk = rankdata([-r.score.value for r in members])
+        for r, x in zip(members, rk):
+            ranks.setdefault(r.reading, []).append(float(x))
+    return {name: float(np.mean(v)) for name, v in ranks.items()}
+
+
+def run_dev(benches: list[Benchmark], stores: list[CloudStore], sparsities=(0.25, 0.5), n_calib: int = 128,
+            progress: bool = True) -> tuple[list[Row], list[Reading]]:
+    """Stages 1 and 2 of the rule on the dev items.
+
+    Returns
+    -------
+    rows : list of Row
+        Every reading on every model at every sparsity (dev).
+    readings : list of Reading
+        The readings scored, the combination (if any) last.
+    """
+    from tqdm.auto import tqdm
+
+    readings = [BASE, *ONE_AT_A_TIME, *PRESET_READINGS]
+    rows = []
+    jobs = [(b, st, r) for b, st in zip(benches, stores) for r in readings]
+    for bench, store, reading in tqdm(jobs, desc="dev readings", disable=not progress):
+        rows += evaluate_reading(bench, store, reading, sparsities, "dev", n_calib)
+    ranks = mean_ranks(rows)
+    combo = combination([(r, ranks[r.name]) for r in ONE_AT_A_TIME], ranks[BASE.name])
+    if combo is not None:
+        readings.append(combo)
+        for bench, store in zip(benches, stores):
+            rows += evaluate_reading(bench, store, combo, sparsities, "dev", n_calib)
+    return rows, readings
+
+
+def choose(rows: list[Row], readings: list[Reading]) -> Reading:
+    """Stage 3 of the rule: best mean dev rank, ties to fewer changes."""
+    ranks = mean_ranks([r for r in rows if r.split == "dev"])
+    scored = [r for r in readings if r.name in ranks]
+    return min(scored, key=lambda r: (ranks[r.name], r.n_changes))
+
+
+def run_test(benches: list[Benchmark], stores: list[CloudStore], readings: list[Reading], sparsities=(0.25, 0.5),
+             n_calib: int = 128, baselines=("shortgpt", "sleb", "random"), random_seeds=(0, 1, 2),
+             sleb_samples: int = 4, progress: bool = True) -> list[Row]:
+    """Stage 4: the finalists and the baselines on the test items.
+
+    SLEB is greedy, so its choice at a smaller sparsity is the start of its
+    choice at a larger one: it runs once, to the largest sparsity, on the
+    first ``sleb_samples`` calibration samples.
+    """
+    from tqdm.auto import tqdm
+
+    from .baselines import METHODS, Calibration, n_to_remove, run
+
+    rows = []
+    for bench, store in tqdm(list(zip(benches, stores)), desc="test", disable=not progress):
+        for reading in readings:
+            rows += evaluate_reading(bench, store, reading, sparsities, "test", n_calib)
+        adapter = bench.adapter
+        calib = bench.calibration_samples(n_calib)
+        for method in baselines:
+            if method == "sleb":
+                t0 = time.perf_counter()
+                m = max(n_to_remove(s, adapter.n_layers) for s in sparsities)
+                _, order = METHODS["sleb"](adapter, Calibration.build(adapter, calib[:sleb_samples]), m)
+                seconds = time.perf_counter() - t0
+                for s in sparsities:
+                    layers = tuple(sorted(order[:n_to_remove(s, adapter.n_layers)]))
+                    rows.append(Row(bench.label, "SLEB", s, "test", layers, bench.score("test", layers), (), (), seconds))
+                continue
+            for seed in (random_seeds if method == "random" else (0,)):
+                for s in sparsities:
+                    r = run(method, adapter, Calibration.build(adapter, calib, 8), s, seed=seed)
+                    name = {"shortgpt": "ShortGPT"}.get(method, method) + (f" (seed {seed})" if method == "random" else "")
+                    rows.append(Row(bench.label, name, s, "test", tuple(r.layers_to_remove),
+                                    bench.score("test", r.layers_to_remove), tuple((-r.importance).tolist()), (),
+                                    r.seconds))
+    return rows
+
+
+def dev_table(rows: list[Row], readings: list[Reading]) -> str:
+    """Markdown: every reading (rows) by model and sparsity (columns) on dev,
+    the share of the full model kept with its interval, and the mean rank."""
+    ranks = mean_ranks(rows)
+    cells = sorted({(r.model, r.sparsity) for r in rows}, key=lambda c: ([r.model for r in rows].index(c[0]), c[1]))
+    head = ["reading", *(f"{m}, {s:.0%}" for m, s in cells), "mean rank"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    at = {(r.reading, r.model, r.sparsity): r for r in rows}
+    for reading in readings:
+        if reading.name not in ranks:
+            continue
+        vals = [at[(reading.name, m, s)].score.format(2) if (reading.name, m, s) in at else "" for m, s in cells]
+        out.append("| " + " | ".join([reading.name, *vals, f"{ranks[reading.name]:.2f}"]) + " |")
+    return "\n".join(out)
+
+
+def test_table(rows: list[Row]) -> str:
+    """Markdown: the finalists and the baselines on test, per model and sparsity,
+    with the layers removed and the share of the full model kept [95 % interval]."""
+    out = ["| model | sparsity | method | layers removed | kept of the full model [95 % CI] |", "|---|---|---|---|---|"]
+    for r in rows:
+        out.append(f"| {r.model} | {r.sparsity:.0%} | {r.reading} | {layer_ranges(r.layers)} | {r.score.format(3)} |")
+    return "\n".join(out)
+
+
+def verdicts(benches: list[Benchmark], rows: list[Row], reading: str, against=("ShortGPT", "random"),
+             seed: int = 0) -> list[str]:
+    """Does ``reading`` beat each comparison on the test items? One line per
+    (model, sparsity, comparison): the paired difference of the share kept
+    with its 95 % interval, and "beats" / "loses to" / "cannot be told apart".
+    ``"random"`` is the mean of every random seed's model on the same draws."""
+    from .intervals import LEVEL, _interval, draws, resample
+
+    lines = []
+    for bench in benches:
+        items = bench.test
+        groups = [q.suite for q in items] if bench.kind == "relative" else np.zeros(len(items), int)
+        idx = resample(groups, seed=seed)
+        full = bench.outcomes("test", ())
+        kw = dict(full=full[0], groups=np.asarray(groups), kind=bench.kind,
+                  tokens=full[1] if bench.kind == "perplexity" else None)
+        mine = {r.sparsity: r for r in rows if r.model == bench.label and r.reading == reading and r.split == "test"}
+        for s, r in mine.items():
+            ours = draws(bench.outcomes("test", r.layers)[0], idx=idx, **kw)
+            ours0 = draws(bench.outcomes("test", r.layers)[0], **kw)[0]
+            for other in against:
+                peers = [p for p in rows if p.model == bench.label and p.sparsity == s and p.split == "test"
+                         and (p.reading == other or p.reading.startswith(other + " (seed"))]
+                if not peers:
+                    continue
+                theirs = np.mean([draws(bench.outcomes("test", p.layers)[0], idx=idx, **kw) for p in peers], axis=0)
+                theirs0 = np.mean([draws(bench.outcomes("test", p.layers)[0], **kw)[0] for p in peers])
+                iv = _interval(ours0 - theirs0, ours - theirs, LEVEL)
+                word = "beats" if iv.low > 0 else "loses to" if iv.high < 0 else "cannot be told apart from"
+                lines.append(f"{bench.label}, {s:.0%}: {reading} {word} {other}"
+                             f"{' (mean of ' + str(len(peers)) + ' seeds)' if len(peers) > 1 else ''}: "
+                             f"difference {iv.format(3)}")
+    return lines
+
+
+def thirds(n_layers: int) -> tuple[range, range]:
+    """Decoder layers of the shallow third and of the middle/deep two thirds."""
+    cut = int(np.ceil(n_layers / 3))
+    return range(0, cut), range(cut, n_layers)
+
+
+def layer_finding(activity, scores) -> dict:
+    """The paper's finding on one model's per-layer numbers: activity highest in
+    the shallow third, consistency highest in the middle/deep two thirds.
+
+    Parameters
+    ----------
+    activity, scores : (L,) per decoder layer
+
+    Returns
+    -------
+    dict with booleans ``activity_shallow`` and ``consistency_deep`` and the argmax layers.
+    """
+    a, s = np.asarray(activity, float), np.asarray(scores, float)
+    shallow, deep = thirds(len(s))
+    return {"activity_peak": int(np.argmax(a)), "activity_shallow": int(np.argmax(a)) in shallow,
+            "consistency_peak": int(np.argmax(s)), "consistency_deep": int(np.argmax(s)) in deep}
+
+
+def finding_lines(rows: list[Row], readings) -> list[str]:
+    """One line per (model, reading): does the paper's layer finding hold?"""
+    lines = []
+    names = [r.name if isinstance(r, Reading) else str(r) for r in readings]
+    for r in rows:
+        if r.reading not in names or not r.activity or r.sparsity != rows[0].sparsity:
+            continue
+        f = layer_finding(r.activity, r.scores)
+        verdict = lambda ok: "holds" if ok else "does not hold"     # noqa: E731
+        lines.append(f"{r.model} / {r.reading}: activity peaks at decoder layer {f['activity_peak']} "
+                     f"(shallow third: {verdict(f['activity_shallow'])}); consistency peaks at layer "
+                     f"{f['consistency_peak']} (middle/deep: {verdict(f['consistency_deep'])})")
+    return lines
