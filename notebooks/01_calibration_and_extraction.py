@@ -16,7 +16,7 @@
 # %% [markdown]
 # # Calibration data and [RET] hidden states
 #
-# TopoVLM looks at a model through one point cloud per layer (`../shared/METHOD.md` §1):
+# TopoVLM looks at a model through one point cloud per layer (the chapter *What the paper leaves open* lists every definition):
 # $N$ calibration samples (paper: 512 image + instruction pairs) go through the model once,
 # a token `[RET]` is appended after each instruction, and its hidden state at every layer is
 # the sample's point. A decoder with $L$ layers gives $L+1$ clouds: cloud 0 is what enters
@@ -35,7 +35,8 @@ batch_size = 16         # samples per forward pass
 token = "ret"           # "ret" (paper), "last" or "mean"
 k = 15                  # neighbours per point in the search (paper: 15)
 sparsity = 0.5          # fraction of decoder layers removed at the end
-compare_tokens = True   # also extract "last" and "mean" and compare the chosen layers
+compare_tokens = True   # also extract the last token and the normed point and compare the chosen layers
+n_compare = 128         # samples of that comparison (the first of the set)
 seed = 0
 model_id = ""            # empty: per profile, "smollm2" (mini), "llava-hf/llama3-llava-next-8b-hf" (paper)
 data = ""                # empty: per profile, "fortunes" (mini), "easy-vqa" (paper); or a .txt / .jsonl file
@@ -119,18 +120,25 @@ print(f"remove {len(res.layers_to_remove)} of {res.n_decoder_layers} decoder lay
 tv.plots.plot_scores(res, title=f"{model_name}, [{token}] clouds");
 
 # %% [markdown]
-# ## Which token?
+# ## Which token, which hidden state?
 #
-# METHOD.md names two alternatives to [RET]: the last prompt token and the mean over the
-# prompt. Each gives its own clouds and so its own choice of layers.
+# Two other readings are common: the *last prompt token* instead of [RET], and the
+# predecessor's *normed* point — each layer's hidden state after its post-attention norm,
+# plus the final norm — instead of the raw residual stream (chapter *What the paper leaves
+# open* measures what each does to the pruned model). Each gives its own clouds and so its
+# own choice of layers; here on the first `n_compare` samples.
 
 # %%
 if compare_tokens:
-    chosen = {token: res.layers_to_remove}
-    for other in ("last", "mean"):
-        if other != token:
-            X = tv.extract(model, samples, token=other, batch_size=batch_size, cache_dir=cache_dir or None)
-            chosen[other] = tv.search(X, k=k, sparsity=sparsity).layers_to_remove
+    sub = samples[:n_compare]
+    readings = {"[RET], residual": dict(token="ret"), "last token, residual": dict(token="last"),
+                "[RET], normed": dict(token="ret", point="normed")}
+    chosen = {}
+    for name, how in readings.items():
+        X = tv.extract(model, sub, batch_size=batch_size, cache_dir=cache_dir or None, progress=False, **how)
+        cfg = tv.SearchConfig(k=min(k, n_compare - 1), sparsity=sparsity,
+                              layer_map="input" if how.get("point") == "normed" else "output")
+        chosen[name] = tv.search(X, cfg).layers_to_remove
     tv.plots.plot_selection_comparison(chosen, res.n_decoder_layers);
 
 # %% [markdown]

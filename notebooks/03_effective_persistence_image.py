@@ -18,7 +18,7 @@
 #
 # A zigzag barcode is a multiset of intervals $[b, d]$ in zigzag indices. To compare
 # layers we want something indexed by *layer*: a persistence image {cite:p}`adams2017persistence`
-# along depth. Two steps (`../shared/METHOD.md` §3):
+# along depth. Two steps (defined in full in the chapter *What the paper leaves open*):
 #
 # 1. **Effective intervals.** A class lives at the layers its interval really contains:
 #    $\tilde b = \lceil b/2 \rceil$, $\tilde d = \lfloor d/2 \rfloor$. A class alive only in

@@ -16,11 +16,12 @@
 # %% [markdown]
 # # Activity, consistency and the layers to remove
 #
-# From the EPI of each homology dimension $p$ (`../shared/METHOD.md` §4):
+# From the EPI of each homology dimension $p$ (the chapter *What the paper leaves open* gives the alternatives):
 #
 # * **activity** $A_p(\ell) = \sum_v \mathrm{EPI}_p(\ell, v)$: how much topology is born at layer $\ell$;
-# * **survival** $Z_p(\ell, \ell')$: the share of the mass alive at $\ell$ still alive at $\ell'$
-#   (a point $(u, v)$ of the image is alive on layers $[u, u+v]$);
+# * **survival** $Z_p(\ell, \ell')$: of the mass alive at $\ell'$, the share that is alive at $\ell$
+#   too (a point $(u, v)$ of the image is alive on layers $[u, u+v]$) — the predecessor's
+#   normalisation, which the next chapter chooses by a rule on held-out data;
 # * **consistency** $S_p(\ell) = \sum_{\ell' \ne \ell} |\ell-\ell'|^\alpha Z_p(\ell,\ell') \big/ \sum_{\ell'\ne\ell} |\ell-\ell'|^\alpha$,
 #   the paper's distance weight with $\alpha = 1$.
 #
@@ -79,7 +80,8 @@ tv.plots.plot_scores(res);
 print("removed:", res.layers_to_remove)
 
 # %% [markdown]
-# Survival matrices: row $\ell$ says where the topology alive at $\ell$ is still alive.
+# Survival matrices: entry $(\ell, \ell')$ is the share of the topology alive at $\ell'$ that
+# layer $\ell$ carries as well.
 
 # %%
 fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")

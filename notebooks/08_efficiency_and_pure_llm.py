@@ -18,7 +18,7 @@
 #
 # Vision-language models prune their language model; the simplest place to watch the
 # methods at work is a text-only decoder. This chapter runs TopoVLM and every baseline the
-# paper compares with (`../shared/METHOD.md` §6) on **SmolLM2-135M-Instruct** with its real
+# paper compares with (`topovlm/baselines.py` defines each) on **SmolLM2-135M-Instruct** with its real
 # weights (30 layers), on the same calibration set and at the same sparsity, then asks
 # what each pruned model has lost — held-out perplexity and a few factual questions — and
 # what pruning buys — parameters and latency, measured side by side.
@@ -28,7 +28,7 @@ profile = "mini"        # "mini": SmolLM2 on a CPU; "paper": any causal LM id on
 model_id = "smollm2"    # a model id or checkpoint directory for profile "paper"
 sparsity = 0.5          # fraction of decoder layers removed
 n_calib = 64            # calibration samples (fortune texts)
-n_heldout = 64          # held-out texts for perplexity
+n_heldout = 48          # held-out texts for perplexity
 batch_size = 8
 k = 15                  # TopoVLM's neighbours per point
 methods = ["topovlm", "shortgpt", "streamline", "sleb", "taylor", "magnitude", "wanda", "tamp", "random"]
@@ -77,19 +77,22 @@ tv.plots.plot_selection_comparison({f"{r.method}" + (f" {r.seed}" if r.method ==
 # %% [markdown]
 # ## What each pruned model keeps
 #
-# Held-out perplexity on fortune texts none of the methods saw, and six factual questions
+# Held-out perplexity on fortune texts none of the methods saw (with a 95 % bootstrap
+# interval over the texts for its ratio to the full model's), and six factual questions
 # the full model answers right. The removed layers are skipped (their output replaced by
 # their input), which gives exactly the numbers of the physically pruned model (a test
 # checks this) without copying the model nine times.
 
 # %%
 full_ppl = tv.evaluate.perplexity(model, heldout, batch_size)
+full_nll, tokens = tv.evaluate.text_losses(model, heldout, batch_size)
 full_acc, _ = tv.evaluate.factual_accuracy(model)
 rows = []
 for r in results:
-    ppl = tv.evaluate.perplexity(model, heldout, batch_size, skip=r.layers_to_remove)
+    nll, _ = tv.evaluate.text_losses(model, heldout, batch_size, skip=r.layers_to_remove)
+    ratio = tv.intervals.perplexity_ratio_interval(nll, full_nll, tokens)
     acc, _ = tv.evaluate.factual_accuracy(model, skip=r.layers_to_remove)
-    rows.append((r, ppl, acc))
+    rows.append((r, full_ppl * ratio.value, acc, ratio))
 table = tv.evaluate.quality_table(rows, full_ppl, full_acc)
 
 # %%

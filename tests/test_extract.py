@@ -160,3 +160,32 @@ def test_empty_calibration_set_is_a_clear_error(ad, tmp_path):
     (tmp_path / "p.txt").write_text("\n\n")
     with pytest.raises(tv.TopoVLMInputError, match="is empty"):
         tv.calibration.read_samples(tmp_path / "p.txt")
+
+
+@pytest.mark.parametrize("family", ["causal-lm", "llava-next", "videollama2"])
+def test_normed_point_reads_each_layer_norm_and_the_final_norm(family):
+    ad = {"causal-lm": lambda: tiny.tiny_causal_lm("llama", 4), "llava-next": lambda: tiny.tiny_llava_next(4),
+          "videollama2": lambda: tiny.tiny_videollama2(4)}[family]()
+    samples = family_samples(ad, 5)
+    normed = tv.extract(ad, samples, point="normed", batch_size=5, cache_dir=False, progress=False)
+    residual = tv.extract(ad, samples, batch_size=5, cache_dir=False, progress=False)
+    assert normed.shape == residual.shape == (ad.n_layers + 1, 5, normed.shape[2])
+    # RMSNorm with its initial unit gain: every point has root-mean-square 1
+    rms = np.sqrt((normed.astype(np.float64) ** 2).mean(axis=2))
+    np.testing.assert_allclose(rms, 1.0, atol=1e-2)      # up to the norm's epsilon
+    assert not np.allclose(normed[1:-1], residual[1:-1])
+
+
+def test_normed_point_without_the_norm_is_a_clear_error():
+    ad = tiny.tiny_causal_lm("llama", 2)
+    for layer in ad.decoder_layers:
+        del layer.post_attention_layernorm
+    with pytest.raises(tv.TopoVLMInputError, match="post_attention_layernorm"):
+        tv.extract(ad, family_samples(ad, 3), point="normed", cache_dir=False, progress=False)
+
+
+def test_point_is_part_of_the_cache_key(ad, tmp_path):
+    samples = family_samples(ad, 4)
+    a = tv.extract(ad, samples, cache_dir=tmp_path, progress=False)
+    b = tv.extract(ad, samples, point="normed", cache_dir=tmp_path, progress=False)
+    assert len(list((tmp_path / "clouds").iterdir())) == 2 and not np.allclose(a, b)

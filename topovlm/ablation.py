@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks import TopoVLMInputError
-from .evaluate import accuracy, layer_ranges, relative_score
+from .evaluate import correct, layer_ranges, per_suite, relative_score
+from .intervals import difference_interval, relative_score_interval
 from .search import SearchConfig, search
 from .selection import jaccard
 
@@ -58,6 +59,9 @@ class AblationRow:
     accuracy: dict
     relative: float
     seconds: float            # the search alone (the clouds are shared)
+    outcomes: tuple = ()      # per-question outcome (for the bootstrap intervals)
+    suites: tuple = ()
+    full_outcomes: tuple = ()  # the unpruned model's, same questions
 
     def to_dict(self) -> dict:
         return {"name": self.name, "options": {k: list(v) if isinstance(v, tuple) else v for k, v in self.options.items()},
@@ -84,7 +88,8 @@ def run_ablation(adapter, clouds, questions, sparsity: float = 0.5, variants: di
         name -> SearchConfig overrides; default :data:`VARIANTS`. ``k`` is
         capped at N - 1.
     full : dict, optional
-        The unpruned model's accuracy (computed when not given).
+        The unpruned model's accuracy per suite (its per-question outcomes
+        are computed in any case, for the intervals).
     scoring : {"choice", "generate"}
         See :func:`topovlm.evaluate.accuracy`.
 
@@ -101,31 +106,42 @@ def run_ablation(adapter, clouds, questions, sparsity: float = 0.5, variants: di
         raise TopoVLMInputError("no variants to run")
     questions = list(questions)
     n_points = np.shape(clouds[0])[0]
-    full = full or accuracy(adapter, questions, batch_size=batch_size, scoring=scoring)
+    suites = tuple(q.suite for q in questions)
+    full_right = tuple(correct(adapter, questions, batch_size=batch_size, scoring=scoring).tolist())
+    full = full or per_suite(questions, full_right)
     rows = []
     for name, options in tqdm(variants.items(), desc="ablation", unit="variant", disable=not progress):
         options = dict(options)
         options["k"] = min(options.get("k", SearchConfig.k), n_points - 1)
         res = search(clouds, sparsity=sparsity, **options)
-        acc = accuracy(adapter, questions, batch_size=batch_size, skip=res.layers_to_remove, scoring=scoring)
+        right = correct(adapter, questions, batch_size=batch_size, skip=res.layers_to_remove, scoring=scoring)
+        acc = per_suite(questions, right)
         rows.append(AblationRow(name, options, tuple(res.layers_to_remove), acc, relative_score(acc, full),
-                                res.timings["total"]))
+                                res.timings["total"], tuple(right.tolist()), suites, full_right))
     return full, rows
 
 
 def ablation_table(rows: list[AblationRow], reported: dict | None = None, reference: str = DEFAULT) -> str:
-    """Markdown: one row per variant, accuracy per suite (%), relative score,
-    its change against ``reference`` (in points), and the paper's reported change."""
+    """Markdown: one row per variant, accuracy per suite (%), relative score
+    [95 % interval], its change against ``reference`` in points [paired 95 %
+    interval], and the paper's reported change."""
     ref = next((r for r in rows if r.name == reference), None)
     suites = [s for s in rows[0].accuracy if s != "all"]
-    head = ["variant", "layers removed", *suites, "relative score", "change"]
+    ci = all(r.outcomes and r.full_outcomes for r in rows)
+    head = ["variant", "layers removed", *suites, "relative score" + (" [95 % CI]" if ci else ""), "change"]
     if reported:
         head.append("paper (reported change)")
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
-        change = "-" if ref is None or r is ref else f"{100 * (r.relative - ref.relative):+.1f}"
-        cells = [r.name, layer_ranges(r.layers), *(f"{100 * r.accuracy[s]:.1f}" for s in suites),
-                 f"{r.relative:.3f}", change]
+        if ref is None or r is ref:
+            change = "-"
+        elif ci:
+            d = difference_interval(r.outcomes, ref.outcomes, r.full_outcomes, r.suites)
+            change = f"{100 * d.value:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}]"
+        else:
+            change = f"{100 * (r.relative - ref.relative):+.1f}"
+        rel = relative_score_interval(r.outcomes, r.full_outcomes, r.suites).format(3) if ci else f"{r.relative:.3f}"
+        cells = [r.name, layer_ranges(r.layers), *(f"{100 * r.accuracy[s]:.1f}" for s in suites), rel, change]
         if reported:
             cells.append(reported.get(r.name, ""))
         out.append("| " + " | ".join(cells) + " |")

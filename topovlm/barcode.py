@@ -108,8 +108,7 @@ class EffectiveIntervals:
 
     Notes
     -----
-    ``../shared/METHOD.md`` section 3 (reconstruction following Gardinazzi et
-    al., ICML 2025): a zigzag interval ``[b, d]`` is projected onto the layers
+    Following Gardinazzi et al. (ICML 2025, and their published code): a zigzag interval ``[b, d]`` is projected onto the layers
     it really contains, ``[ceil(b/2), floor(d/2)]``. The paper (TopoVLM)
     says "projected onto the nearest model layer indices" without a formula.
     """

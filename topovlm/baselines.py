@@ -10,7 +10,7 @@ of decoder layers to remove, or ``None`` to take the ``n_remove`` lowest
 wall time and the number of forward and backward passes (batches) each
 method needs. A new baseline is one function plus ``@register("name")``.
 
-The scores follow ``../shared/METHOD.md`` §6:
+The scores:
 
 ==============  ================================================================
 shortgpt        Block Influence BI_i = 1 - mean_tokens cos(h_i, h_{i+1})

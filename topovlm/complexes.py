@@ -1,6 +1,6 @@
 """k-NN clique complexes of point clouds and the zigzag of their intersections.
 
-The zigzag of ``../shared/METHOD.md`` section 2::
+The zigzag (the book's chapter "What the paper leaves open")::
 
     K_0 ⊇ K_{0,1} ⊆ K_1 ⊇ K_{1,2} ⊆ ... ⊆ K_L
 

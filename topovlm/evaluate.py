@@ -350,15 +350,20 @@ def quality_table(rows, full_ppl: float, full_acc: float) -> str:
 
     Parameters
     ----------
-    rows : list of (BaselineResult, perplexity, accuracy)
+    rows : list of (BaselineResult, perplexity, accuracy) or (..., Interval)
+        With a fourth item, the perplexity ratio's bootstrap interval over texts
+        (:func:`topovlm.intervals.perplexity_ratio_interval`) is shown beside it.
     full_ppl, full_acc : float
         The unpruned model's numbers (the reference row).
     """
-    out = ["| method | layers removed | search time | passes | perplexity | x full | factual |",
+    ci = all(len(row) > 3 for row in rows)
+    out = [f"| method | layers removed | search time | passes | perplexity | x full{' [95 % CI]' if ci else ''} | factual |",
            "|---|---|---|---|---|---|---|",
            f"| full model | - | - | - | {full_ppl:.1f} | 1.00 | {full_acc:.0%} |"]
-    for r, ppl, acc in rows:
+    for row in rows:
+        r, ppl, acc = row[:3]
         name = r.method + (f" (seed {r.seed})" if r.method == "random" else "")
+        ratio = f"{ppl / full_ppl:.3g}" if not ci else f"{row[3].value:.3g} [{row[3].low:.3g}, {row[3].high:.3g}]"
         out.append(f"| {name} | {layer_ranges(r.layers_to_remove)} | {r.seconds:.1f} s | {r.passes:.0f} | {ppl:.4g} | "
-                   f"{ppl / full_ppl:.3g} | {acc:.0%} |")
+                   f"{ratio} | {acc:.0%} |")
     return "\n".join(out)

@@ -1,6 +1,6 @@
 """Calibration forward pass: hidden-state clouds at the [RET] token.
 
-METHOD.md §1: for N calibration samples and a decoder with L layers, cloud 0 is
+For N calibration samples and a decoder with L layers, cloud 0 is
 the input of decoder layer 0 (the embeddings, with image/video/audio features
 merged in) and cloud i+1 is the output of decoder layer i. Hooks on the
 decoder layers keep only the chosen position of each sample, never the full

@@ -88,20 +88,26 @@ class Reading:
 
 BASE = Reading("reconstruction (package 0.1)")
 
-#: One choice of the reconstruction changed at a time (the fidelity issue's list).
-ONE_AT_A_TIME = (
-    Reading("point: normed (predecessor)", {"point": "normed"}),
-    Reading("token: last prompt token", {"token": "last"}),
-    Reading("homology: H1 only (predecessor)", {"dims": (1,)}),
-    Reading("homology: H0 only", {"dims": (0,)}),
-    Reading("image: raw counts (predecessor)", {"representation": "diagram"}),
-    Reading("survival: born at l (paper's words)", {"survival": "born"}),
-    Reading("survival: over alive at l' (predecessor)", {"survival": "other"}),
-    Reading("distance weight: none (predecessor)", {"alpha": 0.0, "include_self": True}),
-    Reading("layer map: input cloud (predecessor)", {"layer_map": "input"}),
-    Reading("degenerate cloud: dropped", {"degenerate": "drop"}),
-    Reading("calibration: 512 samples (paper)", {"n_calib": 512}),
-)
+def one_at_a_time(n_calib_large: int = 512) -> tuple:
+    """One choice of the reconstruction changed at a time (the fidelity issue's list);
+    the calibration-size reading uses ``n_calib_large`` samples (the paper: 512)."""
+    return (
+        Reading("point: normed (predecessor)", {"point": "normed"}),
+        Reading("token: last prompt token", {"token": "last"}),
+        Reading("homology: H1 only (predecessor)", {"dims": (1,)}),
+        Reading("homology: H0 only", {"dims": (0,)}),
+        Reading("image: raw counts (predecessor)", {"representation": "diagram"}),
+        Reading("survival: born at l (paper's words)", {"survival": "born"}),
+        Reading("survival: over alive at l' (predecessor)", {"survival": "other"}),
+        Reading("distance weight: none (predecessor)", {"alpha": 0.0, "include_self": True}),
+        Reading("layer map: input cloud (predecessor)", {"layer_map": "input"}),
+        Reading("degenerate cloud: dropped", {"degenerate": "drop"}),
+        Reading(f"calibration: {n_calib_large} samples" + (" (paper)" if n_calib_large == 512 else ""),
+                {"n_calib": n_calib_large}),
+    )
+
+
+ONE_AT_A_TIME = one_at_a_time()
 
 #: Whole readings: the paper's words taken literally, and the predecessor's code.
 PRESET_READINGS = (
@@ -163,11 +169,14 @@ class Benchmark:
     _calib: dict = field(default_factory=dict, repr=False)
 
     def calibration_samples(self, n: int, seed: int = 0) -> list:
+        """The first ``n`` of one seeded draw of max(n, 512) calibration samples:
+        smaller sets are prefixes of larger ones (and chapter 01's clouds are reused)."""
         from .calibration import calibration_set
 
-        if (n, seed) not in self._calib:
-            self._calib[(n, seed)] = calibration_set(self.calibration, n, seed)
-        return self._calib[(n, seed)]
+        big = max(n, 512)
+        if (big, seed) not in self._calib:
+            self._calib[(big, seed)] = calibration_set(self.calibration, big, seed)
+        return self._calib[(big, seed)][:n]
 
     def outcomes(self, split: str, layers) -> tuple:
         """Per-item outcomes with ``layers`` removed, cached: (correct,) or (nll, tokens)."""
@@ -196,15 +205,14 @@ def benchmark(model_id: str, adapter, n_dev: int, n_test: int, seed: int = 0, ba
 
     Dev and test are disjoint: one seeded draw of ``n_dev + n_test`` items
     (per suite for the audio-visual task), the first ``n_dev`` for dev.
-    Calibration texts are never among them.
+    Calibration texts (the first 512 of the calibration draw) are never among them.
     """
     from . import tasks
     from .calibration import fortune_prompts
 
     family = adapter.family
     if family == "causal-lm":
-        exclude = fortune_prompts(512, seed) + fortune_prompts(128, seed)
-        items = fortune_prompts(n_dev + n_test, seed + 1, exclude=exclude)
+        items = fortune_prompts(n_dev + n_test, seed + 1, exclude=fortune_prompts(512, seed))
         return Benchmark(model_id, adapter, "fortunes", "perplexity", items[:n_dev], items[n_dev:], batch_size)
     task = "easy-vqa" if family == "llava-next" else "av"
     if task == "easy-vqa":
@@ -230,10 +238,20 @@ class Row:
     scores: tuple = ()          # (L,) per-decoder-layer score the layers were chosen by (higher = removed first)
     activity: tuple = ()        # (L,) per-decoder-layer activity, for the paper's layer finding
     seconds: float = 0.0
+    kind: str = "relative"      # "perplexity": score is full / pruned perplexity, shown as its inverse
 
     def to_dict(self) -> dict:
         return {"model": self.model, "reading": self.reading, "sparsity": self.sparsity, "split": self.split,
-                "layers": list(self.layers), "score": self.score.to_dict(), "seconds": self.seconds}
+                "layers": list(self.layers), "score": self.score.to_dict(), "seconds": self.seconds,
+                "kind": self.kind}
+
+    def cell(self, digits: int = 3) -> str:
+        """The score as a table shows it: relative score [CI], or perplexity x full [CI]."""
+        iv = self.score
+        if self.kind == "perplexity":
+            inv = [1 / x if x > 0 else float("inf") for x in (iv.value, iv.high, iv.low)]
+            return f"x{inv[0]:.{digits}g} [{inv[1]:.{digits}g}, {inv[2]:.{digits}g}]"
+        return iv.format(digits)
 
 
 class CloudStore:
@@ -269,7 +287,7 @@ def evaluate_reading(bench: Benchmark, store: CloudStore, reading: Reading, spar
         seconds = time.perf_counter() - t0
         rows.append(Row(bench.label, reading.name, s, split, tuple(res.layers_to_remove),
                         bench.score(split, res.layers_to_remove), tuple(res.selection.scores.tolist()),
-                        tuple(np.nan_to_num(res.scores.decoder_activity).tolist()), seconds))
+                        tuple(np.nan_to_num(res.scores.decoder_activity).tolist()), seconds, bench.kind))
     return rows
 
 
@@ -290,8 +308,11 @@ def mean_ranks(rows: list[Row]) -> dict:
 
 
 def run_dev(benches: list[Benchmark], stores: list[CloudStore], sparsities=(0.25, 0.5), n_calib: int = 128,
-            progress: bool = True) -> tuple[list[Row], list[Reading]]:
+            n_calib_large: int = 512, progress: bool = True) -> tuple[list[Row], list[Reading]]:
     """Stages 1 and 2 of the rule on the dev items.
+
+    Every reading uses ``n_calib`` calibration samples but the calibration-size
+    one, which uses ``n_calib_large``.
 
     Returns
     -------
@@ -302,13 +323,14 @@ def run_dev(benches: list[Benchmark], stores: list[CloudStore], sparsities=(0.25
     """
     from tqdm.auto import tqdm
 
-    readings = [BASE, *ONE_AT_A_TIME, *PRESET_READINGS]
+    singles = one_at_a_time(n_calib_large)
+    readings = [BASE, *singles, *PRESET_READINGS]
     rows = []
     jobs = [(b, st, r) for b, st in zip(benches, stores) for r in readings]
     for bench, store, reading in tqdm(jobs, desc="dev readings", disable=not progress):
         rows += evaluate_reading(bench, store, reading, sparsities, "dev", n_calib)
     ranks = mean_ranks(rows)
-    combo = combination([(r, ranks[r.name]) for r in ONE_AT_A_TIME], ranks[BASE.name])
+    combo = combination([(r, ranks[r.name]) for r in singles], ranks[BASE.name])
     if combo is not None:
         readings.append(combo)
         for bench, store in zip(benches, stores):
@@ -350,7 +372,8 @@ def run_test(benches: list[Benchmark], stores: list[CloudStore], readings: list[
                 seconds = time.perf_counter() - t0
                 for s in sparsities:
                     layers = tuple(sorted(order[:n_to_remove(s, adapter.n_layers)]))
-                    rows.append(Row(bench.label, "SLEB", s, "test", layers, bench.score("test", layers), (), (), seconds))
+                    rows.append(Row(bench.label, "SLEB", s, "test", layers, bench.score("test", layers), (), (), seconds,
+                                    bench.kind))
                 continue
             for seed in (random_seeds if method == "random" else (0,)):
                 for s in sparsities:
@@ -358,13 +381,14 @@ def run_test(benches: list[Benchmark], stores: list[CloudStore], readings: list[
                     name = {"shortgpt": "ShortGPT"}.get(method, method) + (f" (seed {seed})" if method == "random" else "")
                     rows.append(Row(bench.label, name, s, "test", tuple(r.layers_to_remove),
                                     bench.score("test", r.layers_to_remove), tuple((-r.importance).tolist()), (),
-                                    r.seconds))
+                                    r.seconds, bench.kind))
     return rows
 
 
 def dev_table(rows: list[Row], readings: list[Reading]) -> str:
-    """Markdown: every reading (rows) by model and sparsity (columns) on dev,
-    the share of the full model kept with its interval, and the mean rank."""
+    """Markdown: every reading (rows) by model and sparsity (columns) on dev:
+    relative score [95 % CI] (vision-language models) or perplexity x full
+    [95 % CI] (text model), and the mean rank over the columns."""
     ranks = mean_ranks(rows)
     cells = sorted({(r.model, r.sparsity) for r in rows}, key=lambda c: ([r.model for r in rows].index(c[0]), c[1]))
     head = ["reading", *(f"{m}, {s:.0%}" for m, s in cells), "mean rank"]
@@ -373,7 +397,7 @@ def dev_table(rows: list[Row], readings: list[Reading]) -> str:
     for reading in readings:
         if reading.name not in ranks:
             continue
-        vals = [at[(reading.name, m, s)].score.format(2) if (reading.name, m, s) in at else "" for m, s in cells]
+        vals = [at[(reading.name, m, s)].cell(2) if (reading.name, m, s) in at else "" for m, s in cells]
         out.append("| " + " | ".join([reading.name, *vals, f"{ranks[reading.name]:.2f}"]) + " |")
     return "\n".join(out)
 
@@ -381,18 +405,34 @@ def dev_table(rows: list[Row], readings: list[Reading]) -> str:
 def test_table(rows: list[Row]) -> str:
     """Markdown: the finalists and the baselines on test, per model and sparsity,
     with the layers removed and the share of the full model kept [95 % interval]."""
-    out = ["| model | sparsity | method | layers removed | kept of the full model [95 % CI] |", "|---|---|---|---|---|"]
+    out = ["| model | sparsity | method | layers removed | relative score or perplexity x full [95 % CI] |",
+           "|---|---|---|---|---|"]
     for r in rows:
-        out.append(f"| {r.model} | {r.sparsity:.0%} | {r.reading} | {layer_ranges(r.layers)} | {r.score.format(3)} |")
+        out.append(f"| {r.model} | {r.sparsity:.0%} | {r.reading} | {layer_ranges(r.layers)} | {r.cell(3)} |")
     return "\n".join(out)
+
+
+def matches_defaults(reading: Reading, n_calib: int | None = None) -> bool:
+    """Whether the package's defaults (``SearchConfig()``, ``tv.extract``'s token
+    and point) are this reading, so that the other chapters use it."""
+    import inspect
+
+    from .extract import extract
+
+    params = inspect.signature(extract).parameters
+    token, point, n = reading.clouds_key(n_calib or 0)
+    same_clouds = token == params["token"].default and point == params["point"].default
+    same_n = n_calib is None or n == n_calib
+    return same_clouds and same_n and reading.config(0.5, 10**6) == SearchConfig(sparsity=0.5)
 
 
 def verdicts(benches: list[Benchmark], rows: list[Row], reading: str, against=("ShortGPT", "random"),
              seed: int = 0) -> list[str]:
     """Does ``reading`` beat each comparison on the test items? One line per
-    (model, sparsity, comparison): the paired difference of the share kept
-    with its 95 % interval, and "beats" / "loses to" / "cannot be told apart".
-    ``"random"`` is the mean of every random seed's model on the same draws."""
+    (model, sparsity, comparison): the paired difference with its 95 % interval,
+    and "beats" / "loses to" / "cannot be told apart". Relative scores are
+    compared by their difference, perplexities by their ratio (log scale);
+    ``"random"`` is the mean of every random seed (geometric for perplexity)."""
     from .intervals import LEVEL, _interval, draws, resample
 
     lines = []
@@ -416,9 +456,13 @@ def verdicts(benches: list[Benchmark], rows: list[Row], reading: str, against=("
                 theirs0 = np.mean([draws(bench.outcomes("test", p.layers)[0], **kw)[0] for p in peers])
                 iv = _interval(ours0 - theirs0, ours - theirs, LEVEL)
                 word = "beats" if iv.low > 0 else "loses to" if iv.high < 0 else "cannot be told apart from"
+                if bench.kind == "perplexity":      # differences of log(full / pruned perplexity)
+                    what = (f"perplexity ratio {np.exp(-iv.value):.3g} [{np.exp(-iv.high):.3g}, "
+                            f"{np.exp(-iv.low):.3g}] (ours / theirs{', geometric mean' if len(peers) > 1 else ''})")
+                else:
+                    what = f"relative score difference {iv.format(3)}"
                 lines.append(f"{bench.label}, {s:.0%}: {reading} {word} {other}"
-                             f"{' (mean of ' + str(len(peers)) + ' seeds)' if len(peers) > 1 else ''}: "
-                             f"difference {iv.format(3)}")
+                             f"{' (mean of ' + str(len(peers)) + ' seeds)' if len(peers) > 1 else ''}: {what}")
     return lines
 
 

@@ -1,6 +1,6 @@
 """The Effective Persistence Image (EPI) and the images of the ablations.
 
-EPI (``../shared/METHOD.md`` §3)::
+EPI (the book's chapter "What the paper leaves open")::
 
     EPI_p(u, v) = sum_j w(tau_j) exp(-((u - b~_j)^2 + (v - tau_j)^2) / (2 sigma^2))
 
@@ -26,7 +26,7 @@ from .barcode import Barcode, EffectiveIntervals
 
 
 def linear_weight(tau: np.ndarray, L: int) -> np.ndarray:
-    """``w(tau) = tau / L``: one-layer classes weigh nothing (METHOD.md default)."""
+    """``w(tau) = tau / L``: one-layer classes weigh nothing (our default)."""
     return np.asarray(tau, dtype=np.float64) / max(L, 1)
 
 

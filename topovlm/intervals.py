@@ -146,7 +146,7 @@ def draws(outcomes, full, groups=None, kind: str = "relative", tokens=None, idx=
     outcomes, full : (Q,) per-item outcomes (correct, or summed losses)
     groups : (Q,) suites, for ``kind="relative"``
     kind : {"relative", "perplexity"}
-        Relative score, or *full / pruned* perplexity (higher is better in both).
+        Relative score, or ``log(full / pruned perplexity)`` (higher is better in both).
     tokens : (Q,) predicted tokens per text, for ``kind="perplexity"``
     idx : (B, Q) draws from :func:`resample`; None: the items themselves (B = 1)
 
@@ -160,7 +160,7 @@ def draws(outcomes, full, groups=None, kind: str = "relative", tokens=None, idx=
         return _relative(x, f, np.asarray(groups), idx)
     if kind == "perplexity":
         n = _check_outcomes(tokens, x)[0]
-        return np.exp(-(x[idx].sum(axis=1) - f[idx].sum(axis=1)) / n[idx].sum(axis=1))
+        return -(x[idx].sum(axis=1) - f[idx].sum(axis=1)) / n[idx].sum(axis=1)
     raise TopoVLMInputError(f"kind must be 'relative' or 'perplexity', got {kind!r}")
 
 

@@ -242,15 +242,18 @@ def plot_method_quality(rows, full_ppl: float, ax=None):
 
     Parameters
     ----------
-    rows : list of (BaselineResult, perplexity, accuracy)
+    rows : list of (BaselineResult, perplexity, accuracy[, Interval of the ratio to the full model])
     full_ppl : float
     """
     ax = _axes(ax, figsize=(8, 3.2))
-    names = [r.method + (f" {r.seed}" if r.method == "random" else "") for r, _, _ in rows]
-    ppl = [p for _, p, _ in rows]
-    colors = ["tab:red" if r.method == "topovlm" else "tab:gray" if r.method == "random" else "tab:blue"
-              for r, _, _ in rows]
-    ax.bar(range(len(rows)), ppl, color=colors)
+    names = [row[0].method + (f" {row[0].seed}" if row[0].method == "random" else "") for row in rows]
+    ppl = [row[1] for row in rows]
+    colors = ["tab:red" if row[0].method == "topovlm" else "tab:gray" if row[0].method == "random" else "tab:blue"
+              for row in rows]
+    err = None
+    if all(len(row) > 3 for row in rows):
+        err = np.array([[p - full_ppl * row[3].low, full_ppl * row[3].high - p] for row, p in zip(rows, ppl)]).T
+    ax.bar(range(len(rows)), ppl, color=colors, yerr=err, capsize=2, ecolor="0.3")
     ax.axhline(full_ppl, color="black", lw=1, ls="--", label=f"full model {full_ppl:.1f}")
     ax.set_yscale("log")
     ax.set_xticks(range(len(rows)))
@@ -412,32 +415,46 @@ def plot_layer_scores(rows, model: str, readings, axes=None):
     return axes
 
 
-def plot_study(rows, ax=None, title: str | None = None):
-    """Share of the full model kept, with 95 % intervals: one row per method,
-    one marker per (model, sparsity)."""
+def plot_study(rows, axes=None, title: str | None = None):
+    """One panel per model, one row per method, one marker per sparsity, with
+    95 % intervals: relative score (vision-language models, higher is better)
+    or perplexity x full (text model, log scale, lower is better)."""
     models = list(dict.fromkeys(r.model for r in rows))
     sparsities = sorted({r.sparsity for r in rows})
     methods = list(dict.fromkeys(r.reading for r in rows))
-    ax = _axes(ax, figsize=(8, 0.32 * len(methods) * len(models) + 1.2))
+    if axes is None:
+        _, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models) + 2.4, 0.3 * len(methods) + 1.3),
+                               sharey=True, layout="constrained", squeeze=False)
+        axes = axes[0]
     markers = "os^Dv"
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    offsets = np.linspace(-0.3, 0.3, len(models) * len(sparsities))
-    for j, m in enumerate(models):
+    offsets = np.linspace(-0.15, 0.15, len(sparsities))
+    for ax, m in zip(axes, models):
         for k, s in enumerate(sparsities):
-            off = offsets[j * len(sparsities) + k]
             for i, name in enumerate(methods):
                 r = next((r for r in rows if r.model == m and r.sparsity == s and r.reading == name), None)
                 if r is None:
                     continue
-                ax.errorbar(r.score.value, i + off, xerr=[[r.score.value - r.score.low], [r.score.high - r.score.value]],
-                            fmt=markers[k % len(markers)], color=colors[j % len(colors)], ms=4, lw=1,
-                            label=f"{m}, {s:.0%}" if i == 0 or not any(
-                                rr.model == m and rr.sparsity == s for rr in rows if rr.reading in methods[:i]) else None)
-    ax.set_yticks(range(len(methods)))
-    ax.set_yticklabels(methods, fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel("share of the full model kept (relative score; full / pruned perplexity), 95 % CI")
-    ax.legend(fontsize=7, loc="lower right")
+                iv = r.score
+                if r.kind == "perplexity":
+                    x, lo, hi = 1 / iv.value, 1 / iv.high, 1 / iv.low
+                else:
+                    x, lo, hi = iv.value, iv.low, iv.high
+                ax.errorbar(x, i + offsets[k], xerr=[[x - lo], [hi - x]], fmt=markers[k % len(markers)],
+                            color=f"C{k}", ms=4, lw=1, label=f"{s:.0%}" if i == 0 or name == methods[0] else None)
+        kind = next(r.kind for r in rows if r.model == m)
+        if kind == "perplexity":
+            ax.set_xscale("log")
+            ax.set_xlabel("perplexity x full (log)")
+        else:
+            ax.set_xlabel("relative score")
+        ax.set_title(m, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(methods)))
+    axes[0].set_yticklabels(methods, fontsize=8)
+    axes[0].invert_yaxis()
+    handles, labels = axes[0].get_legend_handles_labels()
+    by_label = dict(zip(labels, handles))
+    axes[-1].legend(by_label.values(), by_label.keys(), title="sparsity", fontsize=7, loc="best")
     if title:
-        ax.set_title(title)
-    return ax
+        axes[0].figure.suptitle(title, fontsize=10)
+    return axes

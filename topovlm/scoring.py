@@ -1,6 +1,6 @@
 """Topological activity, survival and inter-layer consistency of each layer.
 
-Definitions (``../shared/METHOD.md`` §4). For an image ``E(u, v)`` over birth
+Definitions (the book's chapter "What the paper leaves open" has them all). For an image ``E(u, v)`` over birth
 layer ``u`` and persistence ``v`` (a point is alive on layers ``[u, u + v]``):
 
 * activity ``A(l) = sum_v E(l, v)`` — how much topology is born at layer l
@@ -16,7 +16,7 @@ layer ``u`` and persistence ``v`` (a point is alive on layers ``[u, u + v]``):
 Scores of the homology dimensions are combined (default: mean). A layer
 with no mass alive in a dimension has survival 0 there (nothing of it
 persists). Decoder layer i
-is scored by the cloud of its output, i + 1 (METHOD.md §4).
+is scored by the cloud of its output, i + 1, or (``layer_map="input"``) by cloud i.
 """
 
 from __future__ import annotations

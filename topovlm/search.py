@@ -48,8 +48,9 @@ class SearchConfig:
     representation: str = "epi"      # "epi" (paper) | "diagram": raw counts of effective intervals (predecessor)
     homology: str = "zigzag"         # "zigzag" | "standard" (ablation: per-layer PH)
     engine: str = "fast"             # zigzag engine; "dionysus" / "dionysus-fast" are references
-    survival: str = "alive"          # share of what alive at l ("alive", ours) / born at l ("born", paper's words) /
-                                     # alive at l' ("other", predecessor's code) persists at l'
+    survival: str = "other"          # share of what is alive at l' ("other": the predecessor's code) that is alive at l
+                                     # too; chosen by the book's dev-split rule over "alive" (our first reading) and
+                                     # "born" (the paper's words): see the chapter "What the paper leaves open"
     include_self: bool = False       # predecessor's code averages over every layer j = i included
     layer_map: str = "output"        # decoder layer i scored by cloud i+1 ("output") or i ("input", predecessor)
     degenerate: str = "keep"         # a cloud with fewer than k+1 distinct points: "keep" (warn) | "drop" from the zigzag
@@ -129,7 +130,7 @@ class SearchConfig:
 #: Named readings of the method (:meth:`SearchConfig.preset`): the fields that
 #: differ from the dataclass defaults.
 PRESETS: dict[str, dict] = {
-    # what METHOD.md-style reconstruction first implemented (the package's 0.1 defaults)
+    # this package's first reconstruction (its 0.1 defaults)
     "reconstruction": dict(dims=(0, 1), representation="epi", survival="alive", alpha=1.0, include_self=False,
                            layer_map="output", degenerate="keep"),
     # the paper's words taken literally: "features generated at layer l", |l - l'|^alpha, EPI, H0 + H1

@@ -1,6 +1,6 @@
 """Choosing the decoder layers to remove from per-layer scores.
 
-Two rules (``../shared/METHOD.md`` §4):
+Two rules:
 
 * threshold (the paper's): remove every layer with ``S(l) >= eps * max S``;
 * target sparsity (ours, for comparisons at fixed sparsity): remove the

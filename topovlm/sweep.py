@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evaluate import accuracy, layer_ranges, relative_score
+from .evaluate import accuracy, correct, layer_ranges, per_suite, relative_score
 
 
 def task_of(adapter) -> str:
@@ -65,6 +65,10 @@ class SweepRow:
     exact : dict or None
         Exact-match accuracy of the free greedy answers, when the sweep also
         generated them.
+    outcomes : tuple of bool
+        Per-question outcome under ``scoring`` (for the bootstrap intervals).
+    suites : tuple of str
+        Each question's suite.
     """
 
     sparsity: float
@@ -75,11 +79,22 @@ class SweepRow:
     relative: float
     seconds: float
     exact: dict | None = None
+    outcomes: tuple = ()
+    suites: tuple = ()
 
     def to_dict(self) -> dict:
         return {"sparsity": self.sparsity, "method": self.method, "seed": self.seed, "layers": list(self.layers),
                 "accuracy": self.accuracy, "relative": self.relative, "search_seconds": self.seconds,
-                "exact": self.exact}
+                "exact": self.exact, "outcomes": [bool(x) for x in self.outcomes], "suites": list(self.suites)}
+
+    def interval(self, full: "SweepRow", seed: int = 0):
+        """The relative score with its paired bootstrap interval against ``full``
+        (:func:`topovlm.intervals.relative_score_interval`); None without outcomes."""
+        from .intervals import relative_score_interval
+
+        if not self.outcomes or not full.outcomes:
+            return None
+        return relative_score_interval(self.outcomes, full.outcomes, full.suites, seed=seed)
 
 
 def pruning_sweep(adapter, calibration, questions, sparsities=(0.25, 0.5, 0.6), methods=("topovlm", "shortgpt", "random"),
@@ -121,14 +136,15 @@ def pruning_sweep(adapter, calibration, questions, sparsities=(0.25, 0.5, 0.6), 
 
     questions, calibration = list(questions), list(calibration)
     exact = exact and scoring != "generate"
+    suites = tuple(q.suite for q in questions)
 
     def score(skip=()):
-        acc = accuracy(adapter, questions, batch_size=eval_batch_size, skip=skip, scoring=scoring, progress=progress)
-        return acc, (accuracy(adapter, questions, batch_size=eval_batch_size, skip=skip, progress=progress)
-                     if exact else None)
+        right = correct(adapter, questions, batch_size=eval_batch_size, skip=skip, scoring=scoring, progress=progress)
+        return per_suite(questions, right), (accuracy(adapter, questions, batch_size=eval_batch_size, skip=skip,
+                                                      progress=progress) if exact else None), tuple(right.tolist())
 
-    acc, ex = score()
-    full = SweepRow(0.0, "full model", -1, (), acc, 1.0, 0.0, ex)
+    acc, ex, out = score()
+    full = SweepRow(0.0, "full model", -1, (), acc, 1.0, 0.0, ex, out, suites)
     rows = []
     for s in tqdm(sparsities, desc="sparsities", disable=not progress):
         results = compare(adapter, calibration, s, [m for m in methods if m != "sleb"], tuple(random_seeds),
@@ -137,9 +153,9 @@ def pruning_sweep(adapter, calibration, questions, sparsities=(0.25, 0.5, 0.6), 
             results.insert(list(methods).index("sleb"),
                            run("sleb", adapter, calibration[:sleb_samples], s, **method_options.get("sleb", {})))
         for r in results:
-            acc, ex = score(r.layers_to_remove)
+            acc, ex, out = score(r.layers_to_remove)
             rows.append(SweepRow(s, r.method, r.seed, tuple(r.layers_to_remove), acc,
-                                 relative_score(acc, full.accuracy), r.seconds, ex))
+                                 relative_score(acc, full.accuracy), r.seconds, ex, out, suites))
     return full, rows
 
 
@@ -148,23 +164,28 @@ def _mean(dicts: list) -> dict | None:
 
 
 def _mean_row(rows: list[SweepRow]) -> SweepRow:
+    outcomes = tuple(np.mean([r.outcomes for r in rows], axis=0).tolist()) if all(r.outcomes for r in rows) else ()
     return SweepRow(rows[0].sparsity, f"random (mean of {len(rows)})", -1, (), _mean([r.accuracy for r in rows]),
                     float(np.mean([r.relative for r in rows])), float(np.mean([r.seconds for r in rows])),
-                    _mean([r.exact for r in rows]))
+                    _mean([r.exact for r in rows]), outcomes, rows[0].suites)
 
 
 def sweep_table(full: SweepRow, rows: list[SweepRow], reported: dict | None = None, chance: dict | None = None,
                 reported_on: str = "") -> str:
     """Markdown: one row per (sparsity, method), accuracy per suite in %, relative score.
 
-    Random seeds get their own rows and a mean row. When the sweep recorded
+    Random seeds get their own rows and a mean row (its interval resamples
+    the questions of the seeds' mean outcome). Rows that carry per-question
+    outcomes show the relative score with its paired bootstrap 95 % interval
+    (:mod:`topovlm.intervals`). When the sweep recorded
     exact match, its overall value is a column of its own. ``chance`` (from
     :func:`topovlm.evaluate.chance`) adds the row of uniform guessing;
     ``reported`` maps a method to the paper's relative score, shown in its
     own column, headed with the model it was measured on (``reported_on``).
     """
     suites = [s for s in full.accuracy if s != "all"]
-    head = ["sparsity", "method", "layers removed", *suites, "all", "relative score"]
+    ci = bool(full.outcomes)
+    head = ["sparsity", "method", "layers removed", *suites, "all", "relative score" + (" [95 % CI]" if ci else "")]
     if full.exact is not None:
         head.append("exact match, all")
     if reported:
@@ -172,8 +193,9 @@ def sweep_table(full: SweepRow, rows: list[SweepRow], reported: dict | None = No
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
     def line(r: SweepRow, sparsity="-", method="full model", layers="-"):
+        iv = r.interval(full) if ci and r is not full and r.outcomes else None
         cells = [str(sparsity), method, layers, *(f"{100 * r.accuracy[s]:.1f}" for s in suites),
-                 f"{100 * r.accuracy['all']:.1f}", f"{r.relative:.3f}"]
+                 f"{100 * r.accuracy['all']:.1f}", iv.format(3) if iv is not None else f"{r.relative:.3f}"]
         if full.exact is not None:
             cells.append("-" if r.exact is None else f"{100 * r.exact['all']:.1f}")
         if reported:

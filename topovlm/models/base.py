@@ -26,7 +26,7 @@ from .._checks import TopoVLMInputError
 #: embedding matrix and nothing can leak into a pruned checkpoint.
 RET_MARKER = " [RET]"
 
-#: Hidden-state positions METHOD.md §1 names: the [RET] marker (paper), the
+#: Hidden-state positions a sample's point can be read at: the [RET] marker (paper), the
 #: last prompt token, the mean over the prompt's tokens.
 TOKEN_CHOICES = ("ret", "last", "mean")
 
