@@ -99,3 +99,18 @@ def test_train_and_evaluate_bad_input_are_one_line_errors():
     assert r.returncode == 2 and "sparsity must be in (0, 1)" in r.stderr
     r = run_cli("evaluate", "--model", "mini-llava-next", "--scoring", "logprob")
     assert r.returncode == 2 and "unknown scoring 'logprob'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_search_command_takes_a_preset_and_the_open_choices(tmp_path):
+    np.savez(tmp_path / "c.npz", clouds=tv.drifting_clouds(9, 60, 4, seed=1))
+    r = run_cli("search", str(tmp_path / "c.npz"), "--preset", "gardinazzi2025", "--k", "8", "--sparsity", "0.25",
+                "--out", str(tmp_path / "g"))
+    assert r.returncode == 0, r.stderr
+    cfg = json.loads((tmp_path / "g" / "search.json").read_text())["config"]
+    assert (cfg["dims"], cfg["survival"], cfg["layer_map"], cfg["alpha"], cfg["eps"]) == ([1], "other", "input", 0.0, None)
+    r = run_cli("search", str(tmp_path / "c.npz"), "--k", "8", "--survival", "born", "--dim", "1",
+                "--out", str(tmp_path / "b"))
+    cfg = json.loads((tmp_path / "b" / "search.json").read_text())["config"]
+    assert r.returncode == 0 and cfg["survival"] == "born" and cfg["dims"] == [1] and cfg["alpha"] == 1.0
+    r = run_cli("search", str(tmp_path / "c.npz"), "--preset", "gardinazi")
+    assert r.returncode == 2 and "unknown preset" in r.stderr and "Traceback" not in r.stderr

@@ -3,6 +3,8 @@
     topovlm extract --model smollm2 --data fortunes --n 512 --out clouds.npz
     topovlm search clouds.npz --k 15 --sparsity 0.5 --out runs/search
     topovlm search clouds.npz --eps 0.95 --homology standard --out runs/ablation
+    topovlm extract --model smollm2 --point normed --out normed.npz
+    topovlm search normed.npz --preset gardinazzi2025 --eps 0.9
     topovlm prune --model smollm2 --sparsity 0.5 --out runs/smollm2-50
     topovlm prune --model smollm2 --layers 3 --layers 7 --out runs/smollm2-manual
     topovlm train mini-llava-next
@@ -51,22 +53,32 @@ def _load_clouds(path: Path) -> np.ndarray:
 def search(
     clouds: Path = typer.Argument(..., help=".npz file with an array 'clouds' of shape (L+1, N, d)"),
     out: Path = typer.Option(Path("search-result"), help="directory for search.json + search.npz"),
-    k: int = typer.Option(15, help="neighbours per point (paper: 15)"),
-    alpha: float = typer.Option(1.0, help="distance weight exponent (paper: 1.0)"),
-    sigma: float = typer.Option(1.0, help="EPI Gaussian width in layers"),
-    sparsity: Optional[float] = typer.Option(0.5, help="fraction of decoder layers to remove"),
+    preset: Optional[str] = typer.Option(None, help="a whole reading: reconstruction, paper or gardinazzi2025; "
+                                                    "the options below change it"),
+    k: Optional[int] = typer.Option(None, help="neighbours per point [default: 15, the paper's]"),
+    alpha: Optional[float] = typer.Option(None, help="distance weight exponent [default: 1.0, the paper's]"),
+    sigma: Optional[float] = typer.Option(None, help="EPI Gaussian width in layers [default: 1.0]"),
+    sparsity: Optional[float] = typer.Option(None, help="fraction of decoder layers to remove [default: 0.5]"),
     eps: Optional[float] = typer.Option(None, help="paper's threshold rule S >= eps * max S (overrides --sparsity)"),
-    metric: str = typer.Option("euclidean", help="euclidean or cosine"),
-    representation: str = typer.Option("epi", help="epi or diagram (ablation)"),
-    homology: str = typer.Option("zigzag", help="zigzag or standard (ablation)"),
+    metric: Optional[str] = typer.Option(None, help="euclidean or cosine"),
+    representation: Optional[str] = typer.Option(None, help="epi or diagram (raw counts)"),
+    homology: Optional[str] = typer.Option(None, help="zigzag or standard (ablation)"),
+    dims: list[int] = typer.Option([], "--dim", help="homology dimension scored (repeatable) [default: 0 and 1]"),
+    survival: Optional[str] = typer.Option(None, help="alive, born or other [default: other]"),
+    layer_map: Optional[str] = typer.Option(None, help="output (cloud i+1 scores layer i) or input (cloud i)"),
+    degenerate: Optional[str] = typer.Option(None, help="keep (warn) or drop a cloud with < k+1 distinct points"),
     keep: list[int] = typer.Option([], help="decoder layer never removed (repeatable; -1 = last)"),
 ):
     """Choose the decoder layers to remove from cached hidden-state clouds."""
-    from .search import search as run_search
+    from .search import SearchConfig, search as run_search
 
+    given = dict(k=k, alpha=alpha, sigma=sigma, sparsity=sparsity, eps=eps, metric=metric,
+                 representation=representation, homology=homology, survival=survival, layer_map=layer_map,
+                 degenerate=degenerate, dims=tuple(dims) or None, keep=tuple(keep) or None)
+    overrides = {name: value for name, value in given.items() if value is not None}
     try:
-        res = run_search(_load_clouds(clouds), k=k, alpha=alpha, sigma=sigma, sparsity=sparsity, eps=eps,
-                         metric=metric, representation=representation, homology=homology, keep=tuple(keep))
+        config = SearchConfig.preset(preset, **overrides) if preset else SearchConfig(**overrides)
+        res = run_search(_load_clouds(clouds), config)
     except TopoVLMInputError as exc:
         _fail(exc)
     res.save(out)
@@ -78,6 +90,7 @@ _MODEL = typer.Option(..., "--model", help="'smollm2', a Hugging Face model id, 
 _DATA = typer.Option("fortunes", help="calibration set: fortunes, easy-vqa, or a .txt/.jsonl file")
 _SEED = typer.Option(0, help="seed of the calibration sample choice")
 _TOKEN = typer.Option("ret", help="ret (paper), last or mean")
+_POINT = typer.Option("residual", help="residual (layer outputs) or normed (post-attention norms + final norm)")
 _DEVICE = typer.Option("cpu", help="cpu, cuda, cuda:N or auto (device_map)")
 _DTYPE = typer.Option("auto", help="auto, float32, bfloat16 or float16")
 _CACHE = typer.Option(None, help="cache root (default $TOPOVLM_CACHE or ~/.cache/topovlm)")
@@ -85,12 +98,12 @@ _TRUST = typer.Option(False, help="run code shipped with the checkpoint")
 
 
 def _clouds_from_model(adapter, data: str, n: int, seed: int, token: str, batch_size: int, storage: str,
-                       cache_dir: Optional[Path], fresh: bool) -> np.ndarray:
+                       cache_dir: Optional[Path], fresh: bool, point: str = "residual") -> np.ndarray:
     from .calibration import calibration_set
     from .extract import extract as run_extract
 
     samples = calibration_set(data, n, seed)
-    return run_extract(adapter, samples, token=token, batch_size=batch_size, storage=storage,
+    return run_extract(adapter, samples, token=token, point=point, batch_size=batch_size, storage=storage,
                        cache_dir=cache_dir, fresh=fresh)
 
 
@@ -102,6 +115,7 @@ def extract(
     n: int = typer.Option(512, help="number of calibration samples (paper: 512)"),
     seed: int = _SEED,
     token: str = _TOKEN,
+    point: str = _POINT,
     batch_size: int = typer.Option(16, help="samples per forward pass"),
     device: str = _DEVICE,
     dtype: str = _DTYPE,
@@ -116,11 +130,12 @@ def extract(
     try:
         adapter = load_model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
                              cache_dir=cache_dir)
-        clouds = _clouds_from_model(adapter, data, n, seed, token, batch_size, storage, cache_dir, fresh)
+        clouds = _clouds_from_model(adapter, data, n, seed, token, batch_size, storage, cache_dir, fresh, point)
     except TopoVLMInputError as exc:
         _fail(exc)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, clouds=clouds, model=np.str_(adapter.name), data=np.str_(data), token=np.str_(token))
+    np.savez(out, clouds=clouds, model=np.str_(adapter.name), data=np.str_(data), token=np.str_(token),
+             point=np.str_(point))
     typer.echo(f"clouds {tuple(clouds.shape)} (L+1, N, d) saved to {out}")
 
 
