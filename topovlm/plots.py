@@ -372,47 +372,46 @@ def plot_qa_examples(qas, answers, ncols: int = 4, axes=None):
     return axes
 
 
-def plot_layer_scores(rows, model: str, readings, axes=None):
-    """Per-decoder-layer scores of several readings beside ShortGPT's, on one model.
+def plot_layer_scores(rows, model: str, readings=None, ax=None):
+    """Per-decoder-layer scores of every reading beside ShortGPT's, on one model.
 
-    Each curve is rescaled to [0, 1] (higher = removed first); the layers each
-    one removes are marked. Shading: the shallow third of the stack, where the
-    paper finds activity, and the middle/deep two thirds, where it finds
-    consistency.
+    One row per reading: its score rescaled to [0, 1] (darker = removed first),
+    a dot on each layer it removes. The dashed line closes the shallow third of
+    the stack, where the paper finds topological activity; it finds consistency
+    (redundancy) to the right.
 
     Parameters
     ----------
     rows : list of topovlm.fidelity.Row
-        Rows with per-layer ``scores`` (one sparsity per reading is used).
+        Rows with per-layer ``scores`` (the first row of each reading is used).
     model : str
-    readings : sequence of str
-        Row names to draw, top to bottom.
+    readings : sequence of str, optional
+        Row names to draw, top to bottom; default every reading with scores.
     """
     from .fidelity import thirds
 
+    names = readings or list(dict.fromkeys(r.reading for r in rows if r.model == model and r.scores))
     chosen = []
-    for name in readings:
+    for name in names:
         r = next((r for r in rows if r.model == model and r.reading == name and r.scores), None)
         if r is not None:
             chosen.append(r)
-    if axes is None:
-        _, axes = plt.subplots(len(chosen), 1, figsize=(7, 1.25 * len(chosen) + 0.6), sharex=True,
-                               layout="constrained", squeeze=False)
-        axes = axes[:, 0]
-    for ax, r in zip(axes, chosen):
-        s = np.asarray(r.scores, float)
-        span = np.ptp(s)
-        y = (s - s.min()) / span if span > 0 else np.zeros_like(s)
-        shallow, _ = thirds(len(s))
-        ax.axvspan(-0.5, shallow.stop - 0.5, color="0.92", zorder=0)
-        ax.bar(np.arange(len(s)), y, color=["tab:red" if i in r.layers else "0.6" for i in range(len(s))])
-        ax.set_ylim(0, 1.05)
-        ax.set_yticks([])
-        ax.set_ylabel(r.reading, rotation=0, ha="right", va="center", fontsize=8)
-    axes[0].set_title(f"{model}: per-layer score (rescaled; red = removed at {chosen[0].sparsity:.0%}; "
-                      "grey band = shallow third)", fontsize=9)
-    axes[-1].set_xlabel("decoder layer")
-    return axes
+    n_layers = len(chosen[0].scores)
+    ax = _axes(ax, figsize=(8, 0.26 * len(chosen) + 1.3))
+    grid = np.zeros((len(chosen), n_layers))
+    for i, r in enumerate(chosen):
+        sc = np.asarray(r.scores, float)
+        span = np.ptp(sc)
+        grid[i] = (sc - sc.min()) / span if span > 0 else 0.0
+        ax.plot(list(r.layers), [i] * len(r.layers), "o", ms=2.5, color="tab:red")
+    ax.imshow(grid, aspect="auto", cmap="Greys", vmin=0, vmax=1.6, interpolation="nearest")
+    ax.axvline(thirds(n_layers)[0].stop - 0.5, color="tab:blue", ls="--", lw=1)
+    ax.set_yticks(range(len(chosen)))
+    ax.set_yticklabels([r.reading for r in chosen], fontsize=7)
+    ax.set_xlabel("decoder layer")
+    ax.set_title(f"{model}: rescaled score (dark = removed first), red = removed at {chosen[0].sparsity:.0%}, "
+                 "dashed = shallow third", fontsize=8)
+    return ax
 
 
 def plot_study(rows, axes=None, title: str | None = None):
