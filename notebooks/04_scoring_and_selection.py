@@ -19,11 +19,14 @@
 # From the EPI of each homology dimension $p$ (the chapter *What the paper leaves open* gives the alternatives):
 #
 # * **activity** $A_p(\ell) = \sum_v \mathrm{EPI}_p(\ell, v)$: how much topology is born at layer $\ell$;
-# * **survival** $Z_p(\ell, \ell')$: of the mass alive at $\ell'$, the share that is alive at $\ell$
-#   too (a point $(u, v)$ of the image is alive on layers $[u, u+v]$) — the predecessor's
-#   normalisation, which the next chapter chooses by a rule on held-out data;
+# * **survival** $Z_p(\ell, \ell')$: the share of the mass alive at $\ell$ still alive at $\ell'$
+#   (a point $(u, v)$ of the image is alive on layers $[u, u+v]$);
 # * **consistency** $S_p(\ell) = \sum_{\ell' \ne \ell} |\ell-\ell'|^\alpha Z_p(\ell,\ell') \big/ \sum_{\ell'\ne\ell} |\ell-\ell'|^\alpha$,
 #   the paper's distance weight with $\alpha = 1$.
+#
+# The scores of the dimensions used are averaged; the package scores $H_1$ only by default,
+# the predecessor's choice, which the next chapter selects by a rule on held-out data (the
+# paper uses $H_0$ and $H_1$: `dims=(0, 1)`).
 #
 # High consistency: what layer $\ell$ carries is carried elsewhere too, so removing it keeps
 # the topology of the whole stack. The paper removes layers with $S \ge \epsilon \max S$; to
@@ -80,12 +83,12 @@ tv.plots.plot_scores(res);
 print("removed:", res.layers_to_remove)
 
 # %% [markdown]
-# Survival matrices: entry $(\ell, \ell')$ is the share of the topology alive at $\ell'$ that
-# layer $\ell$ carries as well.
+# Survival matrices: row $\ell$ says where the topology alive at $\ell$ is still alive.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(10, 4), layout="constrained")
-for ax, Z, p in zip(axes, res.scores.survival, res.scores.dims):
+fig, axes = plt.subplots(1, len(res.scores.dims), figsize=(5 * len(res.scores.dims), 4), layout="constrained",
+                         squeeze=False)
+for ax, Z, p in zip(axes[0], res.scores.survival, res.scores.dims):
     im = ax.imshow(Z, cmap="viridis", vmin=0, vmax=1)
     ax.set_title(f"survival Z, H{p}")
     ax.set_xlabel("layer l'")

@@ -24,7 +24,7 @@ from .intervals import difference_interval, relative_score_interval
 from .search import SearchConfig, search
 from .selection import jaccard
 
-DEFAULT = "TopoVLM (zigzag, EPI, k=15, alpha=1)"
+DEFAULT = "TopoVLM (zigzag, H1, EPI, k=15, alpha=1)"
 
 #: name -> SearchConfig fields that differ from the default (the paper's rows, then ours)
 VARIANTS = {

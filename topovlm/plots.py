@@ -155,11 +155,12 @@ def plot_scores(result, axes=None, title: str | None = None):
         ax.bar(x[~removed], values[~removed], color="tab:blue", label="kept")
         ax.bar(x[removed], values[removed], color="tab:red", label="removed")
         ax.set_ylabel(name)
-    lo, hi = sc.decoder_consistency.min(), sc.decoder_consistency.max()
+    lo, hi = np.nanmin(sc.decoder_consistency), np.nanmax(sc.decoder_consistency)
     axes[1].set_ylim(lo - 0.1 * (hi - lo + 1e-9), hi + 0.1 * (hi - lo + 1e-9))
     if sel.rule == "threshold":
         axes[1].axhline(sel.value * hi, color="k", ls="--", lw=0.8, label=f"eps · max S (eps={sel.value})")
-    axes[1].set_xlabel("decoder layer i (scored by the cloud of its output, i+1)")
+    axes[1].set_xlabel("decoder layer i (scored by the cloud of its output, i+1)" if sc.layer_map == "output"
+                       else "decoder layer i (scored by cloud i)")
     axes[0].legend(fontsize="small", ncol=2)
     axes[0].set_title(title or f"{len(sel.layers)} of {L} layers removed ({sel.rule} = {sel.value:g})")
     return axes

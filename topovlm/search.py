@@ -43,14 +43,14 @@ class SearchConfig:
     alpha: float = 1.0               # paper's ablation optimum (0.5 / 1 / 2); 0 = no distance weight
     sigma: float = 1.0               # EPI Gaussian width in layers (ours; paper silent)
     weight: str = "linear"           # w(tau) = tau / L (ours; paper: "emphasise long-lived")
-    dims: tuple = (0, 1)             # paper: H0 and H1 (predecessor: H1 only)
+    dims: tuple = (1,)               # H1 only (the predecessor's), chosen by the book's dev-split rule over the
+                                     # paper's H0 + H1: see the chapter "What the paper leaves open"
     combine: str = "mean"            # how the dimensions' scores combine (ours; paper silent)
     representation: str = "epi"      # "epi" (paper) | "diagram": raw counts of effective intervals (predecessor)
     homology: str = "zigzag"         # "zigzag" | "standard" (ablation: per-layer PH)
     engine: str = "fast"             # zigzag engine; "dionysus" / "dionysus-fast" are references
-    survival: str = "other"          # share of what is alive at l' ("other": the predecessor's code) that is alive at l
-                                     # too; chosen by the book's dev-split rule over "alive" (our first reading) and
-                                     # "born" (the paper's words): see the chapter "What the paper leaves open"
+    survival: str = "alive"          # share of what is alive at l that is still alive at l' (ours); "born": at l (the
+                                     # paper's words), "other": of what is alive at l' (the predecessor's code)
     include_self: bool = False       # predecessor's code averages over every layer j = i included
     layer_map: str = "output"        # decoder layer i scored by cloud i+1 ("output") or i ("input", predecessor)
     degenerate: str = "keep"         # a cloud with fewer than k+1 distinct points: "keep" (warn) | "drop" from the zigzag
