@@ -123,3 +123,8 @@ def test_presets_and_readings_reject_unknown_names():
 def test_a_standard_ph_search_of_a_barcode_is_refused():
     with pytest.raises(TopoVLMInputError, match="standard"):
         tv.search(five_layer_barcode(), homology="standard")
+
+
+def test_threshold_rule_on_scores_without_any_topology_is_a_clear_error():
+    with pytest.raises(TopoVLMInputError, match="every layer scores 0"):
+        tv.select_by_threshold(np.zeros(6), 0.9)

@@ -24,7 +24,7 @@ SMOKE = {
     "01_calibration_and_extraction": dict(n_samples=48, k=8, compare_tokens=False),
     "02_zigzag_vs_standard": dict(n_points=96, n_layers=9),
     "03_effective_persistence_image": dict(n_points=96, n_layers=9),
-    "04_scoring_and_selection": dict(n_points=96, n_layers=9),
+    "04_scoring_and_selection": dict(n_points=96, n_layers=9, k=8),   # k = 15 on 96 points: no H1 class at all
     "04b_what_the_paper_leaves_open": dict(models=["smollm2"], sparsities=[0.2], n_calib=24, n_calib_large=32,
                                            n_texts=8, sleb_samples=2),
     "05_pruning_llava_next": dict(n_calib=16, n_questions=48, k=8, random_seeds=1,

@@ -162,6 +162,9 @@ def select_by_threshold(scores, eps: float, keep=(), max_consecutive: int | None
         raise TopoVLMInputError(f"eps must be in (0, 1], got {eps!r}")
     L = len(s)
     top = s.max() if reference is None else max(float(reference), float(s.max()))
+    if top <= 0:
+        raise TopoVLMInputError("every layer scores 0 (no topology in the scored dimensions), so the threshold "
+                                "rule has nothing to compare with; use a target sparsity, more points or a smaller k")
     cand = np.flatnonzero(s >= eps * top)
     order = cand[np.lexsort((cand, -s[cand]))]
     layers = _greedy(order, len(order), L, keep, max_consecutive)
