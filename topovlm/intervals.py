@@ -176,16 +176,13 @@ def difference_interval(a, b, full, groups=None, kind: str = "relative", tokens=
         Relative score, or log perplexity ratio (``log(ppl_a / ppl_b)``; negative: a is better).
     tokens : (Q,) for ``kind="perplexity"``
     """
-    if kind == "relative":
-        x, y, f = _check_outcomes(a, b, full)
-        g = np.asarray(groups)
-        idx = resample(g, n_boot, seed)
-        everyone = np.arange(len(x))[None, :]
-        value = float((_relative(x, f, g, everyone) - _relative(y, f, g, everyone))[0])
-        return _interval(value, _relative(x, f, g, idx) - _relative(y, f, g, idx), level)
-    if kind == "perplexity":
-        x, y, n = _check_outcomes(a, b, tokens)
-        idx = resample(np.zeros(len(x), int), n_boot, seed)
-        value = float((x.sum() - y.sum()) / n.sum())
-        return _interval(value, (x[idx].sum(axis=1) - y[idx].sum(axis=1)) / n[idx].sum(axis=1), level)
-    raise TopoVLMInputError(f"kind must be 'relative' or 'perplexity', got {kind!r}")
+    if kind not in ("relative", "perplexity"):
+        raise TopoVLMInputError(f"kind must be 'relative' or 'perplexity', got {kind!r}")
+    n_items = len(_check_outcomes(a, b, full)[0])
+    groups = np.zeros(n_items, int) if kind == "perplexity" else np.asarray(groups)
+    idx = resample(groups, n_boot, seed)
+    sign = -1.0 if kind == "perplexity" else 1.0   # draws() gives log(full / pruned); report log(ppl_a / ppl_b)
+    kw = dict(full=full, groups=groups, kind=kind, tokens=tokens)
+    value = sign * float(draws(a, **kw)[0] - draws(b, **kw)[0])
+    return _interval(value, sign * (draws(a, idx=idx, **kw) - draws(b, idx=idx, **kw)), level)
+
