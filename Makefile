@@ -19,6 +19,7 @@ test: $(STAMP)
 	$(PY) -m pytest
 
 book: $(STAMP)
+	$(PY) tools/rerun_failed.py
 	$(VENV)/bin/jupyter-book build . -W -n --keep-going
 	$(PY) tools/check_book.py
 

@@ -111,7 +111,35 @@ def test_sleb_counts_its_greedy_passes(known):
     ad, calib = known
     res = B.run("sleb", ad, calib, 2 / 8)
     assert len(res.layers_to_remove) == 2
-    assert res.n_forward == (8 + 7) * len(calib.batches) and res.passes == 15
+    # per step: one pass recording every layer's input, then one (resumed) pass per candidate
+    assert res.n_forward == (1 + 8 + 1 + 7) * len(calib.batches) and res.passes == 17
+
+
+def _sleb_by_full_passes(adapter, calib, n_remove):
+    """SLEB as its paper states it: one full forward per candidate."""
+    removed, importance = [], np.zeros(adapter.n_layers)
+    for step in range(n_remove):
+        losses = {}
+        for layer in (j for j in range(adapter.n_layers) if j not in removed):
+            with tv.skipped(adapter, removed + [layer]):
+                losses[layer] = B.calibration_loss(adapter, calib)
+        if step == 0:
+            importance[list(losses)] = list(losses.values())
+        removed.append(min(losses, key=lambda j: (losses[j], j)))
+    return importance, removed
+
+
+@pytest.mark.parametrize("family", ["llama", "qwen2", "llava-next", "videollama2"])
+def test_sleb_resumed_passes_equal_full_passes(family):
+    """The resumed forward (from the next remaining layer, fed the candidate's input)
+    gives exactly the losses of a full forward with the candidate skipped."""
+    ad = {"llava-next": lambda: tiny.tiny_llava_next(6), "videollama2": lambda: tiny.tiny_videollama2(6)}.get(
+        family, lambda: tiny.tiny_causal_lm(family, 6, seed=1))()
+    calib = B.Calibration.build(ad, family_samples(ad, 4), 2)
+    importance, order = B.sleb(ad, calib, 4)
+    ref_importance, ref_order = _sleb_by_full_passes(ad, calib, 4)
+    assert order == ref_order
+    np.testing.assert_allclose(importance, ref_importance, rtol=1e-6)
 
 
 @pytest.mark.parametrize("family", ["causal-lm", "llava-next", "videollama2"])
@@ -152,7 +180,7 @@ def test_tamp_uses_media_tokens_when_there_are_some():
 
 @pytest.mark.parametrize("kwargs,msg", [
     ({"sparsity": 0.0}, "sparsity must be in"), ({"sparsity": 1.0}, "sparsity must be in"),
-    ({"sparsity": 0.01}, "removes 0 layers"), ({"method": "sparsegpt"}, "unknown method"),
+    ({"sparsity": 0.01}, "removes no layer"), ({"method": "sparsegpt"}, "unknown method"),
 ])
 def test_bad_baseline_arguments(known, kwargs, msg):
     ad, calib = known
@@ -164,3 +192,16 @@ def test_bad_baseline_arguments(known, kwargs, msg):
 def test_layer_ranges_are_compact():
     assert tv.evaluate.layer_ranges([8, 0, 1, 2, 5, 7]) == "0-2, 5, 7-8"
     assert tv.evaluate.layer_ranges([]) == "" and tv.evaluate.layer_ranges([4]) == "4"
+
+
+@pytest.mark.parametrize("method", ["shortgpt", "random", "magnitude"])
+def test_importance_ranked_choice_at_a_smaller_sparsity_is_read_off_a_larger_one(known, method):
+    ad, calib = known
+    big = B.run(method, ad, calib, 0.5, seed=1)
+    assert B.at_sparsity(big, 0.25).layers_to_remove == B.run(method, ad, calib, 0.25, seed=1).layers_to_remove
+
+
+def test_a_greedy_method_is_not_read_off_another_sparsity(known):
+    ad, calib = known
+    with pytest.raises(tv.TopoVLMInputError, match="rerun it"):
+        B.at_sparsity(B.run("sleb", ad, calib, 0.25), 0.125)

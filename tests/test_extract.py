@@ -189,3 +189,19 @@ def test_point_is_part_of_the_cache_key(ad, tmp_path):
     a = tv.extract(ad, samples, cache_dir=tmp_path, progress=False)
     b = tv.extract(ad, samples, point="normed", cache_dir=tmp_path, progress=False)
     assert len(list((tmp_path / "clouds").iterdir())) == 2 and not np.allclose(a, b)
+
+
+def test_a_shorter_calibration_set_is_read_off_a_longer_extraction(ad, tmp_path):
+    samples = family_samples(ad, 12)
+    full = tv.extract(ad, samples, batch_size=4, cache_dir=tmp_path, progress=False)
+    calls = []
+    head = tv.extract(ad, samples[:8], batch_size=4, cache_dir=tmp_path, progress=False,
+                      on_batch=lambda d, n: calls.append(d))
+    assert calls == [] and np.array_equal(head, full[:, :8])
+    other = family_samples(ad, 13)[1:9]                      # not a prefix: computed
+    tv.extract(ad, other, batch_size=4, cache_dir=tmp_path, progress=False, on_batch=lambda d, n: calls.append(d))
+    assert calls == [4, 8]
+    lasts = []                                               # another token: computed
+    tv.extract(ad, samples[:8], token="last", batch_size=4, cache_dir=tmp_path, progress=False,
+               on_batch=lambda d, n: lasts.append(d))
+    assert lasts == [4, 8]

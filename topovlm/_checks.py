@@ -30,6 +30,8 @@ def as_cloud(X, name: str = "cloud") -> np.ndarray:
     -------
     (N, d) float64 ndarray
     """
+    if np.iscomplexobj(X):
+        raise TopoVLMInputError(f"{name} is complex-valued; hidden states are real (pass the real part explicitly)")
     try:
         A = np.asarray(X, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -95,6 +97,19 @@ def check_k(k: int, n_points: int) -> int:
             f"k = {k} must be smaller than the number of points N = {n_points}"
         )
     return int(k)
+
+
+def is_number(value) -> bool:
+    """A real number (not a bool, not a string)."""
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+
+
+def check_range(value, name: str, low: float, high: float, closed_high: bool = False) -> float:
+    """Validate a real number in (low, high) (or (low, high] with ``closed_high``)."""
+    inside = is_number(value) and low < value and (value <= high if closed_high else value < high)
+    if not inside:
+        raise TopoVLMInputError(f"{name} must be in ({low}, {high}{']' if closed_high else ')'}, a number; got {value!r}")
+    return float(value)
 
 
 def check_choice(value: str, choices: Sequence[str], name: str) -> str:

@@ -37,16 +37,41 @@ def _fail(exc: Exception):
     raise typer.Exit(2)
 
 
-def _load_clouds(path: Path) -> np.ndarray:
+def _load_clouds(path: Path, adapter=None) -> np.ndarray:
+    """The array ``clouds`` of a ``topovlm extract`` file, checked (and, with an
+    adapter, checked to come from that model: its name when recorded, its width)."""
+    import zipfile
+
     if not path.exists():
         raise TopoVLMInputError(f"no such file: {path}")
+    if path.is_dir():
+        raise TopoVLMInputError(f"{path} is a folder; give the .npz file that `topovlm extract` wrote")
     try:
-        with np.load(path, allow_pickle=False) as z:
+        z = np.load(path, allow_pickle=False)
+        if not hasattr(z, "files"):
+            raise TopoVLMInputError(f"{path} holds a single array, not a `topovlm extract` .npz "
+                                    "(save it with np.savez(path, clouds=array))")
+        with z:
             if "clouds" not in z.files:
                 raise TopoVLMInputError(f"{path} has no array named 'clouds' (found {z.files})")
-            return z["clouds"]
-    except (ValueError, OSError) as exc:
-        raise TopoVLMInputError(f"cannot read {path} as .npz: {exc}") from None
+            clouds = z["clouds"]
+            model = str(z["model"]) if "model" in z.files else None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
+        first = str(exc).split(";")[0].split(". ")[0] if "pickle" not in str(exc) else "not a .npz file"
+        raise TopoVLMInputError(f"cannot read {path} as a .npz of clouds: {first}") from None
+    if clouds.dtype.kind not in "fiu":
+        raise TopoVLMInputError(f"{path}: clouds must be real numbers, got dtype {clouds.dtype}")
+    if clouds.ndim != 3:
+        raise TopoVLMInputError(f"{path}: clouds must be (L+1, N, d), got shape {clouds.shape}")
+    if adapter is not None:
+        if clouds.shape[0] != adapter.n_layers + 1:
+            raise TopoVLMInputError(f"{path} has {clouds.shape[0]} clouds; {adapter.name} needs {adapter.n_layers + 1}")
+        if model is not None and model != adapter.name:
+            raise TopoVLMInputError(f"{path} holds clouds of {model!r}, not of {adapter.name!r}")
+        width = adapter.hidden_size
+        if width is not None and clouds.shape[2] != width:
+            raise TopoVLMInputError(f"{path} has points of width {clouds.shape[2]}; {adapter.name} has {width}")
+    return clouds
 
 
 @app.command()
@@ -63,13 +88,15 @@ def search(
     metric: Optional[str] = typer.Option(None, help="euclidean or cosine"),
     representation: Optional[str] = typer.Option(None, help="epi or diagram (raw counts)"),
     homology: Optional[str] = typer.Option(None, help="zigzag or standard (ablation)"),
-    dims: list[int] = typer.Option([], "--dim", help="homology dimension scored (repeatable) [default: 0 and 1]"),
-    survival: Optional[str] = typer.Option(None, help="alive, born or other [default: other]"),
+    dims: list[int] = typer.Option([], "--dim", help="homology dimension scored (repeatable) [default: 1]"),
+    survival: Optional[str] = typer.Option(None, help="alive, born or other [default: alive]"),
     layer_map: Optional[str] = typer.Option(None, help="output (cloud i+1 scores layer i) or input (cloud i)"),
     degenerate: Optional[str] = typer.Option(None, help="keep (warn) or drop a cloud with < k+1 distinct points"),
     keep: list[int] = typer.Option([], help="decoder layer never removed (repeatable; -1 = last)"),
+    overwrite: bool = typer.Option(False, help="replace a non-empty --out that holds no earlier search"),
 ):
     """Choose the decoder layers to remove from cached hidden-state clouds."""
+    from ._outputs import check_out_dir
     from .search import SearchConfig, search as run_search
 
     given = dict(k=k, alpha=alpha, sigma=sigma, sparsity=sparsity, eps=eps, metric=metric,
@@ -78,10 +105,11 @@ def search(
     overrides = {name: value for name, value in given.items() if value is not None}
     try:
         config = SearchConfig.preset(preset, **overrides) if preset else SearchConfig(**overrides)
+        check_out_dir(out, "search.json", overwrite)
         res = run_search(_load_clouds(clouds), config)
+        res.save(out)
     except TopoVLMInputError as exc:
         _fail(exc)
-    res.save(out)
     typer.echo(f"remove {len(res.layers_to_remove)} of {res.n_decoder_layers} decoder layers: {res.layers_to_remove}")
     typer.echo(f"search took {res.timings['total']:.2f} s; saved to {out}")
 
@@ -125,9 +153,11 @@ def extract(
     trust_remote_code: bool = _TRUST,
 ):
     """Calibration forward pass: hidden-state clouds at the [RET] token (resumable)."""
+    from ._outputs import check_out_file
     from .models import load_model
 
     try:
+        out = check_out_file(out, ".npz")
         adapter = load_model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
                              cache_dir=cache_dir)
         clouds = _clouds_from_model(adapter, data, n, seed, token, batch_size, storage, cache_dir, fresh, point)
@@ -157,8 +187,10 @@ def prune(
     dtype: str = _DTYPE,
     cache_dir: Optional[Path] = _CACHE,
     trust_remote_code: bool = _TRUST,
+    overwrite: bool = typer.Option(False, help="replace a non-empty --out that is not an earlier topovlm save"),
 ):
     """Remove decoder layers (chosen by TopoVLM at --sparsity, or given by --layers) and save."""
+    from ._outputs import check_out_dir
     from .models import load_model
     from .prune import prune as run_prune
     from .search import SearchConfig, search as run_search
@@ -167,22 +199,27 @@ def prune(
         if (sparsity is None) == (not layers):
             raise TopoVLMInputError("give either --sparsity or --layers (not both)")
         config = SearchConfig(k=k, alpha=alpha, sparsity=sparsity) if sparsity is not None else None
+        check_out_dir(out, "topovlm.json", overwrite, source=model)
         adapter = load_model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
                              cache_dir=cache_dir)
-        extra = {}
+        check_out_dir(out, "topovlm.json", overwrite, source=model, kind=adapter.family)
         if config is not None:
-            X = _load_clouds(clouds) if clouds is not None else _clouds_from_model(
+            from .selection import n_to_remove
+
+            n_to_remove(sparsity, adapter.n_layers)           # before any forward pass
+        extra, res = {}, None
+        if config is not None:
+            X = _load_clouds(clouds, adapter) if clouds is not None else _clouds_from_model(
                 adapter, data, n, seed, token, batch_size, "float32", cache_dir, False)
-            if X.shape[0] != adapter.n_layers + 1:
-                raise TopoVLMInputError(f"{clouds} has {X.shape[0]} clouds; {model} needs {adapter.n_layers + 1}")
             res = run_search(X, config)
-            res.save(out / "topovlm-search")
             layers = res.layers_to_remove
             extra["search"] = config.to_dict()
         report = run_prune(adapter, layers)
+        adapter.save(out, extra=extra, overwrite=overwrite)
+        if res is not None:
+            res.save(out / "topovlm-search")
     except TopoVLMInputError as exc:
         _fail(exc)
-    adapter.save(out, extra=extra)
     typer.echo(str(report))
     typer.echo(f"saved to {out} (loads with transformers' from_pretrained)")
 

@@ -32,6 +32,8 @@ from ._checks import TopoVLMInputError, check_choice
 from .models.base import RET_MARKER, TOKEN_CHOICES, Adapter, Sample, as_samples
 
 CACHE_VERSION = 1
+LOCK_NAME = ".lock"
+PREFIX_FILE = "prefixes.json"     # fingerprint of every prefix of the calibration set (reuse by shorter sets)
 POINTS = ("residual", "normed")
 
 
@@ -53,13 +55,20 @@ class ExtractConfig:
             raise TopoVLMInputError("token='ret' needs a non-empty marker")
 
 
-def cache_key(adapter: Adapter, samples: Sequence[Sample], config: ExtractConfig) -> tuple[str, dict]:
-    """Key of the cache directory and the metadata it stands for."""
-    data = hashlib.sha256()
+def prefix_fingerprints(samples: Sequence[Sample]) -> list[str]:
+    """Fingerprint of every prefix of the calibration set: ``out[i]`` stands for ``samples[:i + 1]``."""
+    data, out = hashlib.sha256(), []
     for s in samples:
         data.update(s.fingerprint().encode())
+        out.append(data.hexdigest()[:16])
+    return out
+
+
+def cache_key(adapter: Adapter, samples: Sequence[Sample], config: ExtractConfig) -> tuple[str, dict]:
+    """Key of the cache directory and the metadata it stands for."""
+    prefixes = prefix_fingerprints(samples)
     meta = {"version": CACHE_VERSION, "model": adapter.name, "family": adapter.family,
-            "model_fingerprint": adapter.fingerprint(), "data_fingerprint": data.hexdigest()[:16],
+            "model_fingerprint": adapter.fingerprint(), "data_fingerprint": prefixes[-1] if prefixes else "",
             "n_samples": len(samples), "n_layers": adapter.n_layers, **asdict(config)}
     key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:20]
     return key, meta
@@ -155,19 +164,54 @@ def _n_pad(attention_mask):
 
 
 class CloudCache:
-    """The streaming on-disk cache of one extraction (a directory)."""
+    """The streaming on-disk cache of one extraction (a directory).
+
+    One writer at a time: :meth:`locked` holds an exclusive file lock in the
+    directory (a second extraction of the same clouds waits, then reuses
+    every batch the first one wrote). Batch files get unique temporary names
+    and are renamed into place; the manifest is rewritten whole and renamed,
+    so a kill at any point leaves either the old or the new manifest.
+    """
 
     def __init__(self, root: Path, meta: dict):
         self.root = root
         self.meta = meta
         self.manifest = root / "manifest.jsonl"
+        self._entries: list[dict] | None = None
+
+    def locked(self, timeout: float = -1):
+        """The cache's exclusive lock (a context manager); says so when it has to wait."""
+        import contextlib
+        import sys
+
+        from filelock import FileLock, Timeout
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.root / LOCK_NAME))
+
+        @contextlib.contextmanager
+        def hold():
+            try:
+                lock.acquire(timeout=0)
+            except Timeout:
+                print(f"[topovlm] waiting for another extraction into {self.root}", file=sys.stderr, flush=True)
+                lock.acquire(timeout=timeout)
+            try:
+                yield self
+            finally:
+                lock.release()
+        return hold()
 
     def open(self, fresh: bool = False) -> "CloudCache":
         import shutil
 
-        if fresh and self.root.exists():
-            shutil.rmtree(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
+        if fresh:                                  # everything but the lock, which we hold
+            for f in self.root.iterdir():
+                if f.name != LOCK_NAME:
+                    shutil.rmtree(f) if f.is_dir() else f.unlink()
+        for stale in self.root.glob(".*.tmp"):     # a writer killed mid-write (we hold the lock: nobody writes now)
+            stale.unlink(missing_ok=True)
         meta_file = self.root / "meta.json"
         if meta_file.exists():
             try:
@@ -177,11 +221,10 @@ class CloudCache:
             if stored != self.meta:
                 raise TopoVLMInputError(f"cache {self.root} was made for other inputs; delete it or pass fresh=True")
         else:
-            meta_file.write_text(json.dumps(self.meta, indent=2))
+            _atomic_write(meta_file, json.dumps(self.meta, indent=2))
         return self
 
-    def parts(self) -> list[dict]:
-        """Finished batches as the manifest lists them (:meth:`read` verifies each)."""
+    def _read_manifest(self) -> list[dict]:
         if not self.manifest.exists():
             return []
         lines = self.manifest.read_text().split("\n")
@@ -190,30 +233,66 @@ class CloudCache:
             if not line.strip():
                 continue
             try:
-                entries.append(json.loads(line))
-            except json.JSONDecodeError:
-                if i == len(lines) - 1:   # a kill while appending: that batch is simply not done
+                e = json.loads(line)
+                entries.append({"file": str(e["file"]), "start": int(e["start"]), "stop": int(e["stop"]),
+                                "sha256": str(e["sha256"])})
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                if i == len(lines) - 1:   # a kill while appending (older writers): that batch is simply not done
                     break
                 raise TopoVLMInputError(f"corrupted cache file {self.manifest}: delete {self.root} or pass fresh=True") from None
+        return entries
+
+    def parts(self, n: int | None = None) -> list[dict]:
+        """Finished batches as the manifest lists them, sorted (:meth:`read` verifies each).
+
+        With ``n``, the parts must tile a subset of [0, n) with no overlap and no
+        repeat (each sample computed once); a manifest that does not is reported
+        (a warning) and the cache is emptied, so that everything is recomputed
+        rather than returned twice.
+        """
+        import warnings
+
+        entries = sorted(self._read_manifest(), key=lambda e: (e["start"], e["stop"]))
+        if n is not None:
+            problem = _tiling_problem(entries, n)
+            if problem:
+                warnings.warn(f"extraction cache {self.root} is inconsistent ({problem}); recomputing it", stacklevel=3)
+                self.clear()
+                return []
         for e in entries:
             path = self.root / e["file"]
             if not path.exists():
                 raise TopoVLMInputError(f"cache file {path} is missing: delete {self.root} or pass fresh=True")
-        return sorted(entries, key=lambda e: e["start"])
+        self._entries = entries
+        return entries
+
+    def write_prefixes(self, prefixes: list[str]) -> None:
+        """Record the fingerprint of every prefix of the calibration set (once)."""
+        path = self.root / PREFIX_FILE
+        if not path.exists():
+            _atomic_write(path, json.dumps(prefixes))
+
+    def clear(self) -> None:
+        """Forget every batch (the metadata stays)."""
+        for f in self.root.glob("part-*"):
+            f.unlink()
+        self.manifest.unlink(missing_ok=True)
+        self._entries = []
 
     def write(self, start: int, stop: int, clouds) -> None:
         """Persist one batch (L+1, B, d) atomically, then record it."""
         from safetensors.torch import save_file
 
         name = f"part-{start:07d}-{stop:07d}.safetensors"
-        tmp = self.root / (name + ".tmp")
+        tmp = _tmp_name(self.root / name)
         save_file({"clouds": clouds.contiguous()}, str(tmp), metadata={"start": str(start), "stop": str(stop)})
         os.replace(tmp, self.root / name)
         digest = hashlib.sha256((self.root / name).read_bytes()).hexdigest()
-        with open(self.manifest, "a") as f:
-            f.write(json.dumps({"file": name, "start": start, "stop": stop, "sha256": digest}) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        entries = self._entries if self._entries is not None else self._read_manifest()
+        entries = [e for e in entries if e["file"] != name] + [{"file": name, "start": start, "stop": stop,
+                                                                 "sha256": digest}]
+        _atomic_write(self.manifest, "".join(json.dumps(e) + "\n" for e in entries))
+        self._entries = entries
 
     def read(self, entry: dict) -> np.ndarray:
         """One finished batch (L+1, B, d), read once and checked against its SHA-256."""
@@ -224,9 +303,42 @@ class CloudCache:
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
             raise TopoVLMInputError(f"corrupted cache file {path} (checksum mismatch): delete {self.root} or pass fresh=True")
         try:
-            return load(data)["clouds"]
+            arr = load(data)["clouds"]
         except Exception as exc:  # safetensors raises its own error types
             raise TopoVLMInputError(f"corrupted cache file {path}: {exc}") from None
+        if arr.ndim != 3 or arr.shape[1] != entry["stop"] - entry["start"]:
+            raise TopoVLMInputError(f"cache file {path} holds {arr.shape}, not {entry['stop'] - entry['start']} samples: "
+                                    f"delete {self.root} or pass fresh=True")
+        return arr
+
+
+def _tmp_name(path: Path) -> Path:
+    """A temporary name beside ``path`` that no other process uses."""
+    import uuid
+
+    return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a unique temporary file and a rename (flushed to disk)."""
+    tmp = _tmp_name(path)
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _tiling_problem(entries: list[dict], n: int) -> str:
+    """Why sorted manifest entries do not tile a subset of [0, n) exactly once ('' if they do)."""
+    end = 0
+    for e in entries:
+        if not 0 <= e["start"] < e["stop"] <= n:
+            return f"batch [{e['start']}, {e['stop']}) is outside [0, {n})"
+        if e["start"] < end:
+            return f"batch [{e['start']}, {e['stop']}) overlaps one ending at {end}"
+        end = e["stop"]
+    return ""
 
 
 def _todo(parts: list[dict], n: int, batch_size: int):
@@ -288,24 +400,78 @@ def extract(adapter: Adapter, samples, *, token: str = "ret", point: str = "resi
         ``clouds[i+1]`` = output of layer i. ``point="normed"``: ``clouds[i]``
         = post-attention norm of layer i, ``clouds[L]`` = final norm.
     """
-    import torch
-    from tqdm.auto import tqdm
-
     config = ExtractConfig(token=token, point=point, marker=marker, storage=storage)
     samples = as_samples(samples)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise TopoVLMInputError(f"batch_size must be a positive integer, got {batch_size!r}")
-    n = len(samples)
     key, meta = cache_key(adapter, samples, config)
-    cache = None
-    if cache_dir is not False:
-        root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        cache = CloudCache(root / "clouds" / key, meta).open(fresh)
-    parts = cache.parts() if cache else []
+    if cache_dir is False:
+        return _extract(adapter, samples, config, batch_size, None, progress, on_batch)
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    cache = CloudCache(root / "clouds" / key, meta)
+    with cache.locked():
+        cache.open(fresh)
+        if not fresh and not cache.parts(len(samples)):
+            found = _from_larger_cache(root / "clouds", meta, prefix_fingerprints(samples), exclude=cache.root)
+            if found is not None:
+                return found
+        cache.write_prefixes(prefix_fingerprints(samples))
+        return _extract(adapter, samples, config, batch_size, cache, progress, on_batch)
+
+
+def _from_larger_cache(clouds_root: Path, meta: dict, prefixes: list[str], exclude: Path) -> np.ndarray | None:
+    """The clouds of ``samples`` read off a finished extraction of a longer calibration set
+    that starts with them (same model, token, point and storage), or None.
+
+    A calibration set of 128 samples that is the start of one of 512 costs no
+    forward pass once the 512 are extracted.
+    """
+    n = len(prefixes)
+    if n == 0:
+        return None
+    same = {k: v for k, v in meta.items() if k not in ("data_fingerprint", "n_samples")}
+    for meta_file in sorted(clouds_root.glob("*/meta.json")):
+        root = meta_file.parent
+        if root == exclude:
+            continue
+        try:
+            other = json.loads(meta_file.read_text())
+            if other.get("n_samples", 0) <= n or {k: other.get(k) for k in same} != same:
+                continue
+            stored = json.loads((root / PREFIX_FILE).read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if len(stored) < n or stored[n - 1] != prefixes[-1]:
+            continue
+        big = CloudCache(root, other)
+        with big.locked():
+            try:
+                parts = big.parts(other["n_samples"])
+            except TopoVLMInputError:
+                continue
+            covered, chunks = 0, []
+            for p in parts:
+                if p["start"] != covered or covered >= n:
+                    break
+                chunks.append(big.read(p))
+                covered = p["stop"]
+            if covered >= n:
+                return np.concatenate(chunks, axis=1)[:, :n].astype(np.float32)
+    return None
+
+
+def _extract(adapter: Adapter, samples: list, config: ExtractConfig, batch_size: int, cache: CloudCache | None,
+             progress: bool, on_batch) -> np.ndarray:
+    """The forward passes of :func:`extract` (holding the cache's lock when there is one)."""
+    import torch
+    from tqdm.auto import tqdm
+
+    n, token, point = len(samples), config.token, config.point
+    parts = cache.parts(n) if cache else []
     results: dict[int, tuple[int, np.ndarray]] = {p["start"]: (p["stop"], cache.read(p)) for p in parts}
     done = sum(stop - start for start, (stop, _) in results.items())
     use_marker = config.marker if token == "ret" else None
-    st_dtype = getattr(torch, storage)
+    st_dtype = getattr(torch, config.storage)
 
     at_token = _AtToken(token)
     rec = (LayerTaps(adapter.decoder_layers, at_token) if point == "residual"

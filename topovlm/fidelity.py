@@ -325,6 +325,9 @@ def run_dev(benches: list[Benchmark], stores: list[CloudStore], sparsities=(0.25
 
     singles = one_at_a_time(n_calib_large)
     readings = [BASE, *singles, *PRESET_READINGS]
+    if n_calib_large > n_calib:       # the larger set first: the smaller one is its start (no second forward pass)
+        for store in stores:
+            store.get(BASE.clouds_key(n_calib_large))
     rows = []
     jobs = [(b, st, r) for b, st in zip(benches, stores) for r in readings]
     for bench, store, reading in tqdm(jobs, desc="dev readings", disable=not progress):
@@ -352,11 +355,13 @@ def run_test(benches: list[Benchmark], stores: list[CloudStore], readings: list[
 
     SLEB is greedy, so its choice at a smaller sparsity is the start of its
     choice at a larger one: it runs once, to the largest sparsity, on the
-    first ``sleb_samples`` calibration samples.
+    first ``sleb_samples`` calibration samples. ShortGPT and random rank the
+    layers by one importance: each runs once (per seed) and its choice at
+    every sparsity is read off (:func:`topovlm.baselines.at_sparsity`).
     """
     from tqdm.auto import tqdm
 
-    from .baselines import METHODS, Calibration, n_to_remove, run
+    from .baselines import IMPORTANCE_RANKED, METHODS, Calibration, at_sparsity, n_to_remove, run
 
     rows = []
     for bench, store in tqdm(list(zip(benches, stores)), desc="test", disable=not progress):
@@ -364,10 +369,11 @@ def run_test(benches: list[Benchmark], stores: list[CloudStore], readings: list[
             rows += evaluate_reading(bench, store, reading, sparsities, "test", n_calib)
         adapter = bench.adapter
         calib = bench.calibration_samples(n_calib)
+        top = max(sparsities, key=lambda s: n_to_remove(s, adapter.n_layers))
         for method in baselines:
             if method == "sleb":
                 t0 = time.perf_counter()
-                m = max(n_to_remove(s, adapter.n_layers) for s in sparsities)
+                m = n_to_remove(top, adapter.n_layers)
                 _, order = METHODS["sleb"](adapter, Calibration.build(adapter, calib[:sleb_samples]), m)
                 seconds = time.perf_counter() - t0
                 for s in sparsities:
@@ -375,9 +381,11 @@ def run_test(benches: list[Benchmark], stores: list[CloudStore], readings: list[
                     rows.append(Row(bench.label, "SLEB", s, "test", layers, bench.score("test", layers), (), (), seconds,
                                     bench.kind))
                 continue
+            built = Calibration.build(adapter, calib, 8)
             for seed in (random_seeds if method == "random" else (0,)):
-                for s in sparsities:
-                    r = run(method, adapter, Calibration.build(adapter, calib, 8), s, seed=seed)
+                once = run(method, adapter, built, top, seed=seed) if method in IMPORTANCE_RANKED else None
+                for s in sparsities:        # importance-ranked: one run for every sparsity
+                    r = at_sparsity(once, s) if once is not None else run(method, adapter, built, s, seed=seed)
                     name = {"shortgpt": "ShortGPT"}.get(method, method) + (f" (seed {seed})" if method == "random" else "")
                     rows.append(Row(bench.label, name, s, "test", tuple(r.layers_to_remove),
                                     bench.score("test", r.layers_to_remove), tuple((-r.importance).tolist()), (),

@@ -61,6 +61,8 @@ class PruneReport:
 
 def check_layers(layers: Sequence[int], n_layers: int) -> list[int]:
     """Validate decoder-layer indices (negative counts from the end) -> sorted unique."""
+    if isinstance(layers, (int, np.integer, str, bytes)) or not hasattr(layers, "__iter__"):
+        raise TopoVLMInputError(f"layers must be a sequence of decoder-layer indices, e.g. [{layers!r}], got {layers!r}")
     out = set()
     for x in layers:
         if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
@@ -124,8 +126,32 @@ def prune(adapter: Adapter, layers: Sequence[int]) -> PruneReport:
         setattr(cfg, name, type(value)(value[i] for i in kept))
     cfg.num_hidden_layers = len(kept)
     report = PruneReport(removed, kept, L, len(kept), before, adapter.n_parameters(), fields)
-    adapter.meta["pruned"] = report.to_dict()
+    _record(adapter.meta, report)
     return report
+
+
+def _record(meta: dict, report: PruneReport) -> None:
+    """Add one removal to the adapter's record, in the original model's indices.
+
+    ``meta["original_layers"]`` maps each current decoder layer to its index in
+    the unpruned model; ``meta["removals"]`` lists every prune in order;
+    ``meta["pruned"]`` sums them up (what ``topovlm.json`` shows first).
+    """
+    L = report.n_layers_before
+    original = list(meta.get("original_layers") or range(L))
+    if len(original) != L:                 # a record that does not describe this model: start afresh
+        original, meta["removals"] = list(range(L)), []
+    removals = list(meta.get("removals", [])) + [{
+        "removed": [original[i] for i in report.removed],          # original indices
+        "removed_as_numbered": list(report.removed),               # indices of the model this prune saw
+        "n_layers_before": L,
+    }]
+    meta["original_layers"] = [original[i] for i in report.kept]
+    meta["removals"] = removals
+    n_original = removals[0]["n_layers_before"]
+    gone = sorted(i for r in removals for i in r["removed"])
+    meta["pruned"] = {**report.to_dict(), "removed_original": gone, "n_layers_original": n_original,
+                      "sparsity_original": len(gone) / n_original}
 
 
 # the decoder-layer keyword that carries a KV cache, across transformers versions

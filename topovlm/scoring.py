@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import TopoVLMInputError
+from ._checks import TopoVLMInputError, is_number
 
 COMBINE = ("mean", "max", "sum")
 
@@ -129,7 +129,7 @@ def distance_weighted_mean(M: np.ndarray, alpha: float, include_self: bool = Fal
 
 
 def check_alpha(alpha: float) -> float:
-    if not np.isfinite(alpha) or alpha < 0:
+    if not is_number(alpha) or not np.isfinite(alpha) or alpha < 0:
         raise TopoVLMInputError(f"alpha must be >= 0 (distance weight |l - l'|^alpha), got {alpha!r}")
     return float(alpha)
 

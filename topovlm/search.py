@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ._checks import TopoVLMInputError, as_clouds, check_choice
+from ._checks import TopoVLMInputError, as_clouds, check_choice, check_range, is_number
 from .barcode import Barcode
 from .complexes import zigzag_complexes
 from .images import WEIGHTS, EffectivePersistenceImage, standard_persistence_images
@@ -25,7 +25,7 @@ from .selection import Selection, select_by_sparsity, select_by_threshold
 from .standard import standard_persistence
 from .zigzag import ENGINES, zigzag_persistence
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2      # 2: content hash in search.json
 
 
 @dataclass(frozen=True)
@@ -72,14 +72,14 @@ class SearchConfig:
         check_choice(self.degenerate, ("keep", "drop"), "degenerate")
         if not isinstance(self.include_self, (bool, np.bool_)):
             raise TopoVLMInputError(f"include_self must be True or False, got {self.include_self!r}")
-        if not np.isfinite(self.sigma) or self.sigma <= 0:
+        if not is_number(self.sigma) or not np.isfinite(self.sigma) or self.sigma <= 0:
             raise TopoVLMInputError(f"sigma must be > 0 (in layers), got {self.sigma!r}")
         if self.eps is None and self.sparsity is None:
             raise TopoVLMInputError("give a target sparsity or a threshold eps")
-        if self.sparsity is not None and self.eps is None and not 0 < self.sparsity < 1:
-            raise TopoVLMInputError(f"sparsity must be in (0, 1), got {self.sparsity!r}")
-        if self.eps is not None and not 0 < self.eps <= 1:
-            raise TopoVLMInputError(f"eps must be in (0, 1], got {self.eps!r}")
+        if self.sparsity is not None and self.eps is None:
+            check_range(self.sparsity, "sparsity", 0, 1)
+        if self.eps is not None:
+            check_range(self.eps, "eps", 0, 1, closed_high=True)
         try:
             dims = tuple(int(p) for p in self.dims)
         except TypeError:
@@ -175,9 +175,22 @@ class SearchResult:
     def n_decoder_layers(self) -> int:
         return self.selection.n_layers
 
-    def save(self, path) -> Path:
-        """Write ``search.json`` and ``search.npz`` into directory ``path``."""
+    def save(self, path, overwrite: bool = True) -> Path:
+        """Write ``search.json`` and ``search.npz`` into directory ``path``.
+
+        The JSON carries a SHA-256 of the configuration, the selection and
+        every array (:meth:`load` verifies it). The arrays are written first
+        and the JSON last, each through a temporary file and a rename, so an
+        interrupted save leaves no result that loads.
+        """
+        import os
+        import uuid
+
         out = Path(path)
+        if out.exists() and not out.is_dir():
+            raise TopoVLMInputError(f"{out} is a file; a search result is saved into a directory")
+        if not overwrite and (out / "search.json").exists():
+            raise TopoVLMInputError(f"{out} already holds a saved search")
         out.mkdir(parents=True, exist_ok=True)
         meta = {
             "format_version": FORMAT_VERSION,
@@ -195,33 +208,104 @@ class SearchResult:
         if self.barcode is not None:
             arrays.update(bc_n_layers=np.int64(self.barcode.n_layers))
             arrays.update(bc_dims=self.barcode.dims, bc_births=self.barcode.births, bc_deaths=self.barcode.deaths)
-        np.savez_compressed(out / "search.npz", **arrays)
-        (out / "search.json").write_text(json.dumps(meta, indent=2))
+        arrays = {k: np.asarray(v) for k, v in arrays.items()}
+        meta["content_sha256"] = _content_hash(meta, arrays)
+        tag = f"{os.getpid()}.{uuid.uuid4().hex[:8]}"
+        tmp_npz, tmp_json = out / f".search.{tag}.npz", out / f".search.{tag}.json"
+        np.savez_compressed(tmp_npz, **arrays)
+        tmp_json.write_text(json.dumps(meta, indent=2))
+        (out / "search.json").unlink(missing_ok=True)      # never a new npz beside an old json
+        os.replace(tmp_npz, out / "search.npz")
+        os.replace(tmp_json, out / "search.json")
         return out
 
     @classmethod
     def load(cls, path) -> "SearchResult":
-        """Read a result written by :meth:`save`."""
+        """Read a result written by :meth:`save`, verified.
+
+        Raises
+        ------
+        TopoVLMInputError
+            When a file is missing, unreadable or truncated, when the content
+            hash does not match (an edited file, or files of two searches),
+            or when shapes or layer indices do not fit together.
+        """
+        import zipfile
+
         p = Path(path)
+        where = f"saved search in {p}"
         try:
             meta = json.loads((p / "search.json").read_text())
             with np.load(p / "search.npz", allow_pickle=False) as z:
                 arr = {k: z[k] for k in z.files}
         except FileNotFoundError as exc:
             raise TopoVLMInputError(f"no saved search in {p}: {exc.filename} is missing") from None
-        except (ValueError, OSError, json.JSONDecodeError) as exc:
-            raise TopoVLMInputError(f"saved search in {p} is corrupted: {exc}") from None
+        except (ValueError, OSError, EOFError, zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise TopoVLMInputError(f"{where} is corrupted or truncated: {exc.__class__.__name__}: {exc}") from None
+        if not isinstance(meta, dict):
+            raise TopoVLMInputError(f"{where}: search.json is not a saved search")
         if meta.get("format_version") != FORMAT_VERSION:
-            raise TopoVLMInputError(f"saved search in {p} has format {meta.get('format_version')}, expected {FORMAT_VERSION}")
-        cfg_d = meta["config"]
-        cfg = SearchConfig(**{f.name: cfg_d[f.name] for f in fields(SearchConfig) if f.name in cfg_d})
-        bc = None
-        if "bc_dims" in arr:
-            n = int(arr["bc_n_layers"]) if "bc_n_layers" in arr else meta["n_layers"]
-            bc = Barcode(arr["bc_dims"], arr["bc_births"], arr["bc_deaths"], n)
-        scores = LayerScores(cfg.dims, arr["activity"], arr["survival"], arr["consistency"], cfg.combine, cfg.layer_map)
-        return cls(cfg, bc, arr["images"], arr["v_grid"], scores, Selection.from_dict(meta["selection"]), meta["timings"],
-                   list(meta.get("dropped", [])))
+            raise TopoVLMInputError(f"{where} has format {meta.get('format_version')}, expected {FORMAT_VERSION}")
+        stored = meta.pop("content_sha256", None)
+        if stored != _content_hash(meta, arr):
+            raise TopoVLMInputError(f"{where} fails its content check: search.json and search.npz were edited or come "
+                                    "from different searches")
+        try:
+            cfg_d = meta["config"]
+            cfg = SearchConfig(**{f.name: cfg_d[f.name] for f in fields(SearchConfig) if f.name in cfg_d})
+            bc = None
+            if "bc_dims" in arr:
+                bc = Barcode(arr["bc_dims"], arr["bc_births"], arr["bc_deaths"], int(arr["bc_n_layers"]))
+            scores = LayerScores(cfg.dims, arr["activity"], arr["survival"], arr["consistency"], cfg.combine,
+                                 cfg.layer_map)
+            selection = Selection.from_dict(meta["selection"])
+            res = cls(cfg, bc, arr["images"], arr["v_grid"], scores, selection, dict(meta["timings"]),
+                      [int(i) for i in meta.get("dropped", [])])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TopoVLMInputError(f"{where} is incomplete or malformed: {exc.__class__.__name__}: {exc}") from None
+        problem = res._consistency_problem(int(meta.get("n_layers", -1)))
+        if problem:
+            raise TopoVLMInputError(f"{where} is inconsistent: {problem}")
+        return res
+
+    def _consistency_problem(self, n_clouds: int) -> str:
+        """Why the parts of this result do not fit together ('' when they do)."""
+        cfg, sc, sel = self.config, self.scores, self.selection
+        P = len(cfg.dims)
+        if sc.activity.shape != (P, n_clouds) or sc.consistency.shape != (P, n_clouds):
+            return f"scores of shape {sc.activity.shape} / {sc.consistency.shape}, expected ({P}, {n_clouds})"
+        if sc.survival.shape != (P, n_clouds, n_clouds):
+            return f"survival of shape {sc.survival.shape}, expected ({P}, {n_clouds}, {n_clouds})"
+        if len(self.images) != P:
+            return f"{len(self.images)} images for {P} homology dimension(s)"
+        L = n_clouds - 1
+        if len(sel.scores) != L:
+            return f"{len(sel.scores)} layer scores for {L} decoder layers"
+        layers = list(sel.layers)
+        if layers != sorted(set(layers)) or any(not 0 <= i < L for i in layers) or len(layers) >= L:
+            return f"layers to remove {layers} are not distinct sorted indices that leave a layer of 0..{L - 1}"
+        if (self.barcode is None) != (cfg.homology == "standard"):
+            return f"a {'standard' if self.barcode is None else 'zigzag'} result under homology={cfg.homology!r}"
+        if self.barcode is not None:
+            bc = self.barcode
+            if bc.n_layers != n_clouds - len(self.dropped):
+                return f"a barcode over {bc.n_layers} clouds for {n_clouds} clouds ({len(self.dropped)} dropped)"
+            if len(bc.births) and (bc.births.min() < 0 or (bc.deaths < bc.births).any()
+                                   or bc.deaths.max() > 2 * (bc.n_layers - 1)):
+                return "barcode intervals outside the zigzag"
+        return ""
+
+
+def _content_hash(meta: dict, arrays: dict) -> str:
+    """SHA-256 of a saved search's JSON fields (without the hash) and its arrays."""
+    import hashlib
+
+    h = hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "content_sha256"}, sort_keys=True).encode())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}|{a.dtype.str}|{a.shape}|".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
 
 
 def select(scores: LayerScores, config: SearchConfig) -> Selection:
@@ -288,6 +372,21 @@ def _barcode_scores(bc: Barcode, cfg: SearchConfig, timings: dict):
     return epi.images_, epi.v_, scores
 
 
+def _warn_without_topology(bc: Barcode, cfg: SearchConfig, kept, degenerate: set) -> None:
+    """Warn, naming them, about clouds with no class at all in the scored dimensions
+    (their score is 0: they are removed only after every scored layer). Degenerate
+    clouds are left out: they were warned about already."""
+    alive = sum(bc.betti(p)[::2] for p in cfg.dims)            # (clouds kept,) classes alive at each cloud
+    n_clouds = int(max(kept)) + 1
+    scoring = range(1, n_clouds) if cfg.layer_map == "output" else range(0, n_clouds - 1)   # clouds that score a layer
+    empty = [int(kept[j]) for j in np.flatnonzero(alive == 0) if int(kept[j]) not in degenerate and int(kept[j]) in scoring]
+    if empty:
+        shift = 1 if cfg.layer_map == "output" else 0
+        dims = "/".join(f"H{p}" for p in cfg.dims)
+        warnings.warn(f"cloud(s) {empty} (decoder layer(s) {[c - shift for c in empty]}) have no {dims} class at all: "
+                      "their consistency is 0; more points or another k may give them topology", stacklevel=3)
+
+
 def search(clouds, config: SearchConfig | None = None, **overrides) -> SearchResult:
     """Run the TopoVLM layer search.
 
@@ -335,14 +434,19 @@ def search(clouds, config: SearchConfig | None = None, **overrides) -> SearchRes
         seq = as_clouds(clouds)
         bad = degenerate_clouds(seq, cfg.k)
         if bad and cfg.degenerate == "keep":
-            warnings.warn(f"cloud(s) {bad} have fewer than k + 1 = {cfg.k + 1} distinct points: their k-NN graphs are "
-                          "decided by ties (degenerate='drop' leaves them out of the zigzag)", stacklevel=2)
+            shift = 1 if cfg.layer_map == "output" else 0
+            layers = [c - shift for c in bad if 0 <= c - shift < len(seq) - 1]
+            warnings.warn(f"cloud(s) {bad} (decoder layer(s) {layers}) have fewer than k + 1 = {cfg.k + 1} distinct "
+                          "points: their k-NN graphs are decided by ties (degenerate='drop' leaves them out of the "
+                          "zigzag)", stacklevel=2)
         if cfg.degenerate == "drop":
             dropped = bad
         kept = np.array([i for i in range(len(seq)) if i not in set(dropped)])
         if len(kept) < 2:
             raise TopoVLMInputError(f"only {len(kept)} non-degenerate cloud(s) of {len(seq)}: nothing to zigzag")
         bc, images, v_grid, scores = _topology([seq[i] for i in kept], cfg, timings)
+        if bc is not None:
+            _warn_without_topology(bc, cfg, kept, set(bad))
         if dropped:
             scores = expand(scores, kept, len(seq))
     t = time.perf_counter()

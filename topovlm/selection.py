@@ -126,12 +126,8 @@ def select_by_sparsity(scores, sparsity: float, activity=None, keep=(), max_cons
     Selection
     """
     s, keep = _check_common(scores, keep, max_consecutive)
-    if not (isinstance(sparsity, (int, float, np.floating)) and 0 < sparsity < 1):
-        raise TopoVLMInputError(f"sparsity must be in (0, 1) (fraction of layers removed), got {sparsity!r}")
     L = len(s)
-    m = int(round(sparsity * L))
-    if m == 0:
-        raise TopoVLMInputError(f"sparsity {sparsity} of {L} layers removes no layer (round({sparsity} * {L}) = 0)")
+    m = n_to_remove(sparsity, L)
     act = np.zeros(L) if activity is None else np.asarray(activity, dtype=np.float64).ravel()
     order = np.lexsort((np.arange(L), act, -s))  # score desc, then activity asc, then index
     layers = _greedy(order, m, L, keep, max_consecutive)
@@ -171,6 +167,26 @@ def select_by_threshold(scores, eps: float, keep=(), max_consecutive: int | None
     if len(layers) >= L:
         raise TopoVLMInputError(f"eps = {eps} would remove all {L} layers; raise eps")
     return Selection(layers, s, "threshold", float(eps), keep, max_consecutive)
+
+
+def n_to_remove(sparsity: float, n_layers: int) -> int:
+    """round(s * L), validated: at least one layer removed, at least one kept."""
+    if isinstance(sparsity, bool) or not isinstance(sparsity, (int, float, np.floating)) or not 0 < sparsity < 1:
+        raise TopoVLMInputError(f"sparsity must be in (0, 1) (fraction of layers removed), got {sparsity!r}")
+    m = int(round(sparsity * n_layers))
+    if m == 0:
+        raise TopoVLMInputError(f"sparsity {sparsity} of {n_layers} layers removes no layer "
+                                f"(round({sparsity} * {n_layers}) = 0)")
+    if m >= n_layers:
+        raise TopoVLMInputError(f"sparsity {sparsity} of {n_layers} layers would remove all of them "
+                                f"(round({sparsity} * {n_layers}) = {m}); at most {n_layers - 1} can go "
+                                f"(sparsity {largest_sparsity(n_layers):.4g})")
+    return m
+
+
+def largest_sparsity(n_layers: int) -> float:
+    """The sparsity that removes all but one of ``n_layers`` layers, (L - 1) / L."""
+    return (n_layers - 1) / n_layers
 
 
 def jaccard(a, b) -> float:

@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -43,6 +44,9 @@ import numpy as np
 from ._cache import default_cache_dir
 from ._checks import TopoVLMInputError
 from .models import mini
+
+#: Training checkpoints: safetensors (weights, optimizer moments) + JSON metadata.
+CHECKPOINT_FORMAT = "topovlm-train-1"
 
 
 @dataclass(frozen=True)
@@ -269,21 +273,72 @@ class _State:
 
 
 def _checkpoint(path: Path, named: dict, trained, opt, state: _State) -> None:
-    """Atomically write what a resumed run needs."""
+    """Atomically write what a resumed run needs: tensors (weights and optimizer
+    moments) as safetensors, everything else as JSON in its metadata. No pickle:
+    loading a checkpoint never runs code."""
     import torch
+    from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"params": {n: named[n].detach().cpu() for n in trained},
-                "opt": None if opt is None else opt.state_dict(), "state": asdict(state)}, tmp)
-    tmp.replace(path)
+    tensors = {f"param/{n}": named[n].detach().cpu().contiguous() for n in trained}
+    opt_json = None
+    if opt is not None:
+        sd = opt.state_dict()
+        scalars: dict = {}
+        for idx, slots in sd["state"].items():
+            for key, value in slots.items():
+                if torch.is_tensor(value):
+                    tensors[f"opt/{idx}/{key}"] = value.detach().cpu().contiguous()
+                else:
+                    scalars[f"{idx}/{key}"] = value
+        opt_json = {"param_groups": sd["param_groups"], "scalars": scalars}
+    meta = {"format": CHECKPOINT_FORMAT, "state": json.dumps(asdict(state)), "opt": json.dumps(opt_json)}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
 
 
-def _state_path(name: str, config: TrainConfig, checkpoint_dir) -> Path:
+def _load_checkpoint(path: Path, trained, device: str) -> dict:
+    """Read :func:`_checkpoint`'s file: ``{"params", "opt", "state"}`` (opt: a
+    ``state_dict`` for ``load_state_dict``, or None)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path), device=device)
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
+        state = json.loads(meta["state"])
+        opt_json = json.loads(meta["opt"])
+        params = {n: tensors[f"param/{n}"] for n in trained}
+    except Exception as exc:     # safetensors / json / a missing key: one message
+        raise TopoVLMInputError(f"training checkpoint {path} is unreadable ({exc.__class__.__name__}: {exc}); "
+                                "delete it or start over with --fresh (resume=False)") from None
+    opt = None
+    if opt_json is not None:
+        slots: dict = {}
+        for key, value in tensors.items():
+            if key.startswith("opt/"):
+                _, idx, name = key.split("/", 2)
+                slots.setdefault(int(idx), {})[name] = value
+        for key, value in opt_json["scalars"].items():
+            idx, name = key.split("/", 1)
+            slots.setdefault(int(idx), {})[name] = value
+        groups = [{**g, **({"betas": tuple(g["betas"])} if "betas" in g else {})} for g in opt_json["param_groups"]]
+        opt = {"state": slots, "param_groups": groups}
+    return {"params": params, "opt": opt, "state": state}
+
+
+def _state_path(name: str, config: TrainConfig, checkpoint_dir, cache_dir=None) -> Path:
     key = hashlib.sha256(json.dumps([name, asdict(config), asdict(mini.SPECS[name]()), recipe(name).mix], sort_keys=True,
                                     default=str).encode()).hexdigest()[:12]
-    root = Path(checkpoint_dir) if checkpoint_dir is not None else default_cache_dir() / "train"
-    return root / f"{name}-{key}.pt"
+    if checkpoint_dir is not None:
+        root = Path(checkpoint_dir)
+    else:
+        root = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / "train"
+    return root / f"{name}-{key}.safetensors"
 
 
 def train(name: str, config: TrainConfig | None = None, out_dir=None, cache_dir=None, resume: bool = True,
@@ -299,9 +354,10 @@ def train(name: str, config: TrainConfig | None = None, out_dir=None, cache_dir=
         Where ``weights.safetensors``, ``mini.json`` and ``train_log.jsonl``
         go; default the package's ``topovlm/weights/<name>``.
     cache_dir : path, optional
-        Where SmolLM2's conversion is kept.
+        Cache root (default ``$TOPOVLM_CACHE`` or ``~/.cache/topovlm``): SmolLM2's
+        conversion and, under ``train/``, the resumable checkpoints.
     checkpoint_dir : path, optional
-        Resumable checkpoints; default ``<cache>/train/``.
+        Resumable checkpoints (safetensors + JSON, no pickle); default ``<cache>/train/``.
     resume : bool
         Continue from the last checkpoint of the same name + config.
     device : str
@@ -329,8 +385,8 @@ def train(name: str, config: TrainConfig | None = None, out_dir=None, cache_dir=
     trained = mini.trained_names(adapter)                 # everything stored: media modules + LoRA
     media = [named[n] for n in trained if "lora_" not in n]
     lora = [named[n] for n in trained if "lora_" in n]
-    state, path = _State(), _state_path(name, config, checkpoint_dir)
-    saved = torch.load(path, map_location=device, weights_only=False) if resume and path.exists() else None
+    state, path = _State(), _state_path(name, config, checkpoint_dir, cache_dir)
+    saved = _load_checkpoint(path, trained, device) if resume and path.exists() else None
     if saved is not None:
         with torch.no_grad():
             for n in trained:

@@ -142,7 +142,23 @@ def load_model(name: str, *, family: str | None = None, device: str = "cpu", dty
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise TopoVLMInputError(f"cannot load {name!r} as {fam}: {first[:200]}") from None
     adapter.name = "smollm2" if alias else name
+    adapter.meta.update(_saved_record(Path(source), adapter.n_layers))
     return adapter
+
+
+def _saved_record(checkpoint: Path, n_layers: int) -> dict:
+    """The removal record of a checkpoint that topovlm saved (``topovlm.json``), so
+    that pruning it again keeps every removal in the original indices."""
+    path = checkpoint / "topovlm.json"
+    if not path.is_file():
+        return {}
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+    if not isinstance(info, dict) or len(info.get("original_layers") or []) != n_layers:
+        return {}
+    return {k: info[k] for k in ("original_layers", "removals", "pruned") if k in info}
 
 
 __all__ = [

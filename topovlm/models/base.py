@@ -194,6 +194,12 @@ class Adapter:
     def n_layers(self) -> int:
         return len(self.decoder_layers)
 
+    @property
+    def hidden_size(self) -> int | None:
+        """Width d of the decoder's hidden states (None when the config does not say)."""
+        value = getattr(self.text_config, "hidden_size", None)
+        return int(value) if value is not None else None
+
     def to_device(self, inputs: dict) -> dict:
         """Move a batch's tensors to the model's (first) device."""
         return {k: v.to(self.device) if hasattr(v, "to") else v for k, v in inputs.items()}
@@ -300,21 +306,36 @@ class Adapter:
             answers += [a.strip() for a in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
         return answers
 
-    def save(self, out_dir, extra: dict | None = None) -> Path:
+    def save(self, out_dir, extra: dict | None = None, overwrite: bool = False) -> Path:
         """``save_pretrained`` the model and its tokenizer/processor.
 
         The directory loads with plain transformers (``from_pretrained``),
-        without topovlm. ``extra`` is written as ``topovlm.json`` beside it.
+        without topovlm. ``extra`` is written as ``topovlm.json`` beside it,
+        with the record of every removal in the original model's layer indices.
+
+        The directory is written whole (a fresh folder that then replaces it),
+        so nothing of an earlier checkpoint survives in it. It may be empty,
+        new, or an earlier topovlm save of the same family; anything else
+        needs ``overwrite=True``. The model's own source directory is refused.
+
+        Raises
+        ------
+        TopoVLMInputError
+            For an output path that is refused (see above).
         """
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        self.model.save_pretrained(out)
-        self.processor.save_pretrained(out)
+        from .._outputs import check_out_dir, replace_dir
+
+        out = check_out_dir(out_dir, "topovlm.json", overwrite, source=self.name, kind=self.family)
         info = {"family": self.family, "source": self.name, "n_layers": self.n_layers, **self.meta, **(extra or {})}
-        (out / "topovlm.json").write_text(json.dumps(info, indent=2, default=str))
-        for name, text in self.evaluation_files(out.resolve()).items():
-            (out / name).write_text(text)
-        return out
+
+        def write(tmp: Path):
+            self.model.save_pretrained(tmp)
+            self.processor.save_pretrained(tmp)
+            (tmp / "topovlm.json").write_text(json.dumps(info, indent=2, default=str))
+            for name, text in self.evaluation_files(out.resolve()).items():
+                (tmp / name).write_text(text)
+
+        return replace_dir(out, write)
 
     def evaluation_files(self, checkpoint: Path) -> dict:
         """Files written beside a saved checkpoint that say how to evaluate it

@@ -1,0 +1,387 @@
+"""Fault injection: every file topovlm writes survives concurrent writers, kills,
+truncation, bit flips, swaps and planted pickles, or is refused with a clear error."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import topovlm as tv
+from topovlm.models import tiny
+
+from conftest import family_samples
+
+HERE = Path(__file__).resolve().parent
+N = 24
+
+
+def _script(body: str) -> str:
+    return textwrap.dedent(f"""
+        import os, signal, sys
+        sys.path.insert(0, {str(HERE)!r})
+        import numpy as np
+        import topovlm as tv
+        from topovlm.models import tiny
+        from conftest import family_samples
+        ad = tiny.tiny_causal_lm("llama", 4)
+        samples = family_samples(ad, {N})
+    """) + textwrap.dedent(body)
+
+
+def _spawn(body: str, *args) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _script(body), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+@pytest.fixture(scope="module")
+def reference():
+    ad = tiny.tiny_causal_lm("llama", 4)
+    return tv.extract(ad, family_samples(ad, N), cache_dir=False, progress=False)
+
+
+def _cache_dir(root: Path) -> Path:
+    (key,) = [p for p in (root / "clouds").iterdir() if p.is_dir() and any(p.glob("part-*"))]
+    return key
+
+
+def _manifest(root: Path) -> list[dict]:
+    return [json.loads(ln) for ln in (_cache_dir(root) / "manifest.jsonl").read_text().splitlines()]
+
+
+EXTRACT = """
+out = tv.extract(ad, samples, batch_size=int(sys.argv[2]), cache_dir=sys.argv[1], progress=False)
+np.save(sys.argv[3], out)
+"""
+
+
+@pytest.mark.parametrize("sizes", [(4, 6), (5, 5)])
+def test_concurrent_extractions_into_one_cache_both_return_the_clouds(tmp_path, reference, sizes):
+    procs = [_spawn(EXTRACT, tmp_path / "cache", b, tmp_path / f"out{i}.npy") for i, b in enumerate(sizes)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err[-2000:]
+    for i in range(len(sizes)):
+        np.testing.assert_allclose(np.load(tmp_path / f"out{i}.npy"), reference, atol=1e-5)
+    parts = _manifest(tmp_path / "cache")
+    spans = sorted((e["start"], e["stop"]) for e in parts)
+    assert spans[0][0] == 0 and spans[-1][1] == N and all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
+    ad = tiny.tiny_causal_lm("llama", 4)
+    again = tv.extract(ad, family_samples(ad, N), batch_size=7, cache_dir=tmp_path / "cache", progress=False)
+    assert again.shape == reference.shape
+    np.testing.assert_allclose(again, reference, atol=1e-5)
+
+
+def test_a_manifest_whose_batches_overlap_is_reported_and_recomputed(tmp_path, reference):
+    ad = tiny.tiny_causal_lm("llama", 4)
+    samples = family_samples(ad, N)
+    tv.extract(ad, samples, batch_size=6, cache_dir=tmp_path, progress=False)
+    key = _cache_dir(tmp_path)
+    entries = _manifest(tmp_path)
+    extra = dict(entries[0], start=2, stop=8)                 # a second writer's batch over the same samples
+    (key / "manifest.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries + [extra]))
+    with pytest.warns(UserWarning, match="inconsistent.*overlaps"):
+        out = tv.extract(ad, samples, batch_size=6, cache_dir=tmp_path, progress=False)
+    assert out.shape == reference.shape
+    np.testing.assert_allclose(out, reference, atol=1e-5)
+    spans = sorted((e["start"], e["stop"]) for e in _manifest(tmp_path))
+    assert spans == [(0, 6), (6, 12), (12, 18), (18, 24)]
+
+
+KILL_AT = """
+def die(done, total):
+    if done >= int(sys.argv[2]):
+        os.kill(os.getpid(), signal.SIGKILL)
+tv.extract(ad, samples, batch_size=5, cache_dir=sys.argv[1], progress=False, on_batch=die)
+"""
+
+
+@pytest.mark.parametrize("kill_after", [5, 15, 24])
+def test_a_kill_after_any_batch_resumes_to_the_same_clouds(tmp_path, reference, kill_after):
+    p = _spawn(KILL_AT, tmp_path, kill_after)
+    p.communicate(timeout=300)
+    assert p.returncode == -signal.SIGKILL
+    ad = tiny.tiny_causal_lm("llama", 4)
+    out = tv.extract(ad, family_samples(ad, N), batch_size=5, cache_dir=tmp_path, progress=False)
+    np.testing.assert_allclose(out, reference, atol=1e-5)
+
+
+def test_a_torn_manifest_line_is_repaired_by_the_next_run_not_refused_later(tmp_path, reference):
+    ad = tiny.tiny_causal_lm("llama", 4)
+    samples = family_samples(ad, N)
+    calls = []
+    with pytest.raises(RuntimeError):
+        def stop(done, total):
+            if done >= 12:
+                raise RuntimeError
+        tv.extract(ad, samples, batch_size=6, cache_dir=tmp_path, progress=False, on_batch=stop)
+    key = _cache_dir(tmp_path)
+    with open(key / "manifest.jsonl", "a") as f:
+        f.write('{"file": "part-0000012-00')                 # a writer killed mid-line (older versions appended)
+    (key / ".part-0000012-0000018.safetensors.123.tmp").write_bytes(b"half a file")
+    for _ in range(3):                                          # every later run works, not just the first
+        out = tv.extract(ad, samples, batch_size=6, cache_dir=tmp_path, progress=False,
+                         on_batch=lambda d, n: calls.append(d))
+        np.testing.assert_allclose(out, reference, atol=1e-5)
+    assert calls == [18, 24]
+    assert not list(key.glob(".*.tmp"))
+
+
+def test_a_bit_flip_in_a_cached_batch_is_refused(tmp_path):
+    ad = tiny.tiny_causal_lm("llama", 4)
+    samples = family_samples(ad, N)
+    tv.extract(ad, samples, batch_size=8, cache_dir=tmp_path, progress=False)
+    part = sorted(_cache_dir(tmp_path).glob("part-*"))[1]
+    data = bytearray(part.read_bytes())
+    data[-3] ^= 0x10
+    part.write_bytes(bytes(data))
+    with pytest.raises(tv.TopoVLMInputError, match="checksum"):
+        tv.extract(ad, samples, batch_size=8, cache_dir=tmp_path, progress=False)
+
+
+# --- saved searches ------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    root = tmp_path_factory.mktemp("saved")
+    X = tv.drifting_clouds(9, 40, 4, seed=2)
+    tv.search(X, k=6, sparsity=0.25).save(root / "a")
+    tv.search(X, k=5, sparsity=0.5).save(root / "b")          # other arrays: its json does not fit a's npz
+    tv.search(X, k=6, sparsity=0.25, homology="standard").save(root / "std")
+    return root
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    dst.mkdir()
+    for f in src.iterdir():
+        (dst / f.name).write_bytes(f.read_bytes())
+    return dst
+
+
+def test_a_saved_search_loads_back_identical(saved):
+    res = tv.SearchResult.load(saved / "a")
+    assert len(res.layers_to_remove) == 2 and res.config.k == 6
+
+
+@pytest.mark.parametrize("damage,msg", [
+    ("truncate", "corrupted or truncated"),
+    ("flip", "corrupted|content check"),
+    ("swap_json", "content check"),
+    ("edit_layers", "content check"),
+    ("std_arrays", "content check"),
+    ("text_npz", "corrupted or truncated"),
+    ("json_list", "not a saved search"),
+    ("missing_npz", "is missing"),
+])
+def test_every_damaged_saved_search_is_refused_with_a_clear_error(saved, tmp_path, damage, msg):
+    d = _copy(saved / "a", tmp_path / "d")
+    if damage == "truncate":
+        data = (d / "search.npz").read_bytes()
+        (d / "search.npz").write_bytes(data[: len(data) // 2])
+    elif damage == "flip":
+        data = bytearray((d / "search.npz").read_bytes())
+        data[len(data) // 2] ^= 0x01
+        (d / "search.npz").write_bytes(bytes(data))
+    elif damage == "swap_json":
+        (d / "search.json").write_bytes((saved / "b" / "search.json").read_bytes())
+    elif damage == "edit_layers":
+        meta = json.loads((d / "search.json").read_text())
+        meta["selection"]["layers"] = [0, 99]
+        (d / "search.json").write_text(json.dumps(meta))
+    elif damage == "std_arrays":
+        (d / "search.npz").write_bytes((saved / "std" / "search.npz").read_bytes())
+    elif damage == "text_npz":
+        (d / "search.npz").write_text("not a zip file at all")
+    elif damage == "json_list":
+        (d / "search.json").write_text("[1, 2, 3]")
+    elif damage == "missing_npz":
+        (d / "search.npz").unlink()
+    with pytest.raises(tv.TopoVLMInputError, match=msg):
+        tv.SearchResult.load(d)
+
+
+def test_a_consistent_edit_with_a_recomputed_hash_is_still_range_checked(saved, tmp_path):
+    from topovlm.search import _content_hash
+
+    d = _copy(saved / "a", tmp_path / "d")
+    meta = json.loads((d / "search.json").read_text())
+    meta.pop("content_sha256")
+    meta["selection"]["layers"] = [0, 1, 2, 3, 4, 5, 6, 7]          # every layer
+    with np.load(d / "search.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    meta["content_sha256"] = _content_hash(meta, arrays)
+    (d / "search.json").write_text(json.dumps(meta))
+    with pytest.raises(tv.TopoVLMInputError, match="inconsistent"):
+        tv.SearchResult.load(d)
+
+
+# --- training checkpoints: no pickle --------------------------------------------------------------------------
+
+def test_a_planted_pickle_is_never_unpickled_by_training_resume(tmp_path, monkeypatch):
+    import pickle
+
+    from topovlm import train as T
+
+    config = T.TrainConfig(steps=2, batch_size=2, align_steps=1, align_batch_size=2, checkpoint_every=1, log_every=1)
+    path = T._state_path("mini-llava-next", config, tmp_path / "ck")
+    path.parent.mkdir(parents=True)
+    marker = tmp_path / "pwned"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    for target in (path, path.with_suffix(".pt")):
+        target.write_bytes(pickle.dumps({"params": Payload()}))
+    with pytest.raises(tv.TopoVLMInputError, match="unreadable"):
+        T.train("mini-llava-next", config, out_dir=tmp_path / "w", checkpoint_dir=tmp_path / "ck", progress=False,
+                evaluate=False)
+    assert not marker.exists()
+
+
+def test_checkpoints_follow_cache_dir(tmp_path):
+    from topovlm import train as T
+
+    config = T.recipe("mini-llava-next").config
+    assert T._state_path("mini-llava-next", config, None, tmp_path).parent == tmp_path / "train"
+
+
+def test_no_pickle_in_the_package():
+    src = Path(tv.__file__).parent
+    for path in src.rglob("*.py"):
+        text = path.read_text()
+        assert "weights_only=False" not in text and "import pickle" not in text, path
+
+
+# --- saved models ---------------------------------------------------------------------------------------------
+
+def test_saving_into_a_foreign_non_empty_directory_is_refused_and_overwrite_replaces_it(tmp_path):
+    ad = tiny.tiny_causal_lm("llama", 4)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "model.safetensors.index.json").write_text("{}")
+    (out / "model-00002-of-00002.safetensors").write_bytes(b"an old shard")
+    (out / "chat_template.jinja").write_text("{{ other model }}")
+    with pytest.raises(tv.TopoVLMInputError, match="not empty"):
+        ad.save(out)
+    ad.save(out, overwrite=True)
+    assert not (out / "model.safetensors.index.json").exists() and not (out / "model-00002-of-00002.safetensors").exists()
+    template = out / "chat_template.jinja"
+    assert not template.exists() or template.read_text() != "{{ other model }}"
+    tv.prune(ad, [1])
+    ad.save(out)                                    # an earlier topovlm save of the same family: replaced whole
+    assert json.loads((out / "topovlm.json").read_text())["n_layers"] == 3
+
+
+def test_saving_onto_the_source_directory_is_refused(tmp_path):
+    tiny.tiny_causal_lm("llama", 4).save(tmp_path / "m")
+    ad = tv.models.load_model(str(tmp_path / "m"))
+    with pytest.raises(tv.TopoVLMInputError, match="being read"):
+        ad.save(tmp_path / "m", overwrite=True)
+
+
+def test_repeated_prunes_keep_every_removal_in_original_indices(tmp_path):
+    ad = tiny.tiny_causal_lm("llama", 8)
+    tv.prune(ad, [1, 3])                             # original 1, 3 -> now 6 layers: originals [0, 2, 4, 5, 6, 7]
+    ad.save(tmp_path / "p1")
+    again = tv.models.load_model(str(tmp_path / "p1"))
+    tv.prune(again, [0, 2])                          # current 0, 2 = originals 0, 4
+    again.save(tmp_path / "p2")
+    info = json.loads((tmp_path / "p2" / "topovlm.json").read_text())
+    assert info["pruned"]["removed_original"] == [0, 1, 3, 4]
+    assert info["original_layers"] == [2, 5, 6, 7]
+    assert [r["removed"] for r in info["removals"]] == [[1, 3], [0, 4]]
+    assert info["pruned"]["n_layers_original"] == 8
+
+
+# --- the command line checks its output before the work ---------------------------------------------------------
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "topovlm.cli", *map(str, args)], capture_output=True, text=True)
+
+
+def test_extract_with_an_unusable_out_fails_before_any_forward_pass(tmp_path):
+    tiny.tiny_causal_lm("llama", 4).save(tmp_path / "m")
+    (tmp_path / "p.txt").write_text("\n".join(f"prompt {i}" for i in range(6)))
+    (tmp_path / "afile").write_text("x")
+    r = run_cli("extract", "--model", tmp_path / "m", "--data", tmp_path / "p.txt", "--n", 6,
+                "--out", tmp_path / "afile" / "c.npz", "--cache-dir", tmp_path / "cache")
+    assert r.returncode == 2 and "is a file" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "cache" / "clouds").exists()
+    r = run_cli("extract", "--model", tmp_path / "m", "--data", tmp_path / "p.txt", "--n", 6,
+                "--out", tmp_path / "r" / "noext", "--cache-dir", tmp_path / "cache")
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert f"saved to {tmp_path / 'r' / 'noext.npz'}" in r.stdout and (tmp_path / "r" / "noext.npz").exists()
+
+
+def test_prune_refuses_a_sparsity_that_removes_every_layer_before_extracting(tmp_path):
+    tiny.tiny_causal_lm("llama", 6).save(tmp_path / "m")
+    r = run_cli("prune", "--model", tmp_path / "m", "--sparsity", 0.95, "--out", tmp_path / "p",
+                "--cache-dir", tmp_path / "cache")
+    assert r.returncode == 2 and "at most 5" in r.stderr and "Traceback" not in r.stderr
+    assert not (tmp_path / "p").exists() and not (tmp_path / "cache" / "clouds").exists()
+
+
+def test_prune_refuses_clouds_of_another_model(tmp_path):
+    tiny.tiny_causal_lm("llama", 4).save(tmp_path / "m")
+    np.savez(tmp_path / "wide.npz", clouds=np.random.default_rng(0).random((5, 20, 48)))
+    r = run_cli("prune", "--model", tmp_path / "m", "--sparsity", 0.5, "--clouds", tmp_path / "wide.npz",
+                "--out", tmp_path / "p")
+    assert r.returncode == 2 and "width 48" in r.stderr
+    np.savez(tmp_path / "named.npz", clouds=np.random.default_rng(0).random((5, 20, 32)), model=np.str_("other"))
+    r = run_cli("prune", "--model", tmp_path / "m", "--sparsity", 0.5, "--clouds", tmp_path / "named.npz",
+                "--out", tmp_path / "p")
+    assert r.returncode == 2 and "clouds of 'other'" in r.stderr
+
+
+@pytest.mark.parametrize("make,msg", [
+    (lambda p: np.save(p, np.zeros((3, 4, 2))), "single array"),
+    (lambda p: p.write_text("just text"), "cannot read"),
+    (lambda p: np.savez(p, clouds=np.zeros((3, 4, 2), complex)), "real numbers"),
+])
+def test_search_refuses_files_that_are_not_clouds_in_one_line(tmp_path, make, msg):
+    path = tmp_path / "c.npz"
+    make(path)
+    if not path.exists():                                  # np.save appended .npy
+        (tmp_path / "c.npz.npy").rename(path)
+    r = run_cli("search", path, "--out", tmp_path / "s")
+    assert r.returncode == 2 and msg in r.stderr, r.stderr
+    assert "Traceback" not in r.stderr and "allow_pickle" not in r.stderr
+
+
+def test_search_refuses_a_foreign_non_empty_out_before_searching(tmp_path):
+    np.savez(tmp_path / "c.npz", clouds=tv.drifting_clouds(5, 30, 3))
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "notes.txt").write_text("mine")
+    r = run_cli("search", tmp_path / "c.npz", "--k", 5, "--out", tmp_path / "s")
+    assert r.returncode == 2 and "not empty" in r.stderr
+    r = run_cli("search", tmp_path / "c.npz", "--k", 5, "--out", tmp_path / "s", "--overwrite")
+    assert r.returncode == 0, r.stderr
+
+
+# --- a failed book chapter is executed again ---------------------------------------------------------------------
+
+def test_rerun_failed_touches_exactly_the_chapters_without_an_executed_copy(tmp_path):
+    pytest.importorskip("jupyter_cache")
+    import jupytext
+    from jupyter_cache import get_cache
+
+    sys.path.insert(0, str(HERE.parent / "tools"))
+    import rerun_failed as R
+
+    chapters = R.chapter_sources()[:2]
+    build = tmp_path / "_build"
+    for src in chapters:
+        page = build / "html" / src.relative_to(R.ROOT).with_suffix(".html")
+        page.parent.mkdir(parents=True, exist_ok=True)
+        page.write_text("<html></html>")
+    cache = get_cache(str(build / ".jupyter_cache"))
+    ok = jupytext.read(chapters[0])
+    cache.cache_notebook_bundle(__import__("jupyter_cache.base", fromlist=["CacheBundleIn"]).CacheBundleIn(ok, "x"),
+                                check_validity=False)
+    assert R.failed_chapters(build) == [chapters[1]]
