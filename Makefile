@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/zigzag.py
 	$(PY) benchmarks/extract.py
 	$(PY) benchmarks/skip.py
+	$(PY) benchmarks/sleb.py
 
 # after changing a chapter: bring its paired notebooks/NN_*.ipynb up to date (jupytext
 # pairing; whichever of the pair was edited last wins) ...
