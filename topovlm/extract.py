@@ -64,9 +64,11 @@ def prefix_fingerprints(samples: Sequence[Sample]) -> list[str]:
     return out
 
 
-def cache_key(adapter: Adapter, samples: Sequence[Sample], config: ExtractConfig) -> tuple[str, dict]:
-    """Key of the cache directory and the metadata it stands for."""
-    prefixes = prefix_fingerprints(samples)
+def cache_key(adapter: Adapter, samples: Sequence[Sample], config: ExtractConfig,
+              prefixes: list[str] | None = None) -> tuple[str, dict]:
+    """Key of the cache directory and the metadata it stands for (``prefixes``:
+    :func:`prefix_fingerprints` of the samples, when already computed)."""
+    prefixes = prefix_fingerprints(samples) if prefixes is None else prefixes
     meta = {"version": CACHE_VERSION, "model": adapter.name, "family": adapter.family,
             "model_fingerprint": adapter.fingerprint(), "data_fingerprint": prefixes[-1] if prefixes else "",
             "n_samples": len(samples), "n_layers": adapter.n_layers, **asdict(config)}
@@ -404,7 +406,8 @@ def extract(adapter: Adapter, samples, *, token: str = "ret", point: str = "resi
     samples = as_samples(samples)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise TopoVLMInputError(f"batch_size must be a positive integer, got {batch_size!r}")
-    key, meta = cache_key(adapter, samples, config)
+    prefixes = prefix_fingerprints(samples)          # hashes every sample (media bytes included) once
+    key, meta = cache_key(adapter, samples, config, prefixes)
     if cache_dir is False:
         return _extract(adapter, samples, config, batch_size, None, progress, on_batch)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -412,10 +415,10 @@ def extract(adapter: Adapter, samples, *, token: str = "ret", point: str = "resi
     with cache.locked():
         cache.open(fresh)
         if not fresh and not cache.parts(len(samples)):
-            found = _from_larger_cache(root / "clouds", meta, prefix_fingerprints(samples), exclude=cache.root)
+            found = _from_larger_cache(root / "clouds", meta, prefixes, exclude=cache.root)
             if found is not None:
                 return found
-        cache.write_prefixes(prefix_fingerprints(samples))
+        cache.write_prefixes(prefixes)
         return _extract(adapter, samples, config, batch_size, cache, progress, on_batch)
 
 
