@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ._checks import TopoVLMInputError
-from .evaluate import correct, layer_ranges, per_suite, relative_score
+from .evaluate import Outcomes, correct, layer_ranges, per_suite, relative_score
 from .intervals import difference_interval, relative_score_interval
 from .search import SearchConfig, search
 from .selection import jaccard
@@ -107,14 +107,16 @@ def run_ablation(adapter, clouds, questions, sparsity: float = 0.5, variants: di
     questions = list(questions)
     n_points = np.shape(clouds[0])[0]
     suites = tuple(q.suite for q in questions)
-    full_right = tuple(correct(adapter, questions, batch_size=batch_size, scoring=scoring).tolist())
+    choices = Outcomes(adapter, lambda: correct(adapter, questions, batch_size=batch_size, scoring=scoring),
+                       replay=scoring == "choice")
+    full_right = tuple(choices(()).tolist())
     full = full or per_suite(questions, full_right)
     rows = []
     for name, options in tqdm(variants.items(), desc="ablation", unit="variant", disable=not progress):
         options = dict(options)
         options["k"] = min(options.get("k", SearchConfig.k), n_points - 1)
         res = search(clouds, sparsity=sparsity, **options)
-        right = correct(adapter, questions, batch_size=batch_size, skip=res.layers_to_remove, scoring=scoring)
+        right = choices(res.layers_to_remove)
         acc = per_suite(questions, right)
         rows.append(AblationRow(name, options, tuple(res.layers_to_remove), acc, relative_score(acc, full),
                                 res.timings["total"], tuple(right.tolist()), suites, full_right))

@@ -42,6 +42,7 @@ import numpy as np
 from ._checks import TopoVLMInputError
 from .models.base import Adapter, as_samples
 from .extract import LayerTaps
+from . import forward
 from .prune import skipped
 from .selection import n_to_remove  # noqa: F401  (re-exported: baselines.n_to_remove)
 
@@ -231,31 +232,6 @@ def _layer_inputs(adapter: Adapter, batch, removed) -> list:
     return taps.out[:-1]
 
 
-class _resumed:
-    """Context manager: the forward pass starts at decoder layer ``start`` with input
-    ``hidden`` (B, T, d); the layers before it, and ``also`` after it, are skipped
-    (identity, no compute)."""
-
-    def __init__(self, adapter: Adapter, start: int, hidden, also=()):
-        self.adapter, self.start, self.hidden = adapter, start, hidden
-        self.skip_list = sorted(set(range(start)) | {i for i in also if i != start})
-
-    def _pre(self, module, args, kwargs):
-        if args:
-            return (self.hidden,) + tuple(args[1:]), kwargs
-        return args, {**kwargs, "hidden_states": self.hidden}
-
-    def __enter__(self):
-        self.skip = skipped(self.adapter, self.skip_list).__enter__()
-        self.handle = self.adapter.decoder_layers[self.start].register_forward_pre_hook(self._pre, with_kwargs=True)
-        return self
-
-    def __exit__(self, *exc):
-        self.handle.remove()
-        self.skip.__exit__(*exc)
-        return False
-
-
 def _losses_without_each(adapter: Adapter, calib: Calibration, removed: list, resumed: bool = True) -> dict:
     """Calibration loss with ``removed`` plus each other layer j skipped, for every j.
 
@@ -279,7 +255,7 @@ def _losses_without_each(adapter: Adapter, calib: Calibration, removed: list, re
                     with skipped(adapter, removed + [j]):
                         s, n = _token_nll(adapter, batch)
                 else:
-                    with _resumed(adapter, nxt, inputs[j], also=removed):
+                    with forward.resumed(adapter, nxt, inputs[j], also=removed):
                         s, n = _token_nll(adapter, batch)
             total[j] += float(s)
         count += n

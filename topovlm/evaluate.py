@@ -239,6 +239,91 @@ def text_losses(adapter: Adapter, samples, batch_size: int = 8, skip=()) -> tupl
     return np.concatenate(nll), np.concatenate(tokens)
 
 
+class Outcomes:
+    """Per-item outcomes of one fixed set of items, for the full model and any
+    set of removed layers, each computed once.
+
+    The full model's pass records every decoder layer's input
+    (:class:`topovlm.forward.Replay`); a pruned pass then starts at its first
+    removed layer: the same outcomes, bit for bit, for the layers after it.
+
+    Parameters
+    ----------
+    adapter : Adapter
+    evaluate : callable
+        ``evaluate() -> outcomes`` on the model as it is when called (the full
+        model, or one with layers removed). With ``replay=True`` it must make
+        the same plain forward calls every time (no KV cache, no generation):
+        e.g. :func:`text_losses` or :func:`correct` with ``scoring="choice"``.
+    replay : bool
+        Start pruned passes at their first removed layer.
+
+    Examples
+    --------
+    >>> losses = Outcomes(adapter, lambda: text_losses(adapter, texts))     # doctest: +SKIP
+    >>> full, pruned = losses(()), losses([12, 13])
+    """
+
+    def __init__(self, adapter: Adapter, evaluate, replay: bool = True):
+        from .forward import Replay
+
+        self.adapter, self.evaluate = adapter, evaluate
+        self.replay = Replay(adapter) if replay else None
+        self.cache: dict = {}
+
+    def __call__(self, layers=()):
+        from .prune import check_layers, removed
+
+        key = tuple(check_layers(layers, self.adapter.n_layers)) if len(layers) else ()
+        if key not in self.cache:
+            if self.replay is None:
+                context = removed(self.adapter, list(key))
+            elif not key:
+                context = self.replay.recording()
+            else:
+                if not self.replay.recorded:
+                    self(())
+                context = self.replay.pruned(key)
+            with context:
+                self.cache[key] = self.evaluate()
+        return self.cache[key]
+
+
+def text_quality(adapter: Adapter, removals, texts, batch_size: int = 8, facts=FACTS, seed: int = 0) -> dict:
+    """Held-out perplexity and factual accuracy of the full model and of each removal.
+
+    Parameters
+    ----------
+    adapter : Adapter
+    removals : sequence of sequences of int
+        Decoder layers removed, one set per pruned model (e.g. each
+        :class:`~topovlm.baselines.BaselineResult`'s ``layers_to_remove``).
+    texts : sequence of str or Sample
+        Held-out texts.
+    seed : int
+        Of the bootstrap over texts.
+
+    Returns
+    -------
+    dict
+        ``full_perplexity``, ``full_factual``, and ``pruned``: one
+        ``(perplexity, factual accuracy, ratio)`` per removal, ``ratio`` the
+        pruned / full perplexity with its paired bootstrap interval over texts
+        (:func:`topovlm.intervals.perplexity_ratio_interval`).
+    """
+    from .intervals import perplexity_ratio_interval
+
+    texts = as_samples(texts)
+    losses = Outcomes(adapter, lambda: text_losses(adapter, texts, batch_size))
+    full_nll, tokens = losses(())
+    full_ppl = float(np.exp(full_nll.sum() / tokens.sum()))
+    pruned = []
+    for layers in removals:
+        ratio = perplexity_ratio_interval(losses(layers)[0], full_nll, tokens, seed=seed)
+        pruned.append((full_ppl * ratio.value, factual_accuracy(adapter, facts, skip=layers)[0], ratio))
+    return {"full_perplexity": full_ppl, "full_factual": factual_accuracy(adapter, facts)[0], "pruned": pruned}
+
+
 def factual_accuracy(adapter: Adapter, facts=FACTS, skip=(), max_new_tokens: int = 24) -> tuple[float, list]:
     """Share of ``facts`` whose greedy answer contains an accepted word.
 

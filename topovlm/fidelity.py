@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._checks import TopoVLMInputError
-from .evaluate import correct, layer_ranges, text_losses
+from .evaluate import Outcomes, correct, layer_ranges, text_losses
 from .intervals import Interval, perplexity_ratio_interval, relative_score_interval
 from .search import PRESETS, SearchConfig, search
 
@@ -179,15 +179,19 @@ class Benchmark:
         return self._calib[(big, seed)][:n]
 
     def outcomes(self, split: str, layers) -> tuple:
-        """Per-item outcomes with ``layers`` removed, cached: (correct,) or (nll, tokens)."""
-        key = (split, tuple(sorted(int(i) for i in layers)))
-        if key not in self._outcomes:
-            items = self.dev if split == "dev" else self.test
+        """Per-item outcomes with ``layers`` removed, cached: (correct,) or (nll, tokens).
+
+        Each pruned pass starts at its first removed layer from the full
+        model's recorded layer inputs (:class:`topovlm.evaluate.Outcomes`):
+        the same outcomes, bit for bit, for a fraction of the forward cost.
+        """
+        if split not in self._outcomes:
+            items, ad = (self.dev if split == "dev" else self.test), self.adapter
             if self.kind == "relative":
-                self._outcomes[key] = (correct(self.adapter, items, 32, skip=key[1], scoring="choice"),)
+                self._outcomes[split] = Outcomes(ad, lambda: (correct(ad, items, 32, scoring="choice"),))
             else:
-                self._outcomes[key] = text_losses(self.adapter, items, self.batch_size, skip=key[1])
-        return self._outcomes[key]
+                self._outcomes[split] = Outcomes(ad, lambda: text_losses(ad, items, self.batch_size))
+        return self._outcomes[split](layers)
 
     def score(self, split: str, layers, seed: int = 0) -> Interval:
         """Share of the full model kept, with its paired bootstrap interval (higher is better)."""

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .evaluate import accuracy, correct, layer_ranges, per_suite, relative_score
+from .evaluate import Outcomes, accuracy, correct, layer_ranges, per_suite, relative_score
 
 
 def task_of(adapter) -> str:
@@ -138,8 +138,13 @@ def pruning_sweep(adapter, calibration, questions, sparsities=(0.25, 0.5, 0.6), 
     exact = exact and scoring != "generate"
     suites = tuple(q.suite for q in questions)
 
+    # choosing is one plain forward per question batch: pruned passes start at their first
+    # removed layer from the full model's recorded inputs (the same outcomes, less compute)
+    choices = Outcomes(adapter, lambda: correct(adapter, questions, batch_size=eval_batch_size, scoring=scoring,
+                                                progress=progress), replay=scoring == "choice")
+
     def score(skip=()):
-        right = correct(adapter, questions, batch_size=eval_batch_size, skip=skip, scoring=scoring, progress=progress)
+        right = choices(skip)
         return per_suite(questions, right), (accuracy(adapter, questions, batch_size=eval_batch_size, skip=skip,
                                                       progress=progress) if exact else None), tuple(right.tolist())
 
