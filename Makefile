@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/extract.py
 	$(PY) benchmarks/skip.py
 	$(PY) benchmarks/sleb.py
+	$(PY) benchmarks/replay.py
 
 # after changing a chapter: bring its paired notebooks/NN_*.ipynb up to date (jupytext
 # pairing; whichever of the pair was edited last wins) ...

@@ -228,11 +228,12 @@ for line in fidelity.finding_lines([r for r in dev_rows if r.sparsity == max(spa
 # holds on SmolLM2 and mini-VideoLLaMA2-AV for the chosen reading (activity peaks in the
 # shallow third, consistency deeper) and only half holds on mini-LLaVA-NeXT.
 #
-# The held-out sets are small (even so, the study is the book's most expensive chapter:
-# 15 to 25 minutes on two CPU cores with an empty cache, most of it forward passes — the
-# extractions, one evaluation per distinct set of removed layers, and SLEB), so many
-# differences cannot be told apart: rerun with larger `n_texts`, `n_questions` and
-# `n_per_suite` to narrow the intervals. An exploratory run of the dev stage with larger
+# The held-out sets are small, so many differences cannot be told apart: rerun with larger
+# `n_texts`, `n_questions` and `n_per_suite` to narrow the intervals. Even so, the study is
+# the book's most expensive chapter: about 11 minutes on two CPU cores in the book's build,
+# where SmolLM2's clouds come from chapter 01's cache, nearly all of it forward passes: the extractions (each pass fills the residual and the normed
+# clouds at once), one evaluation per distinct set of removed layers on each split (each
+# starting at its first removed layer, from the full model's recorded inputs), and SLEB. An exploratory run of the dev stage with larger
 # dev sets (32 texts, 120 questions, 20 clips per suite) and another calibration draw chose
 # the predecessor's survival normalisation ("over alive at $\ell'$") instead of $H_1$ only:
 # the top of the ranking is not stable at these sizes, which is why the rule, its inputs

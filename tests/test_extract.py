@@ -24,6 +24,12 @@ def stop_after(k):
     return on_batch
 
 
+def cache_dirs(root, point="residual"):
+    """The extraction caches under ``root`` of one point (a pass also fills the other point's)."""
+    return [d for d in sorted((root / "clouds").iterdir())
+            if (d / "meta.json").exists() and json.loads((d / "meta.json").read_text())["point"] == point]
+
+
 @pytest.fixture
 def ad():
     return tiny.tiny_causal_lm("llama", 4)
@@ -34,7 +40,7 @@ def test_interrupted_extraction_resumes_to_identical_clouds(ad, tmp_path):
     reference = tv.extract(ad, samples, batch_size=3, cache_dir=tmp_path / "a", progress=False)
     with pytest.raises(Stop):
         tv.extract(ad, samples, batch_size=3, cache_dir=tmp_path / "b", progress=False, on_batch=stop_after(6))
-    (key,) = (tmp_path / "b" / "clouds").iterdir()
+    (key,) = cache_dirs(tmp_path / "b")
     assert len((key / "manifest.jsonl").read_text().splitlines()) == 2
     seen = []
     resumed = tv.extract(ad, samples, batch_size=3, cache_dir=tmp_path / "b", progress=False,
@@ -96,7 +102,7 @@ def test_killed_process_resumes_to_identical_clouds(ad, tmp_path):
 def test_corrupted_cache_file_is_detected_not_reused(ad, tmp_path):
     samples = family_samples(ad, 4)
     tv.extract(ad, samples, batch_size=2, cache_dir=tmp_path, progress=False)
-    (key,) = (tmp_path / "clouds").iterdir()
+    (key,) = cache_dirs(tmp_path)
     part = sorted(key.glob("part-*.safetensors"))[0]
     data = bytearray(part.read_bytes())
     data[-3] ^= 0xFF                      # one flipped byte in the tensor data
@@ -110,7 +116,7 @@ def test_corrupted_cache_file_is_detected_not_reused(ad, tmp_path):
 def test_torn_manifest_line_means_batch_not_done(ad, tmp_path):
     samples = family_samples(ad, 4)
     ref = tv.extract(ad, samples, batch_size=2, cache_dir=tmp_path, progress=False)
-    (key,) = (tmp_path / "clouds").iterdir()
+    (key,) = cache_dirs(tmp_path)
     m = key / "manifest.jsonl"
     m.write_text(m.read_text()[:-20])     # killed while appending the last line
     seen = []
@@ -126,8 +132,8 @@ def test_cache_key_depends_on_model_data_and_token(tmp_path):
     tv.extract(a, s[:3], cache_dir=tmp_path, progress=False)
     tv.extract(a, s, token="mean", cache_dir=tmp_path, progress=False)
     tv.extract(a, s, cache_dir=tmp_path, progress=False)              # same as the first: no new entry
-    assert len(list((tmp_path / "clouds").iterdir())) == 4
-    metas = [json.loads((d / "meta.json").read_text()) for d in (tmp_path / "clouds").iterdir()]
+    assert len(cache_dirs(tmp_path)) == 4
+    metas = [json.loads((d / "meta.json").read_text()) for d in cache_dirs(tmp_path)]
     assert {m["token"] for m in metas} == {"ret", "mean"}
 
 
@@ -188,7 +194,7 @@ def test_point_is_part_of_the_cache_key(ad, tmp_path):
     samples = family_samples(ad, 4)
     a = tv.extract(ad, samples, cache_dir=tmp_path, progress=False)
     b = tv.extract(ad, samples, point="normed", cache_dir=tmp_path, progress=False)
-    assert len(list((tmp_path / "clouds").iterdir())) == 2 and not np.allclose(a, b)
+    assert len(cache_dirs(tmp_path)) == len(cache_dirs(tmp_path, "normed")) == 1 and not np.allclose(a, b)
 
 
 def test_a_shorter_calibration_set_is_read_off_a_longer_extraction(ad, tmp_path):
@@ -205,3 +211,45 @@ def test_a_shorter_calibration_set_is_read_off_a_longer_extraction(ad, tmp_path)
     tv.extract(ad, samples[:8], token="last", batch_size=4, cache_dir=tmp_path, progress=False,
                on_batch=lambda d, n: lasts.append(d))
     assert lasts == [4, 8]
+
+
+def test_one_pass_fills_the_other_points_cache_too(ad, tmp_path):
+    samples = family_samples(ad, 8)
+    residual = tv.extract(ad, samples, batch_size=4, cache_dir=tmp_path, progress=False)
+    calls = []
+    normed = tv.extract(ad, samples, point="normed", batch_size=4, cache_dir=tmp_path, progress=False,
+                        on_batch=lambda d, n: calls.append(d))
+    assert calls == []                                    # no forward pass: the residual pass filled it
+    np.testing.assert_array_equal(normed, tv.extract(ad, samples, point="normed", cache_dir=False, progress=False))
+    np.testing.assert_array_equal(residual, tv.extract(ad, samples, cache_dir=False, progress=False))
+
+
+def test_an_interrupted_pass_leaves_both_points_resumable(ad, tmp_path):
+    samples = family_samples(ad, 12)
+    with pytest.raises(Stop):
+        tv.extract(ad, samples, batch_size=4, cache_dir=tmp_path, progress=False, on_batch=stop_after(4))
+    calls = []
+    normed = tv.extract(ad, samples, point="normed", batch_size=4, cache_dir=tmp_path, progress=False,
+                        on_batch=lambda d, n: calls.append(d))
+    assert calls == [8, 12]                               # the first batch came from the interrupted pass
+    np.testing.assert_array_equal(normed, tv.extract(ad, samples, point="normed", cache_dir=False, progress=False))
+
+
+def test_a_busy_other_point_cache_is_left_alone(ad, tmp_path):
+    from filelock import FileLock
+
+    from topovlm.extract import ExtractConfig, cache_key, prefix_fingerprints
+
+    samples = family_samples(ad, 4)
+    key, _ = cache_key(ad, samples, ExtractConfig(point="normed"), prefix_fingerprints(samples))
+    (tmp_path / "clouds" / key).mkdir(parents=True)
+    with FileLock(str(tmp_path / "clouds" / key / ".lock")):
+        tv.extract(ad, samples, batch_size=4, cache_dir=tmp_path, progress=False)
+    assert not (tmp_path / "clouds" / key / "manifest.jsonl").exists()
+
+
+def test_a_model_without_the_normed_point_still_caches_its_residual_clouds(tmp_path):
+    ad = tiny.tiny_causal_lm("llama", 2)
+    ad.layer_norm_attr = "no_such_norm"
+    tv.extract(ad, family_samples(ad, 3), cache_dir=tmp_path, progress=False)
+    assert len(list((tmp_path / "clouds").iterdir())) == 1 == len(cache_dirs(tmp_path))

@@ -46,7 +46,8 @@ def reference():
 
 
 def _cache_dir(root: Path) -> Path:
-    (key,) = [p for p in (root / "clouds").iterdir() if p.is_dir() and any(p.glob("part-*"))]
+    (key,) = [p for p in (root / "clouds").iterdir() if p.is_dir() and any(p.glob("part-*"))
+              and json.loads((p / "meta.json").read_text())["point"] == "residual"]   # not the normed sibling
     return key
 
 

@@ -18,6 +18,7 @@ from .search import PRESETS, SearchConfig, SearchResult, search
 from .selection import Selection, select_by_sparsity, select_by_threshold
 from .extract import ExtractConfig, extract
 from .prune import PruneReport, prune, removed, skipped
+from .progressive import ProgressiveResult, prune_progressive
 from .standard import standard_persistence
 from .synthetic import circle_clouds, drifting_clouds
 from .zigzag import ENGINES, zigzag_persistence
@@ -40,6 +41,8 @@ __all__ = [
     "extract",
     "models",
     "prune",
+    "prune_progressive",
+    "ProgressiveResult",
     "removed",
     "skipped",
     "EffectivePersistenceImage",

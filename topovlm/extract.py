@@ -18,10 +18,11 @@ does not match is reported, never reused.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -183,7 +184,6 @@ class CloudCache:
 
     def locked(self, timeout: float = -1):
         """The cache's exclusive lock (a context manager); says so when it has to wait."""
-        import contextlib
         import sys
 
         from filelock import FileLock, Timeout
@@ -203,6 +203,18 @@ class CloudCache:
             finally:
                 lock.release()
         return hold()
+
+    def try_lock(self):
+        """The cache's lock if it is free now (the caller releases it), else None."""
+        from filelock import FileLock, Timeout
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(str(self.root / LOCK_NAME))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            return None
+        return lock
 
     def open(self, fresh: bool = False) -> "CloudCache":
         import shutil
@@ -419,7 +431,42 @@ def extract(adapter: Adapter, samples, *, token: str = "ret", point: str = "resi
             if found is not None:
                 return found
         cache.write_prefixes(prefixes)
-        return _extract(adapter, samples, config, batch_size, cache, progress, on_batch)
+        with _sibling(adapter, samples, config, prefixes, root) as sibling:
+            return _extract(adapter, samples, config, batch_size, cache, progress, on_batch, sibling)
+
+
+@contextlib.contextmanager
+def _sibling(adapter: Adapter, samples: list, config: ExtractConfig, prefixes: list[str], root: Path):
+    """The cache of the other point (residual <-> normed) of the same samples and
+    token, when it is empty and no one else writes it: the same forward passes fill
+    it too (the hooks only read), so asking for it later costs no forward pass.
+    Yields that :class:`CloudCache`, or None."""
+    other = replace(config, point="normed" if config.point == "residual" else "residual")
+    try:
+        if other.point == "normed":
+            adapter.norm_modules()
+    except TopoVLMInputError:                  # this model has no normed point: nothing to fill
+        yield None
+        return
+    key, meta = cache_key(adapter, samples, other, prefixes)
+    sibling = CloudCache(root / "clouds" / key, meta)
+    lock = sibling.try_lock()
+    if lock is None:
+        yield None
+        return
+    try:
+        try:
+            sibling.open()
+        except TopoVLMInputError:              # a damaged sibling is its own extraction's business
+            yield None
+            return
+        if sibling.parts(len(samples)):
+            yield None
+            return
+        sibling.write_prefixes(prefixes)
+        yield sibling
+    finally:
+        lock.release()
 
 
 def _from_larger_cache(clouds_root: Path, meta: dict, prefixes: list[str], exclude: Path) -> np.ndarray | None:
@@ -463,9 +510,14 @@ def _from_larger_cache(clouds_root: Path, meta: dict, prefixes: list[str], exclu
     return None
 
 
+def _taps(adapter: Adapter, point: str, reduce):
+    return LayerTaps(adapter.decoder_layers, reduce) if point == "residual" else ModuleTaps(adapter.norm_modules(), reduce)
+
+
 def _extract(adapter: Adapter, samples: list, config: ExtractConfig, batch_size: int, cache: CloudCache | None,
-             progress: bool, on_batch) -> np.ndarray:
-    """The forward passes of :func:`extract` (holding the cache's lock when there is one)."""
+             progress: bool, on_batch, sibling: CloudCache | None = None) -> np.ndarray:
+    """The forward passes of :func:`extract` (holding the cache's lock when there is one;
+    ``sibling``: the other point's cache, filled by the same passes)."""
     import torch
     from tqdm.auto import tqdm
 
@@ -477,8 +529,8 @@ def _extract(adapter: Adapter, samples: list, config: ExtractConfig, batch_size:
     st_dtype = getattr(torch, config.storage)
 
     at_token = _AtToken(token)
-    rec = (LayerTaps(adapter.decoder_layers, at_token) if point == "residual"
-           else ModuleTaps(adapter.norm_modules(), at_token))
+    rec = _taps(adapter, point, at_token)
+    sib = _taps(adapter, sibling.meta["point"], at_token) if sibling is not None else None
     bar = tqdm(total=n, initial=done, desc=f"extract {token} clouds", unit="sample", disable=not progress)
     try:
         for start, stop in _todo(parts, n, batch_size):
@@ -491,6 +543,9 @@ def _extract(adapter: Adapter, samples: list, config: ExtractConfig, batch_size:
             rec.out = [None] * len(rec.out)
             if cache:
                 cache.write(start, stop, batch)
+            if sib is not None:
+                sibling.write(start, stop, torch.stack(sib.out).to(st_dtype))
+                sib.out = [None] * len(sib.out)
             results[start] = (stop, batch.float().numpy())
             done += stop - start
             bar.update(stop - start)
@@ -498,6 +553,8 @@ def _extract(adapter: Adapter, samples: list, config: ExtractConfig, batch_size:
                 on_batch(done, n)
     finally:
         rec.remove()
+        if sib is not None:
+            sib.remove()
         bar.close()
     ordered = [results[s][1] for s in sorted(results)]
     return np.concatenate(ordered, axis=1).astype(np.float32)
