@@ -59,12 +59,31 @@ def test_prune_command_with_explicit_layers(tmp_path):
     assert cfg["text_config"]["num_hidden_layers"] == 2
 
 
+def test_prune_command_progressive_records_its_rounds(tmp_path):
+    from topovlm.models import tiny
+
+    tiny.tiny_causal_lm("llama", 6, seed=2).save(tmp_path / "m")
+    (tmp_path / "p.txt").write_text("\n".join(f"prompt number {i} says" + " more" * (i % 4) for i in range(16)))
+    r = run_cli("prune", "--model", str(tmp_path / "m"), "--sparsity", "0.5", "--step", "2", "--k", "5",
+                "--data", str(tmp_path / "p.txt"), "--n", "16", "--cache-dir", str(tmp_path / "cache"),
+                "--out", str(tmp_path / "p"))
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert "round 1: 6 layers" in r.stdout and "round 2: 4 layers" in r.stdout
+    meta = json.loads((tmp_path / "p" / "topovlm.json").read_text())
+    rounds = meta["search"]["rounds"]
+    assert [len(x) for x in rounds] == [2, 1] and meta["search"]["progressive_step"] == 2
+    assert sorted(i for x in rounds for i in x) == meta["pruned"]["removed_original"]
+    assert json.loads((tmp_path / "p" / "config.json").read_text())["num_hidden_layers"] == 3
+
+
 @pytest.mark.parametrize("args,msg", [
     (["--sparsity", "1.5"], "sparsity must be in (0, 1)"),
     (["--sparsity", "0"], "sparsity must be in (0, 1)"),
     ([], "give either --sparsity or --layers"),
     (["--layers", "9"], "out of range"),
     (["--layers", "0", "--layers", "1", "--layers", "2", "--layers", "3"], "every decoder layer"),
+    (["--layers", "1", "--step", "1"], "--step prunes progressively"),
+    (["--sparsity", "0.5", "--step", "0"], "--step must be a positive"),
 ])
 def test_prune_command_bad_input_is_one_line_error(tmp_path, args, msg):
     from topovlm.models import tiny

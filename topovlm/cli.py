@@ -183,6 +183,8 @@ def prune(
     batch_size: int = typer.Option(16, help="samples per forward pass"),
     k: int = typer.Option(15, help="neighbours per point (paper: 15)"),
     alpha: float = typer.Option(1.0, help="distance weight exponent (paper: 1.0)"),
+    step: Optional[int] = typer.Option(None, help="progressive: remove this many layers per round, re-extracting "
+                                                  "the clouds of the pruned model before each (default: one shot)"),
     device: str = _DEVICE,
     dtype: str = _DTYPE,
     cache_dir: Optional[Path] = _CACHE,
@@ -198,6 +200,11 @@ def prune(
     try:
         if (sparsity is None) == (not layers):
             raise TopoVLMInputError("give either --sparsity or --layers (not both)")
+        if step is not None and (sparsity is None or clouds is not None):
+            raise TopoVLMInputError("--step prunes progressively from the model itself: give --sparsity, not "
+                                    "--layers or --clouds")
+        if step is not None and step < 1:
+            raise TopoVLMInputError(f"--step must be a positive number of layers per round, got {step}")
         config = SearchConfig(k=k, alpha=alpha, sparsity=sparsity) if sparsity is not None else None
         check_out_dir(out, "topovlm.json", overwrite, source=model)
         adapter = load_model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
@@ -208,6 +215,21 @@ def prune(
 
             n_to_remove(sparsity, adapter.n_layers)           # before any forward pass
         extra, res = {}, None
+        if step is not None:
+            from .calibration import calibration_set
+            from .progressive import prune_progressive
+
+            done = prune_progressive(adapter, calibration_set(data, n, seed), sparsity, step=step, config=config,
+                                     token=token, batch_size=batch_size, cache_dir=cache_dir)
+            for i, r in enumerate(done.rounds):
+                typer.echo(f"round {i + 1}: {r.n_layers} layers, removed {list(r.removed_original)} "
+                           f"(original indices) in {r.seconds:.1f} s")
+            extra["search"] = {**config.to_dict(), "progressive_step": step, "rounds": [
+                list(r.removed_original) for r in done.rounds]}
+            adapter.save(out, extra=extra, overwrite=overwrite)
+            typer.echo(str(adapter.meta["pruned"]))
+            typer.echo(f"saved to {out} (loads with transformers' from_pretrained)")
+            return
         if config is not None:
             X = _load_clouds(clouds, adapter) if clouds is not None else _clouds_from_model(
                 adapter, data, n, seed, token, batch_size, "float32", cache_dir, False)
