@@ -1,0 +1,167 @@
+"""How the chosen layers move with the calibration set.
+
+The paper's limitations: "the choice of calibration data may affect
+topological analysis results, and robustness to out-of-distribution data
+remains to be validated". A :class:`CalibrationVariant` is one calibration set:
+a source (:func:`topovlm.calibration.calibration_set`), its size and seed,
+and an optional perturbation that keeps the shapes but destroys the content
+(``"shuffle"``: the words of every text in random order; ``"noise"``: every
+image, video and audio replaced by noise of the same shape; ``"both"``) — a
+floor for what the topology can still find. :func:`calibration_robustness`
+searches each variant's clouds and compares the choices with the reference
+variant's (Jaccard index, beside two random choices of the same size), and
+scores each pruned model when given a scorer (e.g. held-out outcomes through
+:class:`topovlm.evaluate.Outcomes` and :mod:`topovlm.intervals`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Callable
+
+import numpy as np
+
+from ._checks import TopoVLMInputError, check_choice
+from .models.base import Sample
+from .search import SearchConfig
+from .selection import jaccard
+
+PERTURBATIONS = ("none", "shuffle", "noise", "both")
+
+
+@dataclass(frozen=True)
+class CalibrationVariant:
+    """One calibration set.
+
+    Parameters
+    ----------
+    name : str
+    source : str
+        ``"fortunes"``, ``"easy-vqa"``, ``"av"`` or a .txt / .jsonl file.
+    n : int
+        Samples (the paper: 512).
+    seed : int
+        Of the draw, and of the perturbation.
+    perturb : {"none", "shuffle", "noise", "both"}
+    """
+
+    name: str
+    source: str
+    n: int = 128
+    seed: int = 0
+    perturb: str = "none"
+
+    def __post_init__(self):
+        check_choice(self.perturb, PERTURBATIONS, "perturb")
+
+    def samples(self) -> list[Sample]:
+        from .calibration import calibration_set
+
+        return perturbed(calibration_set(self.source, self.n, self.seed), self.perturb, self.seed)
+
+
+def perturbed(samples: list[Sample], how: str, seed: int = 0) -> list[Sample]:
+    """The samples with their content destroyed and their shapes kept.
+
+    ``"shuffle"``: each text's words in a seeded random order; ``"noise"``:
+    each image / video uniform uint8 noise and each audio Gaussian noise of
+    the same shape and scale; ``"both"``: the two.
+    """
+    check_choice(how, PERTURBATIONS, "perturb")
+    if how == "none":
+        return list(samples)
+    rng = np.random.default_rng(seed)
+    out = []
+    for s in samples:
+        changes = {}
+        if how in ("shuffle", "both"):
+            words = s.text.split()
+            changes["text"] = " ".join(words[i] for i in rng.permutation(len(words))) if words else s.text
+        if how in ("noise", "both"):
+            for name in ("image", "video"):
+                value = getattr(s, name)
+                if value is not None:
+                    shape = _pixels(value).shape
+                    changes[name] = rng.integers(0, 256, size=shape, dtype=np.uint8)
+            if s.audio is not None:
+                a = np.asarray(s.audio, dtype=np.float32)
+                changes["audio"] = np.clip(rng.normal(0, float(a.std()) or 0.1, a.shape), -1, 1).astype(np.float32)
+        out.append(replace(s, **changes))
+    return out
+
+
+def _pixels(value) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value
+    from PIL import Image
+
+    image = value if hasattr(value, "convert") else Image.open(value)
+    return np.asarray(image.convert("RGB"))
+
+
+@dataclass(frozen=True)
+class RobustnessRow:
+    """One variant's choice, its agreement with the reference and its score."""
+
+    variant: CalibrationVariant
+    layers: tuple
+    jaccard: float            # with the reference variant's layers (1 for the reference itself)
+    score: object = None      # whatever the scorer returned (e.g. an Interval), or None
+
+
+def calibration_robustness(adapter, variants: list[CalibrationVariant], sparsity: float = 0.5,
+                           config: SearchConfig | None = None, scorer: Callable | None = None,
+                           batch_size: int = 16, cache_dir=None, progress: bool = True) -> list[RobustnessRow]:
+    """Search every variant's clouds and compare the choices with the first variant's.
+
+    Parameters
+    ----------
+    adapter : Adapter
+    variants : list of CalibrationVariant
+        The first is the reference.
+    sparsity : float
+    config : SearchConfig, optional
+        Default ``SearchConfig()``; ``k`` is capped at each variant's n - 1.
+    scorer : callable, optional
+        ``scorer(layers) -> score`` of the model without ``layers``.
+    batch_size, cache_dir
+        As :func:`topovlm.extract`.
+
+    Returns
+    -------
+    list of RobustnessRow
+    """
+    from tqdm.auto import tqdm
+
+    from .extract import extract
+    from .search import search
+
+    if not variants:
+        raise TopoVLMInputError("no calibration variants to compare")
+    config = SearchConfig() if config is None else config
+    rows, reference = [], None
+    for v in tqdm(variants, desc="calibration variants", disable=not progress):
+        clouds = extract(adapter, v.samples(), batch_size=batch_size, cache_dir=cache_dir, progress=False)
+        cfg = replace(config, sparsity=sparsity, eps=None, k=min(config.k, v.n - 1))
+        layers = tuple(sorted(search(clouds, cfg).layers_to_remove))
+        reference = layers if reference is None else reference
+        rows.append(RobustnessRow(v, layers, jaccard(layers, reference), scorer(layers) if scorer else None))
+    return rows
+
+
+def robustness_table(rows: list[RobustnessRow], n_layers: int) -> str:
+    """Markdown: each variant's layers, Jaccard with the reference, score; and
+    the Jaccard of two random choices of the same size (agreement by chance)."""
+    from .ablation import random_jaccard
+    from .evaluate import layer_ranges
+
+    out = ["| calibration | source | n | seed | perturbation | layers removed | Jaccard with the first | score |",
+           "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        v = r.variant
+        score = r.score.format(3) if hasattr(r.score, "format") else ("-" if r.score is None else str(r.score))
+        out.append(f"| {v.name} | {v.source} | {v.n} | {v.seed} | {v.perturb} | {layer_ranges(list(r.layers))} | "
+                   f"{r.jaccard:.2f} | {score} |")
+    m = len(rows[0].layers)
+    return "\n".join(out) + (f"\n\ntwo random choices of {m} of {n_layers} layers agree by a Jaccard index of "
+                             f"{random_jaccard(n_layers, m):.2f} on average")
