@@ -397,7 +397,10 @@ def extract(adapter: Adapter, samples, *, token: str = "ret", point: str = "resi
         dtype of the cache files.
     cache_dir : path, optional
         Root of the cache (default ``$TOPOVLM_CACHE`` or ``~/.cache/topovlm``);
-        ``False`` disables caching.
+        ``False`` disables caching. The same passes also fill the other
+        point's cache (``"normed"`` for ``"residual"`` and back) when it is
+        empty and free: asking for it later costs no forward pass, and the
+        disk holds both (twice the clouds' size).
     fresh : bool
         Delete this extraction's cache first.
     progress : bool
