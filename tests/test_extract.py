@@ -253,3 +253,14 @@ def test_a_model_without_the_normed_point_still_caches_its_residual_clouds(tmp_p
     ad.layer_norm_attr = "no_such_norm"
     tv.extract(ad, family_samples(ad, 3), cache_dir=tmp_path, progress=False)
     assert len(list((tmp_path / "clouds").iterdir())) == 1 == len(cache_dirs(tmp_path))
+
+
+def test_reading_a_finished_cache_touches_no_other_point_cache(ad, tmp_path):
+    import shutil
+
+    samples = family_samples(ad, 4)
+    tv.extract(ad, samples, batch_size=4, cache_dir=tmp_path, progress=False)
+    (normed,) = cache_dirs(tmp_path, "normed")
+    shutil.rmtree(normed)
+    tv.extract(ad, samples, batch_size=4, cache_dir=tmp_path, progress=False)      # nothing to compute
+    assert not normed.exists() and len(cache_dirs(tmp_path)) == 1

@@ -221,28 +221,25 @@ def prune(
 
             done = prune_progressive(adapter, calibration_set(data, n, seed), sparsity, step=step, config=config,
                                      token=token, batch_size=batch_size, cache_dir=cache_dir)
-            for i, r in enumerate(done.rounds):
-                typer.echo(f"round {i + 1}: {r.n_layers} layers, removed {list(r.removed_original)} "
-                           f"(original indices) in {r.seconds:.1f} s")
             extra["search"] = {**config.to_dict(), "progressive_step": step, "rounds": [
                 list(r.removed_original) for r in done.rounds]}
-            adapter.save(out, extra=extra, overwrite=overwrite)
-            typer.echo(str(adapter.meta["pruned"]))
-            typer.echo(f"saved to {out} (loads with transformers' from_pretrained)")
-            return
-        if config is not None:
-            X = _load_clouds(clouds, adapter) if clouds is not None else _clouds_from_model(
-                adapter, data, n, seed, token, batch_size, "float32", cache_dir, False)
-            res = run_search(X, config)
-            layers = res.layers_to_remove
-            extra["search"] = config.to_dict()
-        report = run_prune(adapter, layers)
+            summary = "\n".join([f"round {i + 1}: {r.n_layers} layers, removed {list(r.removed_original)} "
+                                 f"(original indices) in {r.seconds:.1f} s" for i, r in enumerate(done.rounds)]
+                                + [str(adapter.meta["pruned"])])
+        else:
+            if config is not None:
+                X = _load_clouds(clouds, adapter) if clouds is not None else _clouds_from_model(
+                    adapter, data, n, seed, token, batch_size, "float32", cache_dir, False)
+                res = run_search(X, config)
+                layers = res.layers_to_remove
+                extra["search"] = config.to_dict()
+            summary = str(run_prune(adapter, layers))
         adapter.save(out, extra=extra, overwrite=overwrite)
         if res is not None:
             res.save(out / "topovlm-search")
     except TopoVLMInputError as exc:
         _fail(exc)
-    typer.echo(str(report))
+    typer.echo(summary)
     typer.echo(f"saved to {out} (loads with transformers' from_pretrained)")
 
 

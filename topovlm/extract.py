@@ -22,7 +22,7 @@ import contextlib
 import hashlib
 import json
 import os
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -73,8 +73,11 @@ def cache_key(adapter: Adapter, samples: Sequence[Sample], config: ExtractConfig
     meta = {"version": CACHE_VERSION, "model": adapter.name, "family": adapter.family,
             "model_fingerprint": adapter.fingerprint(), "data_fingerprint": prefixes[-1] if prefixes else "",
             "n_samples": len(samples), "n_layers": adapter.n_layers, **asdict(config)}
-    key = hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:20]
-    return key, meta
+    return _meta_key(meta), meta
+
+
+def _meta_key(meta: dict) -> str:
+    return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:20]
 
 
 class LayerTaps:
@@ -434,25 +437,26 @@ def extract(adapter: Adapter, samples, *, token: str = "ret", point: str = "resi
             if found is not None:
                 return found
         cache.write_prefixes(prefixes)
-        with _sibling(adapter, samples, config, prefixes, root) as sibling:
+        pending = next(_todo(cache.parts(len(samples)), len(samples), batch_size), None) is not None
+        with (_sibling(adapter, meta, prefixes, root) if pending else contextlib.nullcontext()) as sibling:
             return _extract(adapter, samples, config, batch_size, cache, progress, on_batch, sibling)
 
 
 @contextlib.contextmanager
-def _sibling(adapter: Adapter, samples: list, config: ExtractConfig, prefixes: list[str], root: Path):
+def _sibling(adapter: Adapter, meta: dict, prefixes: list[str], root: Path):
     """The cache of the other point (residual <-> normed) of the same samples and
-    token, when it is empty and no one else writes it: the same forward passes fill
-    it too (the hooks only read), so asking for it later costs no forward pass.
-    Yields that :class:`CloudCache`, or None."""
-    other = replace(config, point="normed" if config.point == "residual" else "residual")
+    token (``meta``: this extraction's cache metadata), when it is empty and no one
+    else writes it: the same forward passes fill it too (the hooks only read), so
+    asking for it later costs no forward pass. Yields that :class:`CloudCache`, or None."""
+    other = "normed" if meta["point"] == "residual" else "residual"
     try:
-        if other.point == "normed":
+        if other == "normed":
             adapter.norm_modules()
     except TopoVLMInputError:                  # this model has no normed point: nothing to fill
         yield None
         return
-    key, meta = cache_key(adapter, samples, other, prefixes)
-    sibling = CloudCache(root / "clouds" / key, meta)
+    meta = {**meta, "point": other}
+    sibling = CloudCache(root / "clouds" / _meta_key(meta), meta)
     lock = sibling.try_lock()
     if lock is None:
         yield None
@@ -460,14 +464,12 @@ def _sibling(adapter: Adapter, samples: list, config: ExtractConfig, prefixes: l
     try:
         try:
             sibling.open()
+            usable = not sibling.parts(len(prefixes))   # only an empty cache: its own extraction resumes the rest
         except TopoVLMInputError:              # a damaged sibling is its own extraction's business
-            yield None
-            return
-        if sibling.parts(len(samples)):
-            yield None
-            return
-        sibling.write_prefixes(prefixes)
-        yield sibling
+            usable = False
+        if usable:
+            sibling.write_prefixes(prefixes)
+        yield sibling if usable else None
     finally:
         lock.release()
 

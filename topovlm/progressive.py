@@ -79,10 +79,11 @@ class ProgressiveResult:
         return [i for r in self.rounds for i in r.removed_original]
 
 
-def _check_step(step, n_remove: int) -> int:
+def check_step(step) -> int:
+    """The number of layers per round, or a one-line error."""
     if isinstance(step, bool) or not isinstance(step, int) or step < 1:
         raise TopoVLMInputError(f"step must be a positive number of layers per round, got {step!r}")
-    return min(step, n_remove)
+    return step
 
 
 def prune_progressive(adapter: Adapter, samples, sparsity: float, step: int = 3,
@@ -129,7 +130,7 @@ def prune_progressive(adapter: Adapter, samples, sparsity: float, step: int = 3,
     config = SearchConfig() if config is None else config
     L = adapter.n_layers
     total = n_to_remove(sparsity, L)
-    step = _check_step(step, max(total, 1))
+    step = check_step(step)
     kept = list(range(L))                       # original index of each current layer
     never = {int(i) % L for i in config.keep}   # config.keep is in original indices
     result = ProgressiveResult([], [], L)
@@ -148,7 +149,8 @@ def prune_progressive(adapter: Adapter, samples, sparsity: float, step: int = 3,
                 raise TopoVLMInputError(f"round at {n_cur} layers chose {len(chosen)} layers, not {m}")
             original = tuple(kept[i] for i in chosen)
             prune(adapter, chosen)
-            kept = [x for j, x in enumerate(kept) if j not in set(chosen)]
+            gone = set(chosen)
+            kept = [x for j, x in enumerate(kept) if j not in gone]
             result.rounds.append(Round(n_cur, tuple(chosen), original, time.perf_counter() - t0, len(samples)))
             left -= m
             bar.update(m)
