@@ -51,8 +51,9 @@ print(json.dumps({"load_s": t1 - t0, "extract_s": t2 - t1, "shape": list(clouds.
 
 def run(variant: str, n: int, batch_size: int) -> dict:
     with tempfile.TemporaryDirectory() as cache:
-        r = subprocess.run([sys.executable, "-c", CHILD, variant, str(n), str(batch_size), cache],
-                           capture_output=True, text=True)
+        r = subprocess.run(
+            [sys.executable, "-c", CHILD, variant, str(n), str(batch_size), cache], capture_output=True, text=True
+        )
     if r.returncode != 0:
         raise SystemExit(f"{variant} failed:\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -74,10 +75,14 @@ def main():
     for v, r in res.items():
         print(f"| {v} | {r['load_s']:.1f} | {r['extract_s']:.1f} | {r['peak_gb']:.2f} |")
     total = ours["load_s"] + ours["extract_s"]
-    print(f"topovlm vs target: {total:.1f} s / 180 s = {total / 180:.2f}; {ours['peak_gb']:.2f} GB / 3 GB = "
-          f"{ours['peak_gb'] / 3:.2f}")
-    print(f"naive / topovlm: time {naive['extract_s'] / ours['extract_s']:.2f}x, "
-          f"peak RAM {naive['peak_gb'] / ours['peak_gb']:.2f}x")
+    print(
+        f"topovlm vs target: {total:.1f} s / 180 s = {total / 180:.2f}; {ours['peak_gb']:.2f} GB / 3 GB = "
+        f"{ours['peak_gb'] / 3:.2f}"
+    )
+    print(
+        f"naive / topovlm: time {naive['extract_s'] / ours['extract_s']:.2f}x, "
+        f"peak RAM {naive['peak_gb'] / ours['peak_gb']:.2f}x"
+    )
 
 
 if __name__ == "__main__":

@@ -22,8 +22,12 @@ from topovlm import fidelity
 
 def removals(n_layers: int) -> dict:
     half = n_layers // 2
-    return {"first removed: 1": (1, 5, half), "middle block": tuple(range(half - 3, half + 4)),
-            "deep block": tuple(range(n_layers - 8, n_layers - 1)), "last layer only": (n_layers - 1,)}
+    return {
+        "first removed: 1": (1, 5, half),
+        "middle block": tuple(range(half - 3, half + 4)),
+        "deep block": tuple(range(n_layers - 8, n_layers - 1)),
+        "last layer only": (n_layers - 1,),
+    }
 
 
 def main():
@@ -35,7 +39,7 @@ def main():
         model = tv.models.load_model(model_id)
         n = {"causal-lm": 24, "llava-next": 96}.get(model.family, 16)
         bench = fidelity.benchmark(model_id, model, n, n, seed=0)
-        bench.outcomes("dev", ())                       # the recording pass (the full model's own evaluation)
+        bench.outcomes("dev", ())  # the recording pass (the full model's own evaluation)
         for name, layers in removals(model.n_layers).items():
             t0 = time.perf_counter()
             replayed = bench.outcomes("dev", layers)
@@ -45,8 +49,11 @@ def main():
                 reference = plain_outcomes(bench)
             t_plain = time.perf_counter() - t0
             same = all(np.array_equal(a, b) for a, b in zip(replayed, reference))
-            print(f"| {model_id} | {name} {list(layers)} | {t_plain:.2f} | {t_replay:.2f} | "
-                  f"{t_plain / t_replay:.2f}x | {same} |", flush=True)
+            print(
+                f"| {model_id} | {name} {list(layers)} | {t_plain:.2f} | {t_replay:.2f} | "
+                f"{t_plain / t_replay:.2f}x | {same} |",
+                flush=True,
+            )
 
 
 def plain_outcomes(bench: fidelity.Benchmark) -> tuple:

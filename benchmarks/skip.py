@@ -32,11 +32,17 @@ class discarded:
     def __enter__(self):
         for layer in self.layers:
             store = {}
-            self.handles.append(layer.register_forward_pre_hook(
-                lambda m, args, kwargs, s=store: s.update(h=args[0] if args else kwargs["hidden_states"]),
-                with_kwargs=True))
-            self.handles.append(layer.register_forward_hook(
-                lambda m, args, out, s=store: (s["h"],) + out[1:] if isinstance(out, tuple) else s["h"]))
+            self.handles.append(
+                layer.register_forward_pre_hook(
+                    lambda m, args, kwargs, s=store: s.update(h=args[0] if args else kwargs["hidden_states"]),
+                    with_kwargs=True,
+                )
+            )
+            self.handles.append(
+                layer.register_forward_hook(
+                    lambda m, args, out, s=store: (s["h"],) + out[1:] if isinstance(out, tuple) else s["h"]
+                )
+            )
         return self
 
     def __exit__(self, *exc):
@@ -45,7 +51,7 @@ class discarded:
 
 
 def timed(fn, repeat: int) -> tuple[float, float]:
-    fn()                                              # warm-up
+    fn()  # warm-up
     times, value = [], None
     for _ in range(repeat):
         t0 = time.perf_counter()
@@ -63,11 +69,15 @@ def main():
     args = ap.parse_args()
 
     model = tv.models.load_model(args.model)
-    samples = (tv.calibration.fortune_prompts(args.samples) if model.family == "causal-lm"
-               else tv.sweep.study_data(tv.sweep.task_of(model), n_calib=args.samples, n=1)[0])
+    samples = (
+        tv.calibration.fortune_prompts(args.samples)
+        if model.family == "causal-lm"
+        else tv.sweep.study_data(tv.sweep.task_of(model), n_calib=args.samples, n=1)[0]
+    )
     calib = B.Calibration.build(model, samples, args.samples)
-    layers = sorted(np.random.default_rng(0).choice(model.n_layers, round(args.sparsity * model.n_layers),
-                                                    replace=False).tolist())
+    layers = sorted(
+        np.random.default_rng(0).choice(model.n_layers, round(args.sparsity * model.n_layers), replace=False).tolist()
+    )
 
     def loss_with(context):
         with context(model, layers):
@@ -81,13 +91,19 @@ def main():
     tv.prune(pruned, layers)
     t_pruned, loss_pruned = timed(lambda: B.calibration_loss(pruned, calib), args.repeat)
 
-    print(f"{args.model}: {len(layers)} of {model.n_layers} layers removed, {args.samples} calibration samples, "
-          f"median of {args.repeat}")
+    print(
+        f"{args.model}: {len(layers)} of {model.n_layers} layers removed, {args.samples} calibration samples, "
+        f"median of {args.repeat}"
+    )
     print("| how | seconds per calibration loss | vs hooks | loss |")
     print("|---|---|---|---|")
-    for name, t, loss in [("full model", t_full, loss_full), ("hooks, layer runs (reference)", t_hook, loss_hook),
-                          ("topovlm.skipped", t_skip, loss_skip),
-                          ("topovlm.removed", t_removed, loss_removed), ("physically pruned", t_pruned, loss_pruned)]:
+    for name, t, loss in [
+        ("full model", t_full, loss_full),
+        ("hooks, layer runs (reference)", t_hook, loss_hook),
+        ("topovlm.skipped", t_skip, loss_skip),
+        ("topovlm.removed", t_removed, loss_removed),
+        ("physically pruned", t_pruned, loss_pruned),
+    ]:
         print(f"| {name} | {t:.3f} | {t_hook / t:.2f}x | {loss:.5f} |")
     assert max(abs(x - loss_pruned) for x in (loss_hook, loss_skip, loss_removed)) < 1e-4, "differs from pruning"
 

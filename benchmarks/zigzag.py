@@ -78,7 +78,9 @@ def main():
         args.sizes, args.ks = [128, 256], [15]
     configs = [(n, 15) for n in args.sizes] + [(512, k) for k in args.ks if k != 15]
     timed_out: dict[str, tuple[int, int]] = {}
-    print(f"zigzag of {args.layers} clouds; input: {args.clouds or 'drifting_clouds(d=64)'}; limit {args.timeout:.0f} s per run")
+    print(
+        f"zigzag of {args.layers} clouds; input: {args.clouds or 'drifting_clouds(d=64)'}; limit {args.timeout:.0f} s per run"
+    )
     header = "| N | k | edges | triangles | engine | H0/H1 bars | time (s) | peak mem (MB) | speed-up vs fast |"
     print(header)
     print("|---" * 9 + "|")
@@ -88,13 +90,18 @@ def main():
         for engine in args.engines:
             prev = timed_out.get(engine)
             if prev and n >= prev[0] and k >= prev[1]:
-                print(f"| {n} | {k} | {e} | {t} | {engine} | - | skipped (timed out on a smaller input) | - | - |", flush=True)
+                print(
+                    f"| {n} | {k} | {e} | {t} | {engine} | - | skipped (timed out on a smaller input) | - | - |",
+                    flush=True,
+                )
                 continue
             res = run_one(engine, n, k, args.layers, args.clouds, args.timeout)
             if res is None:
                 timed_out[engine] = (n, k)
                 ratio = f">{args.timeout / base:.0f}x" if base else "-"
-                print(f"| {n} | {k} | {e} | {t} | {engine} | - | >{args.timeout:.0f} (limit) | - | {ratio} |", flush=True)
+                print(
+                    f"| {n} | {k} | {e} | {t} | {engine} | - | >{args.timeout:.0f} (limit) | - | {ratio} |", flush=True
+                )
                 continue
             sec, mem, b0, b1 = res
             if engine == "fast":

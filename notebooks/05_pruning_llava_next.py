@@ -62,7 +62,7 @@ print(f"{model_id}: {model.n_layers} decoder layers, {model.n_parameters() / 1e6
 # %% [markdown]
 # ## The model before pruning
 #
-# What training recorded (`topovlm/weights/mini-llava-next/mini.json`): accuracy on the
+# What training recorded (`topovlm/models/mini/trained/mini-llava-next/mini.json`): accuracy on the
 # *whole* easy-VQA test split (9,673 questions), the training time on a 2-core CPU, the
 # seed and the hash of the data it saw.
 

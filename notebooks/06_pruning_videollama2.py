@@ -61,7 +61,7 @@ print(f"{model_id}: {model.n_layers} decoder layers, {model.n_parameters() / 1e6
 # %% [markdown]
 # ## The model before pruning
 #
-# What training recorded (`topovlm/weights/mini-videollama2-av/mini.json`): accuracy on
+# What training recorded (`topovlm/models/mini/trained/mini-videollama2-av/mini.json`): accuracy on
 # 200 held-out questions per suite, the training time on a 2-core CPU, the seed and the
 # hash of the data it saw. Below, a few test clips (first | last frame) with the model's
 # answers; the audio is not drawn.

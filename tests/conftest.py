@@ -1,16 +1,16 @@
+import os
+
 import numpy as np
 import pytest
+
+# Nothing in the tests may reach a model hub: fail fast instead of retrying.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
-
-import os
-
-# Nothing in the tests may reach a model hub: fail fast instead of retrying.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 def family_samples(adapter, n=6, seed=0):
@@ -22,8 +22,10 @@ def family_samples(adapter, n=6, seed=0):
     if adapter.family == "llava-next":
         return [Sample(t, image=(r.rand(40 + 4 * i, 48, 3) * 255).astype("uint8")) for i, t in enumerate(texts)]
     if adapter.family == "videollama2":
-        return [Sample(t, video=(r.rand(6, 40, 40, 3) * 255).astype("uint8"), audio=r.randn(900 + 60 * i))
-                for i, t in enumerate(texts)]
+        return [
+            Sample(t, video=(r.rand(6, 40, 40, 3) * 255).astype("uint8"), audio=r.randn(900 + 60 * i))
+            for i, t in enumerate(texts)
+        ]
     return [Sample(t) for t in texts]
 
 

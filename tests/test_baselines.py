@@ -3,12 +3,11 @@
 import numpy as np
 import pytest
 import torch
+from conftest import family_samples, insert_identity_layer
 
 import topovlm as tv
 from topovlm import baselines as B
 from topovlm.models import tiny
-
-from conftest import family_samples, insert_identity_layer
 
 IDENTITY = 5
 
@@ -42,7 +41,9 @@ def test_shortgpt_removes_the_identity_layer_first(known):
     ad, calib = known
     for metric in ("cosine", "angular"):
         imp, _ = B.shortgpt(ad, calib, 1, metric=metric)
-        assert int(np.argmin(imp)) == IDENTITY and imp[IDENTITY] == pytest.approx(0, abs=1e-3)  # arccos near 1 amplifies float32 noise
+        assert int(np.argmin(imp)) == IDENTITY and imp[IDENTITY] == pytest.approx(
+            0, abs=1e-3
+        )  # arccos near 1 amplifies float32 noise
     assert B.run("shortgpt", ad, calib, 1 / 8).layers_to_remove == [IDENTITY]
 
 
@@ -51,7 +52,9 @@ def test_streamline_block_contains_the_identity_layer(known, sparsity):
     ad, calib = known
     res = B.run("streamline", ad, calib, sparsity)
     assert IDENTITY in res.layers_to_remove
-    assert res.layers_to_remove == list(range(res.layers_to_remove[0], res.layers_to_remove[0] + len(res.layers_to_remove)))
+    assert res.layers_to_remove == list(
+        range(res.layers_to_remove[0], res.layers_to_remove[0] + len(res.layers_to_remove))
+    )
 
 
 def test_magnitude_and_taylor_rank_the_identity_layer_lowest(known):
@@ -61,7 +64,7 @@ def test_magnitude_and_taylor_rank_the_identity_layer_lowest(known):
     tay = B.run("taylor", ad, calib, 0.25)
     assert int(np.argmin(tay.importance)) == IDENTITY and tay.importance[IDENTITY] == 0
     assert tay.n_backward == len(calib.batches) and tay.n_forward == len(calib.batches)
-    assert all(p.grad is None for p in ad.model.parameters())       # nothing left behind
+    assert all(p.grad is None for p in ad.model.parameters())  # nothing left behind
 
 
 def test_sleb_skipping_a_layer_equals_removing_it(known):
@@ -71,8 +74,10 @@ def test_sleb_skipping_a_layer_equals_removing_it(known):
         skipped_loss = B.calibration_loss(ad, calib)
     full_loss = B.calibration_loss(ad, calib)
     tv.prune(copy, [1, 6])
-    assert B.calibration_loss(copy, B.Calibration.build(copy, calib.samples, 4)) == pytest.approx(skipped_loss, rel=1e-5)
-    assert B.calibration_loss(ad, calib) == full_loss                    # the context manager cleaned up
+    assert B.calibration_loss(copy, B.Calibration.build(copy, calib.samples, 4)) == pytest.approx(
+        skipped_loss, rel=1e-5
+    )
+    assert B.calibration_loss(ad, calib) == full_loss  # the context manager cleaned up
     with tv.skipped(ad, [IDENTITY]):
         assert B.calibration_loss(ad, calib) == pytest.approx(full_loss, rel=1e-6)
 
@@ -104,7 +109,7 @@ def test_sleb_removes_the_identity_layer_first(trained):
     res = B.run("sleb", trained, calib, 1 / 7)
     assert res.layers_to_remove == [3]
     others = np.delete(res.importance, 3)
-    assert (others > res.importance[3] + 0.02).all()      # every real layer costs loss
+    assert (others > res.importance[3] + 0.02).all()  # every real layer costs loss
 
 
 def test_sleb_counts_its_greedy_passes(known):
@@ -120,7 +125,8 @@ def test_sleb_resumed_passes_equal_full_passes(family):
     """The resumed forward (from the next remaining layer, fed the candidate's input)
     gives exactly the losses of a full forward with the candidate skipped."""
     ad = {"llava-next": lambda: tiny.tiny_llava_next(6), "videollama2": lambda: tiny.tiny_videollama2(6)}.get(
-        family, lambda: tiny.tiny_causal_lm(family, 6, seed=1))()
+        family, lambda: tiny.tiny_causal_lm(family, 6, seed=1)
+    )()
     calib = B.Calibration.build(ad, family_samples(ad, 4), 2)
     importance, order = B.sleb(ad, calib, 4)
     ref_importance, ref_order = B.sleb(ad, calib, 4, resumed=False)
@@ -131,11 +137,14 @@ def test_sleb_resumed_passes_equal_full_passes(family):
 @pytest.mark.parametrize("family", ["causal-lm", "llava-next", "videollama2"])
 @pytest.mark.parametrize("sparsity", [0.25, 0.5])
 def test_every_method_returns_round_sL_distinct_valid_layers(family, sparsity):
-    ad = {"causal-lm": lambda: tiny.tiny_causal_lm("qwen2", 8),
-          "llava-next": lambda: tiny.tiny_llava_next(8),
-          "videollama2": lambda: tiny.tiny_videollama2(8)}[family]()
-    results = B.compare(ad, family_samples(ad, 12), sparsity, random_seeds=(0, 1), batch_size=6, progress=False,
-                        topovlm={"k": 5})
+    ad = {
+        "causal-lm": lambda: tiny.tiny_causal_lm("qwen2", 8),
+        "llava-next": lambda: tiny.tiny_llava_next(8),
+        "videollama2": lambda: tiny.tiny_videollama2(8),
+    }[family]()
+    results = B.compare(
+        ad, family_samples(ad, 12), sparsity, random_seeds=(0, 1), batch_size=6, progress=False, topovlm={"k": 5}
+    )
     assert {r.method for r in results} == set(B.METHODS)
     for r in results:
         assert len(r.layers_to_remove) == round(sparsity * 8) == len(set(r.layers_to_remove)), r.method
@@ -151,7 +160,10 @@ def test_results_are_deterministic_for_a_fixed_seed(known):
         a, b = B.run(name, ad, calib, 0.25, seed=7), B.run(name, ad, calib, 0.25, seed=7)
         assert a.layers_to_remove == b.layers_to_remove, name
         np.testing.assert_allclose(a.importance, b.importance, rtol=1e-6, err_msg=name)
-    assert B.run("random", ad, calib, 0.5, seed=1).layers_to_remove != B.run("random", ad, calib, 0.5, seed=2).layers_to_remove
+    assert (
+        B.run("random", ad, calib, 0.5, seed=1).layers_to_remove
+        != B.run("random", ad, calib, 0.5, seed=2).layers_to_remove
+    )
 
 
 def test_tamp_uses_media_tokens_when_there_are_some():
@@ -159,15 +171,20 @@ def test_tamp_uses_media_tokens_when_there_are_some():
     calib = B.Calibration.build(ad, family_samples(ad, 4), 2)
     assert ad.media_token_mask(calib.batches[0]).any()
     res = B.run("tamp", ad, calib, 0.5)
-    assert res.notes == "" and (res.importance > 1).all()     # three terms, each in [0, 2]
+    assert res.notes == "" and (res.importance > 1).all()  # three terms, each in [0, 2]
     text = B.run("tamp", tiny.tiny_causal_lm("llama", 6), family_samples(ad, 4), 0.5)
     assert "text density only" in text.notes
 
 
-@pytest.mark.parametrize("kwargs,msg", [
-    ({"sparsity": 0.0}, "sparsity must be in"), ({"sparsity": 1.0}, "sparsity must be in"),
-    ({"sparsity": 0.01}, "removes no layer"), ({"method": "sparsegpt"}, "unknown method"),
-])
+@pytest.mark.parametrize(
+    "kwargs,msg",
+    [
+        ({"sparsity": 0.0}, "sparsity must be in"),
+        ({"sparsity": 1.0}, "sparsity must be in"),
+        ({"sparsity": 0.01}, "removes no layer"),
+        ({"method": "sparsegpt"}, "unknown method"),
+    ],
+)
 def test_bad_baseline_arguments(known, kwargs, msg):
     ad, calib = known
     args = {"method": "shortgpt", "sparsity": 0.5, **kwargs}

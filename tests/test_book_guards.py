@@ -32,7 +32,8 @@ def write_book(tmp: Path, code: str) -> Path:
     (tmp / "book" / "intro.md").write_text("# A test book\n")
     (tmp / "chapter.py").write_text(
         "# ---\n# jupyter:\n#   kernelspec:\n#     display_name: Python 3\n#     language: python\n"
-        "#     name: python3\n# ---\n\n# %% [markdown]\n# # A chapter\n\n# %%\n" + code + "\n")
+        "#     name: python3\n# ---\n\n# %% [markdown]\n# # A chapter\n\n# %%\n" + code + "\n"
+    )
     (tmp / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: chapter\n")
     return tmp
 
@@ -49,16 +50,32 @@ def test_a_notebook_that_raises_fails_the_book_build(tmp_path):
     assert "42" in (tmp_path / "ok" / "_build" / "html" / "chapter.html").read_text()
     bad = build(write_book(tmp_path / "bad", 'raise RuntimeError("chapter failed on purpose")'))
     assert bad.returncode != 0
-    assert "chapter" in bad.stdout + bad.stderr                 # names the notebook that failed
+    assert "chapter" in bad.stdout + bad.stderr  # names the notebook that failed
     log = tmp_path / "bad" / "_build" / "html" / "reports" / "chapter.err.log"
     assert "chapter failed on purpose" in log.read_text()
 
 
 def nbval(nb: Path):
     # with the project's own pytest options (pyproject: --nbval-lax, the sanitize file)
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "-c", "pyproject.toml", "--rootdir", ".", str(nb)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-c",
+            "pyproject.toml",
+            "--rootdir",
+            ".",
+            str(nb),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def checked_cell(nb) -> nbformat.NotebookNode:
@@ -75,7 +92,7 @@ def test_nbval_passes_the_stored_run_and_fails_a_changed_number_or_an_error(tmp_
     out = checked_cell(changed).outputs[0]
     text = out["text"]
     digit = next(i for i in range(1, len(text)) if text[i].isdigit() and text[i - 1] == " ")  # a number
-    out["text"] = text[:digit] + str((int(text[digit]) + 1) % 10) + text[digit + 1:]        # one digit off
+    out["text"] = text[:digit] + str((int(text[digit]) + 1) % 10) + text[digit + 1 :]  # one digit off
     path = tmp_path / "changed.ipynb"
     nbformat.write(changed, path)
     res = nbval(path)
@@ -103,8 +120,11 @@ def test_the_page_check_reports_a_traceback_a_warning_and_a_missing_figure(tmp_p
     counts, problems = check_book.check_page("notebooks/ok", tmp_path)
     assert counts == {"outputs": 1, "figures": 1, "tables": 1} and problems == []
 
-    bad = (cell.format("<pre>Traceback (most recent call last):\n  ValueError: no</pre>")
-           + cell.format("<pre>/x.py:3: UserWarning: careful</pre>") + cell.format('<img src="gone.png"/>'))
+    bad = (
+        cell.format("<pre>Traceback (most recent call last):\n  ValueError: no</pre>")
+        + cell.format("<pre>/x.py:3: UserWarning: careful</pre>")
+        + cell.format('<img src="gone.png"/>')
+    )
     (tmp_path / "notebooks" / "bad.html").write_text(f"<html><body>{bad}</body></html>")
     _, problems = check_book.check_page("notebooks/bad", tmp_path)
     text = "\n".join(problems)

@@ -80,10 +80,7 @@ def test_flag_triangles_match_brute_force(rng):
     X = rng.normal(size=(30, 3))
     E = tv.knn_graph(X, 5)
     es = {tuple(e) for e in E.tolist()}
-    brute = [
-        t for t in itertools.combinations(range(30), 3)
-        if {(t[0], t[1]), (t[0], t[2]), (t[1], t[2])} <= es
-    ]
+    brute = [t for t in itertools.combinations(range(30), 3) if {(t[0], t[1]), (t[0], t[2]), (t[1], t[2])} <= es]
     assert [tuple(t) for t in tv.flag_triangles(E, 30).tolist()] == brute
 
 

@@ -6,11 +6,10 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import family_samples
 
 import topovlm as tv
 from topovlm.models import tiny
-
-from conftest import family_samples
 
 
 class Stop(Exception):
@@ -21,13 +20,17 @@ def stop_after(k):
     def on_batch(done, total):
         if done >= k:
             raise Stop
+
     return on_batch
 
 
 def cache_dirs(root, point="residual"):
     """The extraction caches under ``root`` of one point (a pass also fills the other point's)."""
-    return [d for d in sorted((root / "clouds").iterdir())
-            if (d / "meta.json").exists() and json.loads((d / "meta.json").read_text())["point"] == point]
+    return [
+        d
+        for d in sorted((root / "clouds").iterdir())
+        if (d / "meta.json").exists() and json.loads((d / "meta.json").read_text())["point"] == point
+    ]
 
 
 @pytest.fixture
@@ -43,8 +46,9 @@ def test_interrupted_extraction_resumes_to_identical_clouds(ad, tmp_path):
     (key,) = cache_dirs(tmp_path / "b")
     assert len((key / "manifest.jsonl").read_text().splitlines()) == 2
     seen = []
-    resumed = tv.extract(ad, samples, batch_size=3, cache_dir=tmp_path / "b", progress=False,
-                         on_batch=lambda d, n: seen.append(d))
+    resumed = tv.extract(
+        ad, samples, batch_size=3, cache_dir=tmp_path / "b", progress=False, on_batch=lambda d, n: seen.append(d)
+    )
     assert seen == [9, 10]  # only the missing batches were computed
     np.testing.assert_array_equal(resumed, reference)
 
@@ -53,7 +57,9 @@ def test_finished_extraction_is_read_back_not_recomputed(ad, tmp_path):
     samples = family_samples(ad, 5)
     first = tv.extract(ad, samples, batch_size=2, cache_dir=tmp_path, progress=False)
     calls = []
-    again = tv.extract(ad, samples, batch_size=2, cache_dir=tmp_path, progress=False, on_batch=lambda d, n: calls.append(d))
+    again = tv.extract(
+        ad, samples, batch_size=2, cache_dir=tmp_path, progress=False, on_batch=lambda d, n: calls.append(d)
+    )
     assert calls == [] and np.array_equal(first, again)
 
 
@@ -62,7 +68,9 @@ def test_a_different_batch_size_reuses_the_finished_batches(ad, tmp_path):
     with pytest.raises(Stop):
         tv.extract(ad, samples, batch_size=2, cache_dir=tmp_path, progress=False, on_batch=stop_after(4))
     seen = []
-    out = tv.extract(ad, samples, batch_size=4, cache_dir=tmp_path, progress=False, on_batch=lambda d, n: seen.append(d))
+    out = tv.extract(
+        ad, samples, batch_size=4, cache_dir=tmp_path, progress=False, on_batch=lambda d, n: seen.append(d)
+    )
     assert seen == [8, 9] and out.shape == (5, 9, 32)
     np.testing.assert_allclose(out, tv.extract(ad, samples, cache_dir=False, progress=False), atol=1e-5)
 
@@ -87,16 +95,22 @@ def test_killed_process_resumes_to_identical_clouds(ad, tmp_path):
     script = tmp_path / "kill.py"
     script.write_text(KILL)
     tests_dir = os.path.dirname(__file__)
-    r = subprocess.run([sys.executable, str(script), str(tmp_path / "c"), tests_dir], capture_output=True, text=True,
-                       env={**os.environ, "PYTHONPATH": tests_dir})
+    r = subprocess.run(
+        [sys.executable, str(script), str(tmp_path / "c"), tests_dir],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": tests_dir},
+    )
     assert r.returncode == -9, r.stderr[-1500:]
     samples = family_samples(ad, 10)
     seen = []
-    resumed = tv.extract(ad, samples, batch_size=3, cache_dir=tmp_path / "c", progress=False,
-                         on_batch=lambda d, n: seen.append(d))
+    resumed = tv.extract(
+        ad, samples, batch_size=3, cache_dir=tmp_path / "c", progress=False, on_batch=lambda d, n: seen.append(d)
+    )
     assert seen == [9, 10]
-    np.testing.assert_array_equal(resumed, tv.extract(ad, samples, batch_size=3, cache_dir=tmp_path / "ref",
-                                                      progress=False))
+    np.testing.assert_array_equal(
+        resumed, tv.extract(ad, samples, batch_size=3, cache_dir=tmp_path / "ref", progress=False)
+    )
 
 
 def test_corrupted_cache_file_is_detected_not_reused(ad, tmp_path):
@@ -105,7 +119,7 @@ def test_corrupted_cache_file_is_detected_not_reused(ad, tmp_path):
     (key,) = cache_dirs(tmp_path)
     part = sorted(key.glob("part-*.safetensors"))[0]
     data = bytearray(part.read_bytes())
-    data[-3] ^= 0xFF                      # one flipped byte in the tensor data
+    data[-3] ^= 0xFF  # one flipped byte in the tensor data
     part.write_bytes(bytes(data))
     with pytest.raises(tv.TopoVLMInputError, match="corrupted cache file .*checksum"):
         tv.extract(ad, samples, batch_size=2, cache_dir=tmp_path, progress=False)
@@ -118,9 +132,11 @@ def test_torn_manifest_line_means_batch_not_done(ad, tmp_path):
     ref = tv.extract(ad, samples, batch_size=2, cache_dir=tmp_path, progress=False)
     (key,) = cache_dirs(tmp_path)
     m = key / "manifest.jsonl"
-    m.write_text(m.read_text()[:-20])     # killed while appending the last line
+    m.write_text(m.read_text()[:-20])  # killed while appending the last line
     seen = []
-    again = tv.extract(ad, samples, batch_size=2, cache_dir=tmp_path, progress=False, on_batch=lambda d, n: seen.append(d))
+    again = tv.extract(
+        ad, samples, batch_size=2, cache_dir=tmp_path, progress=False, on_batch=lambda d, n: seen.append(d)
+    )
     assert seen == [4] and np.array_equal(again, ref)
 
 
@@ -131,7 +147,7 @@ def test_cache_key_depends_on_model_data_and_token(tmp_path):
     tv.extract(b, s, cache_dir=tmp_path, progress=False)
     tv.extract(a, s[:3], cache_dir=tmp_path, progress=False)
     tv.extract(a, s, token="mean", cache_dir=tmp_path, progress=False)
-    tv.extract(a, s, cache_dir=tmp_path, progress=False)              # same as the first: no new entry
+    tv.extract(a, s, cache_dir=tmp_path, progress=False)  # same as the first: no new entry
     assert len(cache_dirs(tmp_path)) == 4
     metas = [json.loads((d / "meta.json").read_text()) for d in cache_dirs(tmp_path)]
     assert {m["token"] for m in metas} == {"ret", "mean"}
@@ -148,11 +164,14 @@ def test_float16_storage_halves_the_cache(ad, tmp_path):
     assert size(tmp_path / "b") < 0.6 * size(tmp_path / "a")
 
 
-@pytest.mark.parametrize("kwargs,msg", [
-    ({"token": "first"}, "token must be one of"),
-    ({"storage": "int8"}, "storage must be one of"),
-    ({"batch_size": 0}, "batch_size must be a positive integer"),
-])
+@pytest.mark.parametrize(
+    "kwargs,msg",
+    [
+        ({"token": "first"}, "token must be one of"),
+        ({"storage": "int8"}, "storage must be one of"),
+        ({"batch_size": 0}, "batch_size must be a positive integer"),
+    ],
+)
 def test_bad_extraction_arguments(ad, kwargs, msg):
     with pytest.raises(tv.TopoVLMInputError, match=msg):
         tv.extract(ad, ["a prompt"], cache_dir=False, progress=False, **kwargs)
@@ -170,15 +189,18 @@ def test_empty_calibration_set_is_a_clear_error(ad, tmp_path):
 
 @pytest.mark.parametrize("family", ["causal-lm", "llava-next", "videollama2"])
 def test_normed_point_reads_each_layer_norm_and_the_final_norm(family):
-    ad = {"causal-lm": lambda: tiny.tiny_causal_lm("llama", 4), "llava-next": lambda: tiny.tiny_llava_next(4),
-          "videollama2": lambda: tiny.tiny_videollama2(4)}[family]()
+    ad = {
+        "causal-lm": lambda: tiny.tiny_causal_lm("llama", 4),
+        "llava-next": lambda: tiny.tiny_llava_next(4),
+        "videollama2": lambda: tiny.tiny_videollama2(4),
+    }[family]()
     samples = family_samples(ad, 5)
     normed = tv.extract(ad, samples, point="normed", batch_size=5, cache_dir=False, progress=False)
     residual = tv.extract(ad, samples, batch_size=5, cache_dir=False, progress=False)
     assert normed.shape == residual.shape == (ad.n_layers + 1, 5, normed.shape[2])
     # RMSNorm with its initial unit gain: every point has root-mean-square 1
     rms = np.sqrt((normed.astype(np.float64) ** 2).mean(axis=2))
-    np.testing.assert_allclose(rms, 1.0, atol=1e-2)      # up to the norm's epsilon
+    np.testing.assert_allclose(rms, 1.0, atol=1e-2)  # up to the norm's epsilon
     assert not np.allclose(normed[1:-1], residual[1:-1])
 
 
@@ -201,15 +223,23 @@ def test_a_shorter_calibration_set_is_read_off_a_longer_extraction(ad, tmp_path)
     samples = family_samples(ad, 12)
     full = tv.extract(ad, samples, batch_size=4, cache_dir=tmp_path, progress=False)
     calls = []
-    head = tv.extract(ad, samples[:8], batch_size=4, cache_dir=tmp_path, progress=False,
-                      on_batch=lambda d, n: calls.append(d))
+    head = tv.extract(
+        ad, samples[:8], batch_size=4, cache_dir=tmp_path, progress=False, on_batch=lambda d, n: calls.append(d)
+    )
     assert calls == [] and np.array_equal(head, full[:, :8])
-    other = family_samples(ad, 13)[1:9]                      # not a prefix: computed
+    other = family_samples(ad, 13)[1:9]  # not a prefix: computed
     tv.extract(ad, other, batch_size=4, cache_dir=tmp_path, progress=False, on_batch=lambda d, n: calls.append(d))
     assert calls == [4, 8]
-    lasts = []                                               # another token: computed
-    tv.extract(ad, samples[:8], token="last", batch_size=4, cache_dir=tmp_path, progress=False,
-               on_batch=lambda d, n: lasts.append(d))
+    lasts = []  # another token: computed
+    tv.extract(
+        ad,
+        samples[:8],
+        token="last",
+        batch_size=4,
+        cache_dir=tmp_path,
+        progress=False,
+        on_batch=lambda d, n: lasts.append(d),
+    )
     assert lasts == [4, 8]
 
 
@@ -217,9 +247,16 @@ def test_one_pass_fills_the_other_points_cache_too(ad, tmp_path):
     samples = family_samples(ad, 8)
     residual = tv.extract(ad, samples, batch_size=4, cache_dir=tmp_path, progress=False)
     calls = []
-    normed = tv.extract(ad, samples, point="normed", batch_size=4, cache_dir=tmp_path, progress=False,
-                        on_batch=lambda d, n: calls.append(d))
-    assert calls == []                                    # no forward pass: the residual pass filled it
+    normed = tv.extract(
+        ad,
+        samples,
+        point="normed",
+        batch_size=4,
+        cache_dir=tmp_path,
+        progress=False,
+        on_batch=lambda d, n: calls.append(d),
+    )
+    assert calls == []  # no forward pass: the residual pass filled it
     np.testing.assert_array_equal(normed, tv.extract(ad, samples, point="normed", cache_dir=False, progress=False))
     np.testing.assert_array_equal(residual, tv.extract(ad, samples, cache_dir=False, progress=False))
 
@@ -229,9 +266,16 @@ def test_an_interrupted_pass_leaves_both_points_resumable(ad, tmp_path):
     with pytest.raises(Stop):
         tv.extract(ad, samples, batch_size=4, cache_dir=tmp_path, progress=False, on_batch=stop_after(4))
     calls = []
-    normed = tv.extract(ad, samples, point="normed", batch_size=4, cache_dir=tmp_path, progress=False,
-                        on_batch=lambda d, n: calls.append(d))
-    assert calls == [8, 12]                               # the first batch came from the interrupted pass
+    normed = tv.extract(
+        ad,
+        samples,
+        point="normed",
+        batch_size=4,
+        cache_dir=tmp_path,
+        progress=False,
+        on_batch=lambda d, n: calls.append(d),
+    )
+    assert calls == [8, 12]  # the first batch came from the interrupted pass
     np.testing.assert_array_equal(normed, tv.extract(ad, samples, point="normed", cache_dir=False, progress=False))
 
 
@@ -262,5 +306,5 @@ def test_reading_a_finished_cache_touches_no_other_point_cache(ad, tmp_path):
     tv.extract(ad, samples, batch_size=4, cache_dir=tmp_path, progress=False)
     (normed,) = cache_dirs(tmp_path, "normed")
     shutil.rmtree(normed)
-    tv.extract(ad, samples, batch_size=4, cache_dir=tmp_path, progress=False)      # nothing to compute
+    tv.extract(ad, samples, batch_size=4, cache_dir=tmp_path, progress=False)  # nothing to compute
     assert not normed.exists() and len(cache_dirs(tmp_path)) == 1

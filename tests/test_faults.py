@@ -11,11 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import family_samples
 
 import topovlm as tv
 from topovlm.models import tiny
-
-from conftest import family_samples
 
 HERE = Path(__file__).resolve().parent
 N = 24
@@ -35,8 +34,12 @@ def _script(body: str) -> str:
 
 
 def _spawn(body: str, *args) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", _script(body), *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", _script(body), *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +49,11 @@ def reference():
 
 
 def _cache_dir(root: Path) -> Path:
-    (key,) = [p for p in (root / "clouds").iterdir() if p.is_dir() and any(p.glob("part-*"))
-              and json.loads((p / "meta.json").read_text())["point"] == "residual"]   # not the normed sibling
+    (key,) = [
+        p
+        for p in (root / "clouds").iterdir()
+        if p.is_dir() and any(p.glob("part-*")) and json.loads((p / "meta.json").read_text())["point"] == "residual"
+    ]  # not the normed sibling
     return key
 
 
@@ -84,7 +90,7 @@ def test_a_manifest_whose_batches_overlap_is_reported_and_recomputed(tmp_path, r
     tv.extract(ad, samples, batch_size=6, cache_dir=tmp_path, progress=False)
     key = _cache_dir(tmp_path)
     entries = _manifest(tmp_path)
-    extra = dict(entries[0], start=2, stop=8)                 # a second writer's batch over the same samples
+    extra = dict(entries[0], start=2, stop=8)  # a second writer's batch over the same samples
     (key / "manifest.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries + [extra]))
     with pytest.warns(UserWarning, match="inconsistent.*overlaps"):
         out = tv.extract(ad, samples, batch_size=6, cache_dir=tmp_path, progress=False)
@@ -117,17 +123,20 @@ def test_a_torn_manifest_line_is_repaired_by_the_next_run_not_refused_later(tmp_
     samples = family_samples(ad, N)
     calls = []
     with pytest.raises(RuntimeError):
+
         def stop(done, total):
             if done >= 12:
                 raise RuntimeError
+
         tv.extract(ad, samples, batch_size=6, cache_dir=tmp_path, progress=False, on_batch=stop)
     key = _cache_dir(tmp_path)
     with open(key / "manifest.jsonl", "a") as f:
-        f.write('{"file": "part-0000012-00')                 # a writer killed mid-line (older versions appended)
+        f.write('{"file": "part-0000012-00')  # a writer killed mid-line (older versions appended)
     (key / ".part-0000012-0000018.safetensors.123.tmp").write_bytes(b"half a file")
-    for _ in range(3):                                          # every later run works, not just the first
-        out = tv.extract(ad, samples, batch_size=6, cache_dir=tmp_path, progress=False,
-                         on_batch=lambda d, n: calls.append(d))
+    for _ in range(3):  # every later run works, not just the first
+        out = tv.extract(
+            ad, samples, batch_size=6, cache_dir=tmp_path, progress=False, on_batch=lambda d, n: calls.append(d)
+        )
         np.testing.assert_allclose(out, reference, atol=1e-5)
     assert calls == [18, 24]
     assert not list(key.glob(".*.tmp"))
@@ -147,12 +156,13 @@ def test_a_bit_flip_in_a_cached_batch_is_refused(tmp_path):
 
 # --- saved searches ------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     root = tmp_path_factory.mktemp("saved")
     X = tv.drifting_clouds(9, 40, 4, seed=2)
     tv.search(X, k=6, sparsity=0.25).save(root / "a")
-    tv.search(X, k=5, sparsity=0.5).save(root / "b")          # other arrays: its json does not fit a's npz
+    tv.search(X, k=5, sparsity=0.5).save(root / "b")  # other arrays: its json does not fit a's npz
     tv.search(X, k=6, sparsity=0.25, homology="standard").save(root / "std")
     return root
 
@@ -169,16 +179,19 @@ def test_a_saved_search_loads_back_identical(saved):
     assert len(res.layers_to_remove) == 2 and res.config.k == 6
 
 
-@pytest.mark.parametrize("damage,msg", [
-    ("truncate", "corrupted or truncated"),
-    ("flip", "corrupted|content check"),
-    ("swap_json", "content check"),
-    ("edit_layers", "content check"),
-    ("std_arrays", "content check"),
-    ("text_npz", "corrupted or truncated"),
-    ("json_list", "not a saved search"),
-    ("missing_npz", "is missing"),
-])
+@pytest.mark.parametrize(
+    "damage,msg",
+    [
+        ("truncate", "corrupted or truncated"),
+        ("flip", "corrupted|content check"),
+        ("swap_json", "content check"),
+        ("edit_layers", "content check"),
+        ("std_arrays", "content check"),
+        ("text_npz", "corrupted or truncated"),
+        ("json_list", "not a saved search"),
+        ("missing_npz", "is missing"),
+    ],
+)
 def test_every_damaged_saved_search_is_refused_with_a_clear_error(saved, tmp_path, damage, msg):
     d = _copy(saved / "a", tmp_path / "d")
     if damage == "truncate":
@@ -207,12 +220,12 @@ def test_every_damaged_saved_search_is_refused_with_a_clear_error(saved, tmp_pat
 
 
 def test_a_consistent_edit_with_a_recomputed_hash_is_still_range_checked(saved, tmp_path):
-    from topovlm.search import _content_hash
+    from topovlm.topology.search import _content_hash
 
     d = _copy(saved / "a", tmp_path / "d")
     meta = json.loads((d / "search.json").read_text())
     meta.pop("content_sha256")
-    meta["selection"]["layers"] = [0, 1, 2, 3, 4, 5, 6, 7]          # every layer
+    meta["selection"]["layers"] = [0, 1, 2, 3, 4, 5, 6, 7]  # every layer
     with np.load(d / "search.npz") as z:
         arrays = {k: z[k] for k in z.files}
     meta["content_sha256"] = _content_hash(meta, arrays)
@@ -222,6 +235,7 @@ def test_a_consistent_edit_with_a_recomputed_hash_is_still_range_checked(saved, 
 
 
 # --- training checkpoints: no pickle --------------------------------------------------------------------------
+
 
 def test_a_planted_pickle_is_never_unpickled_by_training_resume(tmp_path, monkeypatch):
     import pickle
@@ -240,8 +254,14 @@ def test_a_planted_pickle_is_never_unpickled_by_training_resume(tmp_path, monkey
     for target in (path, path.with_suffix(".pt")):
         target.write_bytes(pickle.dumps({"params": Payload()}))
     with pytest.raises(tv.TopoVLMInputError, match="unreadable"):
-        T.train("mini-llava-next", config, out_dir=tmp_path / "w", checkpoint_dir=tmp_path / "ck", progress=False,
-                evaluate=False)
+        T.train(
+            "mini-llava-next",
+            config,
+            out_dir=tmp_path / "w",
+            checkpoint_dir=tmp_path / "ck",
+            progress=False,
+            evaluate=False,
+        )
     assert not marker.exists()
 
 
@@ -261,6 +281,7 @@ def test_no_pickle_in_the_package():
 
 # --- saved models ---------------------------------------------------------------------------------------------
 
+
 def test_saving_into_a_foreign_non_empty_directory_is_refused_and_overwrite_replaces_it(tmp_path):
     ad = tiny.tiny_causal_lm("llama", 4)
     out = tmp_path / "out"
@@ -271,11 +292,13 @@ def test_saving_into_a_foreign_non_empty_directory_is_refused_and_overwrite_repl
     with pytest.raises(tv.TopoVLMInputError, match="not empty"):
         ad.save(out)
     ad.save(out, overwrite=True)
-    assert not (out / "model.safetensors.index.json").exists() and not (out / "model-00002-of-00002.safetensors").exists()
+    assert (
+        not (out / "model.safetensors.index.json").exists() and not (out / "model-00002-of-00002.safetensors").exists()
+    )
     template = out / "chat_template.jinja"
     assert not template.exists() or template.read_text() != "{{ other model }}"
     tv.prune(ad, [1])
-    ad.save(out)                                    # an earlier topovlm save of the same family: replaced whole
+    ad.save(out)  # an earlier topovlm save of the same family: replaced whole
     assert json.loads((out / "topovlm.json").read_text())["n_layers"] == 3
 
 
@@ -288,10 +311,10 @@ def test_saving_onto_the_source_directory_is_refused(tmp_path):
 
 def test_repeated_prunes_keep_every_removal_in_original_indices(tmp_path):
     ad = tiny.tiny_causal_lm("llama", 8)
-    tv.prune(ad, [1, 3])                             # original 1, 3 -> now 6 layers: originals [0, 2, 4, 5, 6, 7]
+    tv.prune(ad, [1, 3])  # original 1, 3 -> now 6 layers: originals [0, 2, 4, 5, 6, 7]
     ad.save(tmp_path / "p1")
     again = tv.models.load_model(str(tmp_path / "p1"))
-    tv.prune(again, [0, 2])                          # current 0, 2 = originals 0, 4
+    tv.prune(again, [0, 2])  # current 0, 2 = originals 0, 4
     again.save(tmp_path / "p2")
     info = json.loads((tmp_path / "p2" / "topovlm.json").read_text())
     assert info["pruned"]["removed_original"] == [0, 1, 3, 4]
@@ -302,6 +325,7 @@ def test_repeated_prunes_keep_every_removal_in_original_indices(tmp_path):
 
 # --- the command line checks its output before the work ---------------------------------------------------------
 
+
 def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "topovlm.cli", *map(str, args)], capture_output=True, text=True)
 
@@ -310,20 +334,51 @@ def test_extract_with_an_unusable_out_fails_before_any_forward_pass(tmp_path):
     tiny.tiny_causal_lm("llama", 4).save(tmp_path / "m")
     (tmp_path / "p.txt").write_text("\n".join(f"prompt {i}" for i in range(6)))
     (tmp_path / "afile").write_text("x")
-    r = run_cli("extract", "--model", tmp_path / "m", "--data", tmp_path / "p.txt", "--n", 6,
-                "--out", tmp_path / "afile" / "c.npz", "--cache-dir", tmp_path / "cache")
+    r = run_cli(
+        "extract",
+        "--model",
+        tmp_path / "m",
+        "--data",
+        tmp_path / "p.txt",
+        "--n",
+        6,
+        "--out",
+        tmp_path / "afile" / "c.npz",
+        "--cache-dir",
+        tmp_path / "cache",
+    )
     assert r.returncode == 2 and "is a file" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "cache" / "clouds").exists()
-    r = run_cli("extract", "--model", tmp_path / "m", "--data", tmp_path / "p.txt", "--n", 6,
-                "--out", tmp_path / "r" / "noext", "--cache-dir", tmp_path / "cache")
+    r = run_cli(
+        "extract",
+        "--model",
+        tmp_path / "m",
+        "--data",
+        tmp_path / "p.txt",
+        "--n",
+        6,
+        "--out",
+        tmp_path / "r" / "noext",
+        "--cache-dir",
+        tmp_path / "cache",
+    )
     assert r.returncode == 0, r.stderr[-1500:]
     assert f"saved to {tmp_path / 'r' / 'noext.npz'}" in r.stdout and (tmp_path / "r" / "noext.npz").exists()
 
 
 def test_prune_refuses_a_sparsity_that_removes_every_layer_before_extracting(tmp_path):
     tiny.tiny_causal_lm("llama", 6).save(tmp_path / "m")
-    r = run_cli("prune", "--model", tmp_path / "m", "--sparsity", 0.95, "--out", tmp_path / "p",
-                "--cache-dir", tmp_path / "cache")
+    r = run_cli(
+        "prune",
+        "--model",
+        tmp_path / "m",
+        "--sparsity",
+        0.95,
+        "--out",
+        tmp_path / "p",
+        "--cache-dir",
+        tmp_path / "cache",
+    )
     assert r.returncode == 2 and "at most 5" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "p").exists() and not (tmp_path / "cache" / "clouds").exists()
 
@@ -331,24 +386,45 @@ def test_prune_refuses_a_sparsity_that_removes_every_layer_before_extracting(tmp
 def test_prune_refuses_clouds_of_another_model(tmp_path):
     tiny.tiny_causal_lm("llama", 4).save(tmp_path / "m")
     np.savez(tmp_path / "wide.npz", clouds=np.random.default_rng(0).random((5, 20, 48)))
-    r = run_cli("prune", "--model", tmp_path / "m", "--sparsity", 0.5, "--clouds", tmp_path / "wide.npz",
-                "--out", tmp_path / "p")
+    r = run_cli(
+        "prune",
+        "--model",
+        tmp_path / "m",
+        "--sparsity",
+        0.5,
+        "--clouds",
+        tmp_path / "wide.npz",
+        "--out",
+        tmp_path / "p",
+    )
     assert r.returncode == 2 and "width 48" in r.stderr
     np.savez(tmp_path / "named.npz", clouds=np.random.default_rng(0).random((5, 20, 32)), model=np.str_("other"))
-    r = run_cli("prune", "--model", tmp_path / "m", "--sparsity", 0.5, "--clouds", tmp_path / "named.npz",
-                "--out", tmp_path / "p")
+    r = run_cli(
+        "prune",
+        "--model",
+        tmp_path / "m",
+        "--sparsity",
+        0.5,
+        "--clouds",
+        tmp_path / "named.npz",
+        "--out",
+        tmp_path / "p",
+    )
     assert r.returncode == 2 and "clouds of 'other'" in r.stderr
 
 
-@pytest.mark.parametrize("make,msg", [
-    (lambda p: np.save(p, np.zeros((3, 4, 2))), "single array"),
-    (lambda p: p.write_text("just text"), "cannot read"),
-    (lambda p: np.savez(p, clouds=np.zeros((3, 4, 2), complex)), "real numbers"),
-])
+@pytest.mark.parametrize(
+    "make,msg",
+    [
+        (lambda p: np.save(p, np.zeros((3, 4, 2))), "single array"),
+        (lambda p: p.write_text("just text"), "cannot read"),
+        (lambda p: np.savez(p, clouds=np.zeros((3, 4, 2), complex)), "real numbers"),
+    ],
+)
 def test_search_refuses_files_that_are_not_clouds_in_one_line(tmp_path, make, msg):
     path = tmp_path / "c.npz"
     make(path)
-    if not path.exists():                                  # np.save appended .npy
+    if not path.exists():  # np.save appended .npy
         (tmp_path / "c.npz.npy").rename(path)
     r = run_cli("search", path, "--out", tmp_path / "s")
     assert r.returncode == 2 and msg in r.stderr, r.stderr
@@ -367,6 +443,7 @@ def test_search_refuses_a_foreign_non_empty_out_before_searching(tmp_path):
 
 # --- a failed book chapter is executed again ---------------------------------------------------------------------
 
+
 def test_rerun_failed_touches_exactly_the_chapters_without_an_executed_copy(tmp_path):
     pytest.importorskip("jupyter_cache")
     import jupytext
@@ -383,6 +460,7 @@ def test_rerun_failed_touches_exactly_the_chapters_without_an_executed_copy(tmp_
         page.write_text("<html></html>")
     cache = get_cache(str(build / ".jupyter_cache"))
     ok = jupytext.read(chapters[0])
-    cache.cache_notebook_bundle(__import__("jupyter_cache.base", fromlist=["CacheBundleIn"]).CacheBundleIn(ok, "x"),
-                                check_validity=False)
+    cache.cache_notebook_bundle(
+        __import__("jupyter_cache.base", fromlist=["CacheBundleIn"]).CacheBundleIn(ok, "x"), check_validity=False
+    )
     assert R.failed_chapters(build) == [chapters[1]]

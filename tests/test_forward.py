@@ -3,18 +3,19 @@
 import numpy as np
 import pytest
 import torch
+from conftest import family_samples
 
 import topovlm as tv
 from topovlm.evaluate import text_losses
 from topovlm.forward import Replay
 from topovlm.models import tiny
 
-from conftest import family_samples
-
-FAMILIES = {"llama": lambda: tiny.tiny_causal_lm("llama", 6, seed=1),
-            "qwen2": lambda: tiny.tiny_causal_lm("qwen2", 6, seed=2),
-            "llava-next": lambda: tiny.tiny_llava_next(6),
-            "videollama2": lambda: tiny.tiny_videollama2(6)}
+FAMILIES = {
+    "llama": lambda: tiny.tiny_causal_lm("llama", 6, seed=1),
+    "qwen2": lambda: tiny.tiny_causal_lm("qwen2", 6, seed=2),
+    "llava-next": lambda: tiny.tiny_llava_next(6),
+    "videollama2": lambda: tiny.tiny_videollama2(6),
+}
 
 
 def recorded(ad, samples, batch_size=2):
@@ -35,8 +36,8 @@ def test_replayed_pruned_losses_equal_the_plain_pruned_ones_bit_for_bit(family, 
     ref_nll, ref_tokens = text_losses(ad, samples, 2, skip=layers)
     np.testing.assert_array_equal(nll, ref_nll)
     np.testing.assert_array_equal(tokens, ref_tokens)
-    assert not np.array_equal(nll, full[0])          # removing layers did change something
-    assert ad.n_layers == 6                          # and the model is whole again
+    assert not np.array_equal(nll, full[0])  # removing layers did change something
+    assert ad.n_layers == 6  # and the model is whole again
 
 
 def test_layers_before_the_first_removed_one_are_not_computed():
@@ -63,11 +64,11 @@ def test_a_replay_of_other_batches_is_refused_not_wrong():
     replay, _ = recorded(ad, samples, batch_size=2)
     with pytest.raises(tv.TopoVLMInputError, match="recording"):
         with replay.pruned([3]):
-            text_losses(ad, samples, 4)                  # other batch shapes
+            text_losses(ad, samples, 4)  # other batch shapes
     with pytest.raises(tv.TopoVLMInputError, match="recorded"):
         with replay.pruned([3]):
-            text_losses(ad, samples + samples, 2)        # more calls than recorded
-    assert ad.n_layers == 6                              # the model is whole again after the errors
+            text_losses(ad, samples + samples, 2)  # more calls than recorded
+    assert ad.n_layers == 6  # the model is whole again after the errors
     assert all(not layer._forward_pre_hooks for layer in ad.decoder_layers)
 
 
@@ -110,9 +111,9 @@ def test_outcomes_are_computed_once_per_removal_and_equal_plain_passes():
         return text_losses(ad, samples, 2)
 
     losses = tv.evaluate.Outcomes(ad, evaluate)
-    pruned = losses([4, 1])                        # the full model's pass is recorded first
+    pruned = losses([4, 1])  # the full model's pass is recorded first
     assert calls == [6, 4]
-    assert losses((1, 4)) is pruned and calls == [6, 4]       # same set, any order: cached
+    assert losses((1, 4)) is pruned and calls == [6, 4]  # same set, any order: cached
     np.testing.assert_array_equal(pruned[0], text_losses(ad, samples, 2, skip=[1, 4])[0])
     np.testing.assert_array_equal(losses(())[0], text_losses(ad, samples, 2)[0])
     with pytest.raises(tv.TopoVLMInputError, match="out of range"):

@@ -32,9 +32,11 @@ def test_a_large_difference_is_seen_and_a_null_one_is_not(rng):
     bad = rng.random(400) < 0.4
     same = rng.random(400) < 0.8
     assert tv.intervals.difference_interval(good, bad, full, suites).excludes(0)
-    null = [tv.intervals.difference_interval(rng.random(400) < 0.6, rng.random(400) < 0.6, full, suites, seed=i)
-            for i in range(20)]
-    assert sum(iv.excludes(0) for iv in null) <= 4          # ~5 % expected at the 95 % level
+    null = [
+        tv.intervals.difference_interval(rng.random(400) < 0.6, rng.random(400) < 0.6, full, suites, seed=i)
+        for i in range(20)
+    ]
+    assert sum(iv.excludes(0) for iv in null) <= 4  # ~5 % expected at the 95 % level
     assert not tv.intervals.difference_interval(good, same, full, suites).low > 0.05
 
 
@@ -44,7 +46,7 @@ def test_perplexity_ratio_interval_is_exp_of_mean_loss_difference(rng):
     pruned = full + tokens * 0.5
     iv = tv.intervals.perplexity_ratio_interval(pruned, full, tokens)
     assert iv.value == pytest.approx(np.exp(0.5))
-    assert iv.low == pytest.approx(np.exp(0.5)) and iv.high == pytest.approx(np.exp(0.5))   # same shift on every text
+    assert iv.low == pytest.approx(np.exp(0.5)) and iv.high == pytest.approx(np.exp(0.5))  # same shift on every text
 
 
 def test_bootstrap_rejects_empty_and_mismatched_inputs():
@@ -61,9 +63,17 @@ def _row(model, reading, s, value):
 
 
 def test_mean_ranks_over_cells_and_choice_of_fewest_changes_on_ties():
-    rows = [_row("m1", "A", 0.5, 0.9), _row("m1", "B", 0.5, 0.5), _row("m1", "C", 0.5, 0.9),
-            _row("m2", "A", 0.5, 0.9), _row("m2", "B", 0.5, 0.2), _row("m2", "C", 0.5, 0.9),
-            _row("m3", "A", 0.5, 0.1), _row("m3", "B", 0.5, 0.9), _row("m3", "C", 0.5, 0.1)]
+    rows = [
+        _row("m1", "A", 0.5, 0.9),
+        _row("m1", "B", 0.5, 0.5),
+        _row("m1", "C", 0.5, 0.9),
+        _row("m2", "A", 0.5, 0.9),
+        _row("m2", "B", 0.5, 0.2),
+        _row("m2", "C", 0.5, 0.9),
+        _row("m3", "A", 0.5, 0.1),
+        _row("m3", "B", 0.5, 0.9),
+        _row("m3", "C", 0.5, 0.1),
+    ]
     # ranks per cell: m1 A 1.5 B 3 C 1.5; m2 the same; m3 A 2.5 B 1 C 2.5
     assert mean_ranks(rows) == {"A": 11 / 6, "B": 7 / 3, "C": 11 / 6}
     a = Reading("A", {"dims": (1,), "alpha": 0.0})

@@ -13,20 +13,27 @@ pytest.importorskip("peft")
 
 # -- training ------------------------------------------------------------------
 
+
 def _short(**kw):
-    from topovlm.train import TrainConfig
+    from topovlm.models.mini.train import TrainConfig
 
     return TrainConfig(steps=3, batch_size=3, align_steps=4, align_batch_size=4, checkpoint_every=1, log_every=1, **kw)
 
 
 def test_training_writes_small_weights_with_seed_data_hash_and_log(tmp_path):
-    from topovlm.train import train
+    from topovlm.models.mini.train import train
 
-    info = train("mini-llava-next", _short(), out_dir=tmp_path / "w", checkpoint_dir=tmp_path / "ck",
-                 evaluate=False, progress=False)
+    info = train(
+        "mini-llava-next",
+        _short(),
+        out_dir=tmp_path / "w",
+        checkpoint_dir=tmp_path / "ck",
+        evaluate=False,
+        progress=False,
+    )
     files = {p.name for p in (tmp_path / "w").iterdir()}
     assert files == {"weights.safetensors", "mini.json", "train_log.jsonl"}
-    assert (tmp_path / "w" / "weights.safetensors").stat().st_size < 20 * 2 ** 20
+    assert (tmp_path / "w" / "weights.safetensors").stat().st_size < 20 * 2**20
     meta = json.loads((tmp_path / "w" / "mini.json").read_text())
     assert meta["seed"] == 0 and len(meta["data_hash"]) == 64 and meta["train_config"]["steps"] == 3
     assert meta["mini"] == "mini-llava-next" and meta["spec"]["lora"]["rank"] == 8
@@ -39,10 +46,16 @@ def test_training_writes_small_weights_with_seed_data_hash_and_log(tmp_path):
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
-    import topovlm.train as T
+    from topovlm.models.mini import train as T
 
-    T.train("mini-videollama2-av", _short(), out_dir=tmp_path / "a", checkpoint_dir=tmp_path / "ck-a",
-            evaluate=False, progress=False)
+    T.train(
+        "mini-videollama2-av",
+        _short(),
+        out_dir=tmp_path / "a",
+        checkpoint_dir=tmp_path / "ck-a",
+        evaluate=False,
+        progress=False,
+    )
     real, calls = T.answer_loss, []
 
     def dies_at_third_step(adapter, qas):
@@ -53,11 +66,23 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch)
 
     monkeypatch.setattr(T, "answer_loss", dies_at_third_step)
     with pytest.raises(KeyboardInterrupt):
-        T.train("mini-videollama2-av", _short(), out_dir=tmp_path / "b", checkpoint_dir=tmp_path / "ck-b",
-                evaluate=False, progress=False)
+        T.train(
+            "mini-videollama2-av",
+            _short(),
+            out_dir=tmp_path / "b",
+            checkpoint_dir=tmp_path / "ck-b",
+            evaluate=False,
+            progress=False,
+        )
     monkeypatch.setattr(T, "answer_loss", real)
-    T.train("mini-videollama2-av", _short(), out_dir=tmp_path / "b", checkpoint_dir=tmp_path / "ck-b",
-            evaluate=False, progress=False)
+    T.train(
+        "mini-videollama2-av",
+        _short(),
+        out_dir=tmp_path / "b",
+        checkpoint_dir=tmp_path / "ck-b",
+        evaluate=False,
+        progress=False,
+    )
     a, b = load_file(tmp_path / "a" / "weights.safetensors"), load_file(tmp_path / "b" / "weights.safetensors")
     assert a.keys() == b.keys()
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
@@ -66,7 +91,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch)
 
 
 def test_training_batches_are_a_function_of_seed_and_step():
-    from topovlm.train import TrainConfig, batch
+    from topovlm.models.mini.train import TrainConfig, batch
 
     for name in mini.NAMES:
         c = TrainConfig(batch_size=4)
@@ -77,7 +102,7 @@ def test_training_batches_are_a_function_of_seed_and_step():
 
 @pytest.mark.parametrize("name", mini.NAMES)
 def test_every_media_token_has_a_word_role(name):
-    from topovlm.train import TrainConfig, alignment_batch
+    from topovlm.models.mini.train import TrainConfig, alignment_batch
 
     ad = mini.build(name)
     samples, _ = alignment_batch(name, 0, TrainConfig(align_batch_size=2))
@@ -96,6 +121,7 @@ def test_unknown_mini_model_is_a_clear_error():
 
 # -- the committed models --------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def llava():
     return mini.load("mini-llava-next")
@@ -109,7 +135,7 @@ def videollama():
 @pytest.mark.parametrize("name", mini.NAMES)
 def test_committed_weights_are_small_and_documented(name):
     d = mini.weights_dir(name)
-    assert (d / "weights.safetensors").stat().st_size <= 20 * 2 ** 20
+    assert (d / "weights.safetensors").stat().st_size <= 20 * 2**20
     meta = json.loads((d / "mini.json").read_text())
     for key in ("spec", "seed", "data_hash", "train_config", "train_seconds", "accuracy"):
         assert key in meta, key
@@ -189,5 +215,6 @@ def test_mini_model_is_a_plain_model_after_loading(llava):
 def test_batched_answers_equal_one_at_a_time(videollama):
     qs = tasks.load("av", split="test", n=2, seed=9)
     samples = [q.sample for q in qs]
-    assert videollama.generate(samples, max_new_tokens=4, batch_size=8) == \
-        videollama.generate(samples, max_new_tokens=4, batch_size=1)
+    assert videollama.generate(samples, max_new_tokens=4, batch_size=8) == videollama.generate(
+        samples, max_new_tokens=4, batch_size=1
+    )

@@ -8,12 +8,11 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import family_samples
 
 import topovlm as tv
 from topovlm.models import tiny
-from topovlm.models.base import as_samples
-
-from conftest import family_samples
+from topovlm.samples import as_samples
 
 FAMILIES = [("causal-lm", arch) for arch in tiny.ARCHITECTURES] + [("llava-next", None), ("videollama2", None)]
 
@@ -80,8 +79,12 @@ def test_pruned_model_generates_the_same_with_and_without_kv_cache(family, arch)
     assert report.params_after < report.params_before
     inputs = ad.encode(as_samples(family_samples(ad, 1)), None)
     with torch.no_grad():
-        a = ad.model.generate(**inputs, max_new_tokens=12, min_new_tokens=12, do_sample=False, use_cache=True, pad_token_id=0)
-        b = ad.model.generate(**inputs, max_new_tokens=12, min_new_tokens=12, do_sample=False, use_cache=False, pad_token_id=0)
+        a = ad.model.generate(
+            **inputs, max_new_tokens=12, min_new_tokens=12, do_sample=False, use_cache=True, pad_token_id=0
+        )
+        b = ad.model.generate(
+            **inputs, max_new_tokens=12, min_new_tokens=12, do_sample=False, use_cache=False, pad_token_id=0
+        )
     assert a.shape[1] == inputs["input_ids"].shape[1] + 12
     assert torch.equal(a, b)
 
@@ -92,16 +95,21 @@ def test_pruning_equals_skipping_the_layers_in_the_full_model():
     from transformers import AutoConfig, AutoModelForCausalLM
 
     tok = tiny.byte_tokenizer()
-    cfg = AutoConfig.for_model("qwen2", **tiny._decoder_kwargs(tok, 6, 32), use_sliding_window=True,
-                               sliding_window=8, max_window_layers=3)
+    cfg = AutoConfig.for_model(
+        "qwen2", **tiny._decoder_kwargs(tok, 6, 32), use_sliding_window=True, sliding_window=8, max_window_layers=3
+    )
     torch.manual_seed(0)
     full = AutoModelForCausalLM.from_config(cfg).eval()
     assert cfg.layer_types == ["full_attention"] * 3 + ["sliding_attention"] * 3
     ad = tv.models.CausalLMAdapter(full, tok, "qwen2-mixed")
     ids = tok("a prompt long enough for the sliding window to matter", return_tensors="pt").input_ids
     removed = [1, 2]
-    handles = [full.model.layers[i].register_forward_hook(
-        lambda m, args, out: args[0] if not isinstance(out, tuple) else (args[0],) + out[1:]) for i in removed]
+    handles = [
+        full.model.layers[i].register_forward_hook(
+            lambda m, args, out: args[0] if not isinstance(out, tuple) else (args[0],) + out[1:]
+        )
+        for i in removed
+    ]
     with torch.no_grad():
         expected = full(ids).logits
     for h in handles:
@@ -149,7 +157,7 @@ def test_pruned_checkpoint_reloads_without_topovlm(family, arch, tmp_path):
     from safetensors.torch import load_file, save_file
 
     ad = make(family, arch)
-    tv.prune(ad, [1, 3, 4])            # half of the 6 layers
+    tv.prune(ad, [1, 3, 4])  # half of the 6 layers
     out = ad.save(tmp_path / "pruned")
     sample = as_samples(family_samples(ad, 1))
     inputs = ad.encode(sample, None)
@@ -180,10 +188,16 @@ def test_ret_marker_does_not_leak_into_the_pruned_checkpoint(tmp_path):
     assert not any("[RET]" in t for t in tok.all_special_tokens)
 
 
-@pytest.mark.parametrize("layers,msg", [
-    ([6], "out of range"), ([-7], "out of range"), ([0, 1, 2, 3, 4, 5], "every decoder layer"),
-    ([1.5], "integers"), ([0, -6, 1, 2, 3, 4, 5], "every decoder layer"),
-])
+@pytest.mark.parametrize(
+    "layers,msg",
+    [
+        ([6], "out of range"),
+        ([-7], "out of range"),
+        ([0, 1, 2, 3, 4, 5], "every decoder layer"),
+        ([1.5], "integers"),
+        ([0, -6, 1, 2, 3, 4, 5], "every decoder layer"),
+    ],
+)
 def test_bad_layer_lists_are_one_line_errors(layers, msg):
     ad = make("causal-lm", "llama")
     with pytest.raises(tv.TopoVLMInputError, match=msg):
@@ -203,8 +217,9 @@ def test_unreadable_image_is_a_clear_error(tmp_path):
     with pytest.raises(tv.TopoVLMInputError, match="cannot read image .*broken.png"):
         tv.extract(ad, [tv.models.Sample("what?", image=str(bad))], cache_dir=False, progress=False)
     with pytest.raises(tv.TopoVLMInputError, match="cannot read image"):
-        tv.extract(ad, [tv.models.Sample("what?", image=str(tmp_path / "missing.png"))], cache_dir=tmp_path,
-                   progress=False)
+        tv.extract(
+            ad, [tv.models.Sample("what?", image=str(tmp_path / "missing.png"))], cache_dir=tmp_path, progress=False
+        )
 
 
 def test_unknown_model_is_a_clear_error(tmp_path):
@@ -237,8 +252,10 @@ def test_saved_llava_next_gets_the_lmms_eval_command(tmp_path):
     tv.prune(ad, [1, 2])
     ad.save(tmp_path / "pruned")
     script = (tmp_path / "pruned" / "lmms_eval.sh").read_text()
-    cmd = (f"python -m lmms_eval --model llava_hf --model_args pretrained={(tmp_path / 'pruned').resolve()} "
-           "--tasks mme,mmmu_val,mathvista_testmini,mmbench_en_dev")
+    cmd = (
+        f"python -m lmms_eval --model llava_hf --model_args pretrained={(tmp_path / 'pruned').resolve()} "
+        "--tasks mme,mmmu_val,mathvista_testmini,mmbench_en_dev"
+    )
     assert cmd in script and lmms_eval_command((tmp_path / "pruned").resolve()) == cmd
     assert cmd in (tmp_path / "pruned" / "EVALUATE.md").read_text()
     assert subprocess.run(["sh", "-n", tmp_path / "pruned" / "lmms_eval.sh"]).returncode == 0
@@ -263,13 +280,13 @@ def test_profile_picks_the_device_unless_one_is_given():
 @pytest.mark.parametrize("family,arch", FAMILIES, ids=IDS)
 def test_skipping_layers_gives_the_pruned_models_logits_and_greedy_answers(family, arch):
     ad = make(family, arch)
-    removed = [0, 2, 3]                # layer 0 too: generation reads the cache length from it
+    removed = [0, 2, 3]  # layer 0 too: generation reads the cache length from it
     samples = as_samples(family_samples(ad, 3))
     inputs = ad.encode(samples, None, side="left")
     with tv.skipped(ad, removed), torch.no_grad():
         logits = ad.model(**inputs, use_cache=False).logits
         answers = ad.generate(samples, max_new_tokens=6, batch_size=3)
-    assert not ad.decoder_layers[0].__dict__.get("forward")      # the layers are restored on exit
+    assert not ad.decoder_layers[0].__dict__.get("forward")  # the layers are restored on exit
     pruned = ad.copy()
     tv.prune(pruned, removed)
     with torch.no_grad():
@@ -280,11 +297,13 @@ def test_skipping_layers_gives_the_pruned_models_logits_and_greedy_answers(famil
 def test_a_skipped_layer_does_not_compute_without_a_kv_cache():
     ad = make("causal-lm", "llama")
     calls = []
-    hooks = [layer.mlp.register_forward_hook(lambda m, a, o, i=i: calls.append(i))
-             for i, layer in enumerate(ad.decoder_layers)]
+    hooks = [
+        layer.mlp.register_forward_hook(lambda m, a, o, i=i: calls.append(i))
+        for i, layer in enumerate(ad.decoder_layers)
+    ]
     inputs = ad.encode(as_samples(family_samples(ad, 2)), None)
     with torch.no_grad():
-        with tv.skipped(ad, [1, 4]):                 # the first call learns the layer class's output form
+        with tv.skipped(ad, [1, 4]):  # the first call learns the layer class's output form
             ad.model(**inputs, use_cache=False)
         calls.clear()
         with tv.skipped(ad, [1, 4]):

@@ -11,8 +11,11 @@ SOURCES = sorted((ROOT / "notebooks").glob("[0-9]*.py"))
 
 
 def code_cells(nb):
-    return [c.source.strip() for c in nb.cells
-            if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+    return [
+        c.source.strip()
+        for c in nb.cells
+        if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])
+    ]
 
 
 @pytest.mark.parametrize("src", SOURCES, ids=[s.stem for s in SOURCES])

@@ -3,19 +3,20 @@
 import math
 
 import pytest
+from conftest import family_samples
 
 import topovlm as tv
 from topovlm.models import tiny
 from topovlm.progressive import prune_progressive
 
-from conftest import family_samples
-
 CFG = tv.SearchConfig(k=5)
 
 
 def model(n_layers=8, family="causal-lm"):
-    return {"causal-lm": lambda: tiny.tiny_causal_lm("llama", n_layers, seed=3),
-            "llava-next": lambda: tiny.tiny_llava_next(n_layers)}[family]()
+    return {
+        "causal-lm": lambda: tiny.tiny_causal_lm("llama", n_layers, seed=3),
+        "llava-next": lambda: tiny.tiny_llava_next(n_layers),
+    }[family]()
 
 
 @pytest.mark.parametrize("family", ["causal-lm", "llava-next"])
@@ -27,8 +28,9 @@ def test_rounds_remove_round_sL_distinct_original_layers(family, step):
     assert len(res.layers_to_remove) == len(set(res.layers_to_remove)) == 4
     assert all(0 <= i < 8 for i in res.layers_to_remove)
     assert ad.n_layers == 4 and res.n_passes == math.ceil(4 / step)
-    assert [r.n_layers for r in res.rounds] == [8 - sum(len(r.removed) for r in res.rounds[:j])
-                                                for j in range(len(res.rounds))]
+    assert [r.n_layers for r in res.rounds] == [
+        8 - sum(len(r.removed) for r in res.rounds[:j]) for j in range(len(res.rounds))
+    ]
     assert ad.meta["pruned"]["removed_original"] == res.layers_to_remove
     assert sorted(res.order()) == res.layers_to_remove
 
@@ -58,8 +60,15 @@ def test_later_rounds_search_the_pruned_model():
 
 def test_kept_layers_are_in_original_indices_across_rounds():
     ad = model(8)
-    res = prune_progressive(ad, family_samples(ad, 16), 0.75, step=2, progress=False, cache_dir=False,
-                            config=tv.SearchConfig(k=5, keep=(0, -1)))
+    res = prune_progressive(
+        ad,
+        family_samples(ad, 16),
+        0.75,
+        step=2,
+        progress=False,
+        cache_dir=False,
+        config=tv.SearchConfig(k=5, keep=(0, -1)),
+    )
     assert 0 not in res.layers_to_remove and 7 not in res.layers_to_remove
     assert len(res.layers_to_remove) == 6
 

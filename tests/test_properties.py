@@ -27,7 +27,7 @@ def clouds(draw):
     seed = draw(st.integers(0, 2**16))
     rng = np.random.default_rng(seed)
     base = rng.normal(size=(n_points, dim))
-    steps = rng.normal(scale=0.3, size=(n_clouds, n_points, dim)).cumsum(0)   # drifting clouds, distinct points
+    steps = rng.normal(scale=0.3, size=(n_clouds, n_points, dim)).cumsum(0)  # drifting clouds, distinct points
     k = draw(st.integers(2, min(6, n_points - 1)))
     return base[None] + steps, k
 
@@ -82,11 +82,20 @@ def test_the_sparsity_rule_removes_exactly_round_s_L_layers(data, s):
 def test_the_search_is_deterministic_across_processes(tmp_path):
     X = tv.drifting_clouds(6, 30, 3, seed=4)
     np.save(tmp_path / "X.npy", X)
-    code = ("import sys, numpy as np, topovlm as tv; X = np.load(sys.argv[1]); "
-            "r = tv.search(X, k=5, sparsity=0.4); "
-            "print(r.layers_to_remove, repr(r.scores.combined_consistency.tolist()))")
-    outs = {subprocess.run([sys.executable, "-c", code, str(tmp_path / "X.npy")], capture_output=True, text=True,
-                           env={"PYTHONHASHSEED": str(seed), "HOME": str(tmp_path)}).stdout for seed in (0, 1)}
+    code = (
+        "import sys, numpy as np, topovlm as tv; X = np.load(sys.argv[1]); "
+        "r = tv.search(X, k=5, sparsity=0.4); "
+        "print(r.layers_to_remove, repr(r.scores.combined_consistency.tolist()))"
+    )
+    outs = {
+        subprocess.run(
+            [sys.executable, "-c", code, str(tmp_path / "X.npy")],
+            capture_output=True,
+            text=True,
+            env={"PYTHONHASHSEED": str(seed), "HOME": str(tmp_path)},
+        ).stdout
+        for seed in (0, 1)
+    }
     assert len(outs) == 1 and next(iter(outs)).strip()
     here = _search(X, 5, 0.4)
     assert next(iter(outs)).startswith(str(here.layers_to_remove))

@@ -90,7 +90,7 @@ def test_layer_map_input_scores_decoder_layer_i_by_cloud_i():
 
 def test_degenerate_cloud_warns_when_kept_and_is_never_removed_when_dropped(rng):
     clouds = tv.drifting_clouds(8, 60, 4, seed=2)
-    clouds[0] = clouds[0][0]                       # every sample the same point, as [RET] at the embeddings
+    clouds[0] = clouds[0][0]  # every sample the same point, as [RET] at the embeddings
     with pytest.warns(UserWarning, match=r"cloud\(s\) \[0\]"):
         tv.search(clouds, k=6, sparsity=0.25)
     res = tv.search(clouds, k=6, sparsity=0.25, degenerate="drop")
@@ -114,8 +114,13 @@ def test_dropped_search_saves_and_loads(tmp_path):
 def test_presets_and_readings_reject_unknown_names():
     with pytest.raises(TopoVLMInputError, match="unknown preset"):
         tv.SearchConfig.preset("gardinazzi")
-    for field, bad in (("survival", "dead"), ("layer_map", "middle"), ("degenerate", "ignore"), ("dims", (2,)),
-                       ("include_self", "yes")):
+    for field, bad in (
+        ("survival", "dead"),
+        ("layer_map", "middle"),
+        ("degenerate", "ignore"),
+        ("dims", (2,)),
+        ("include_self", "yes"),
+    ):
         with pytest.raises(TopoVLMInputError, match=field):
             tv.SearchConfig(**{field: bad})
 

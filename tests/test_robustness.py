@@ -2,19 +2,18 @@
 
 import numpy as np
 import pytest
+from conftest import family_samples
 
 import topovlm as tv
 from topovlm.models import Sample, tiny
 from topovlm.robustness import CalibrationVariant, calibration_robustness, perturbed, robustness_table
-
-from conftest import family_samples
 
 
 def test_shuffle_keeps_each_texts_words_and_changes_their_order():
     samples = [Sample("one two three four five six seven eight"), Sample("")]
     out = perturbed(samples, "shuffle", seed=1)
     assert sorted(out[0].text.split()) == sorted(samples[0].text.split()) and out[0].text != samples[0].text
-    assert out[1].text == "" and perturbed(samples, "shuffle", seed=1) == out       # seeded
+    assert out[1].text == "" and perturbed(samples, "shuffle", seed=1) == out  # seeded
 
 
 def test_noise_keeps_every_media_shape_and_replaces_its_content():
@@ -38,12 +37,22 @@ def test_unknown_perturbation_is_a_clear_error():
 
 def test_choices_are_compared_with_the_first_variant_and_scored():
     ad = tiny.tiny_causal_lm("llama", 8, seed=4)
-    variants = [CalibrationVariant("ref", "fortunes", 24, 0), CalibrationVariant("same", "fortunes", 24, 0),
-                CalibrationVariant("other seed", "fortunes", 24, 1),
-                CalibrationVariant("shuffled", "fortunes", 24, 0, "shuffle")]
+    variants = [
+        CalibrationVariant("ref", "fortunes", 24, 0),
+        CalibrationVariant("same", "fortunes", 24, 0),
+        CalibrationVariant("other seed", "fortunes", 24, 1),
+        CalibrationVariant("shuffled", "fortunes", 24, 0, "shuffle"),
+    ]
     seen = []
-    rows = calibration_robustness(ad, variants, 0.5, tv.SearchConfig(k=5), scorer=lambda layers: seen.append(layers)
-                                  or len(layers), cache_dir=False, progress=False)
+    rows = calibration_robustness(
+        ad,
+        variants,
+        0.5,
+        tv.SearchConfig(k=5),
+        scorer=lambda layers: seen.append(layers) or len(layers),
+        cache_dir=False,
+        progress=False,
+    )
     assert [r.jaccard for r in rows[:2]] == [1.0, 1.0] and rows[0].layers == rows[1].layers
     assert all(len(r.layers) == 4 and r.score == 4 for r in rows) and seen == [r.layers for r in rows]
     assert all(0 <= r.jaccard <= 1 for r in rows)

@@ -11,7 +11,7 @@ def block_clouds(seed=0, n_layers=12, block=(5, 9), n=60):
     """Independent random clouds, except a run of identical copies."""
     rng = np.random.default_rng(seed)
     Y = rng.normal(size=(n_layers, n, 2))
-    Y[block[0]:block[1]] = Y[block[0]]
+    Y[block[0] : block[1]] = Y[block[0]]
     return Y
 
 
@@ -82,7 +82,8 @@ def test_epi_peaks_at_birth_and_persistence_with_linear_weight():
     assert np.unravel_index(epi.image(0).argmax(), epi.image(0).shape) == (0, 7)
     # tau = 0 weighs nothing: image 1 has the mass of one bar only
     single = tv.EffectivePersistenceImage(sigma=0.5, dims=(1,)).fit(
-        tv.EffectiveIntervals(np.array([1]), np.array([3]), np.array([6]), 8))
+        tv.EffectiveIntervals(np.array([1]), np.array([3]), np.array([6]), 8)
+    )
     np.testing.assert_allclose(epi.image(1), single.image(1))
 
 
@@ -112,7 +113,9 @@ def test_sparsity_ties_go_to_lower_activity_first():
 def test_eps_one_removes_only_the_argmax(rng):
     scores = rng.normal(size=20)
     assert tv.select_by_threshold(scores, 1.0).layers == [int(np.argmax(scores))]
-    assert len(tv.select_by_threshold(np.abs(scores), 0.5).layers) == int((np.abs(scores) >= 0.5 * np.abs(scores).max()).sum())
+    assert len(tv.select_by_threshold(np.abs(scores), 0.5).layers) == int(
+        (np.abs(scores) >= 0.5 * np.abs(scores).max()).sum()
+    )
 
 
 def test_keep_and_max_consecutive_are_honoured():
@@ -159,11 +162,19 @@ def test_selection_functions_validate_their_own_arguments():
         tv.distance_weighted_mean(np.eye(3), -0.5)
 
 
-@pytest.mark.parametrize("variant", [
-    dict(representation="diagram"),
-    dict(homology="standard"),
-    dict(k=5), dict(k=25), dict(alpha=0.5), dict(alpha=2.0), dict(weight="uniform"), dict(eps=0.99),
-])
+@pytest.mark.parametrize(
+    "variant",
+    [
+        dict(representation="diagram"),
+        dict(homology="standard"),
+        dict(k=5),
+        dict(k=25),
+        dict(alpha=0.5),
+        dict(alpha=2.0),
+        dict(weight="uniform"),
+        dict(eps=0.99),
+    ],
+)
 def test_ablation_variants_run_end_to_end(variant):
     res = tv.search(tv.drifting_clouds(9, 64, 4, seed=5), **{"k": 8, **variant})
     assert res.scores.consistency.shape[1] == 9

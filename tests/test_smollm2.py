@@ -7,10 +7,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import insert_identity_layer
 
 import topovlm as tv
-
-from conftest import insert_identity_layer
 
 FACTS = [
     ("What is the capital of France?", ["paris"]),
@@ -59,9 +58,30 @@ def test_extraction_on_real_weights_gives_distinct_points(smol, tmp_path):
 
 def test_cli_prunes_half_of_smollm2_and_the_checkpoint_generates(tmp_path):
     out = tmp_path / "smol-50"
-    r = subprocess.run([sys.executable, "-m", "topovlm.cli", "prune", "--model", "smollm2", "--sparsity", "0.5",
-                        "--n", "48", "--k", "8", "--batch-size", "16", "--out", str(out),
-                        "--cache-dir", str(tmp_path / "cache")], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "topovlm.cli",
+            "prune",
+            "--model",
+            "smollm2",
+            "--sparsity",
+            "0.5",
+            "--n",
+            "48",
+            "--k",
+            "8",
+            "--batch-size",
+            "16",
+            "--out",
+            str(out),
+            "--cache-dir",
+            str(tmp_path / "cache"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert "removed 15 of 30 decoder layers" in r.stdout
     info = json.loads((out / "topovlm.json").read_text())
@@ -71,8 +91,12 @@ def test_cli_prunes_half_of_smollm2_and_the_checkpoint_generates(tmp_path):
     model = AutoModelForCausalLM.from_pretrained(out).eval()
     tok = AutoTokenizer.from_pretrained(out)
     assert model.config.num_hidden_layers == 15 and len(model.model.layers) == 15
-    ids = tok.apply_chat_template([{"role": "user", "content": "Name a fruit."}], add_generation_prompt=True,
-                                  return_tensors="pt", return_dict=True)
+    ids = tok.apply_chat_template(
+        [{"role": "user", "content": "Name a fruit."}],
+        add_generation_prompt=True,
+        return_tensors="pt",
+        return_dict=True,
+    )
     with torch.no_grad():
         a = model.generate(**ids, max_new_tokens=8, min_new_tokens=8, do_sample=False, use_cache=True)
         b = model.generate(**ids, max_new_tokens=8, min_new_tokens=8, do_sample=False, use_cache=False)
@@ -83,9 +107,17 @@ def test_cli_prunes_half_of_smollm2_and_the_checkpoint_generates(tmp_path):
 def test_all_baselines_run_on_smollm2_at_half_sparsity(smol):
     from topovlm import baselines as B
 
-    methods = [m for m in B.METHODS if m != "sleb"]   # SLEB's 345 greedy passes: `topovlm baselines` runs it
-    res = B.compare(smol, tv.calibration.fortune_prompts(12, seed=5), 0.5, methods, random_seeds=(0,),
-                    batch_size=6, progress=False, topovlm={"k": 5})
+    methods = [m for m in B.METHODS if m != "sleb"]  # SLEB's 345 greedy passes: `topovlm baselines` runs it
+    res = B.compare(
+        smol,
+        tv.calibration.fortune_prompts(12, seed=5),
+        0.5,
+        methods,
+        random_seeds=(0,),
+        batch_size=6,
+        progress=False,
+        topovlm={"k": 5},
+    )
     assert [r.method for r in res] == methods
     for r in res:
         assert len(r.layers_to_remove) == 15 == len(set(r.layers_to_remove)), r.method
@@ -106,7 +138,7 @@ def test_sleb_on_smollm2_with_an_inserted_identity_layer():
     res = B.run("sleb", ad, calib, 1 / 31)
     assert res.importance[12] == pytest.approx(full, rel=1e-5)
     assert res.importance[res.layers_to_remove[0]] <= res.importance[12]
-    assert res.n_forward == 1 + 31           # one pass recording every layer's input, one (resumed) per candidate
+    assert res.n_forward == 1 + 31  # one pass recording every layer's input, one (resumed) per candidate
 
 
 def test_heldout_fortunes_are_disjoint_from_calibration():

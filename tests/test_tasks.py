@@ -5,15 +5,22 @@ import pytest
 
 from topovlm import TopoVLMInputError, tasks
 from topovlm.evaluate import relative_score
-from topovlm.tasks import QA, avqa, is_correct, normalise
 from topovlm.models import Sample
+from topovlm.tasks import QA, avqa, is_correct, normalise
 
 
 def test_av_clip_is_a_pure_function_of_split_seed_and_index():
     a, b = avqa.clip("test", 0, 5), avqa.clip("test", 0, 5)
     assert np.array_equal(a.video, b.video) and np.array_equal(a.audio, b.audio)
-    assert (a.shape, a.colour, a.direction, a.sound, a.loud, a.contour, a.tempo) == \
-           (b.shape, b.colour, b.direction, b.sound, b.loud, b.contour, b.tempo)
+    assert (a.shape, a.colour, a.direction, a.sound, a.loud, a.contour, a.tempo) == (
+        b.shape,
+        b.colour,
+        b.direction,
+        b.sound,
+        b.loud,
+        b.contour,
+        b.tempo,
+    )
     assert a.video.shape == (8, 32, 32, 3) and a.video.dtype == np.uint8
     assert a.audio.shape == (4000,) and np.abs(a.audio).max() <= 1
 
@@ -39,7 +46,7 @@ def test_the_moving_shape_moves_the_way_the_answer_says():
     for i in range(12):
         c = avqa.clip("test", 3, i)
         colour = np.array(avqa.COLOURS[c.colour])
-        where = [np.argwhere((f == colour).all(-1)).mean(0) for f in c.video[[0, -1]]]   # (row, col)
+        where = [np.argwhere((f == colour).all(-1)).mean(0) for f in c.video[[0, -1]]]  # (row, col)
         drow, dcol = where[1] - where[0]
         expected = {"left": dcol < -8, "right": dcol > 8, "up": drow < -8, "down": drow > 8}[c.direction]
         assert expected, (c.direction, drow, dcol)
@@ -80,14 +87,17 @@ def test_easy_vqa_questions_come_with_their_kind():
     assert len(tasks.load("easy-vqa", split="test")) == 9673
 
 
-@pytest.mark.parametrize("kwargs, msg", [
-    (dict(task="vqa-v2"), "unknown task"),
-    (dict(task="av", suite="speech"), "unknown suite"),
-    (dict(task="easy-vqa", suite="music"), "unknown suite"),
-    (dict(task="av", split="validation"), "unknown split"),
-    (dict(task="av", n=0), "positive"),
-    (dict(task="easy-vqa", suite="shape", n=10 ** 6), "has"),
-])
+@pytest.mark.parametrize(
+    "kwargs, msg",
+    [
+        (dict(task="vqa-v2"), "unknown task"),
+        (dict(task="av", suite="speech"), "unknown suite"),
+        (dict(task="easy-vqa", suite="music"), "unknown suite"),
+        (dict(task="av", split="validation"), "unknown split"),
+        (dict(task="av", n=0), "positive"),
+        (dict(task="easy-vqa", suite="shape", n=10**6), "has"),
+    ],
+)
 def test_bad_suite_requests_are_clear_errors(kwargs, msg):
     with pytest.raises(TopoVLMInputError, match=msg):
         tasks.load(**kwargs)
@@ -121,8 +131,10 @@ def test_sweep_table_has_a_row_per_method_and_the_random_mean():
 
     full = SweepRow(0.0, "full model", -1, (), {"a": 0.8, "b": 1.0, "all": 0.9}, 1.0, 0.0)
     rows = [SweepRow(0.5, "topovlm", 0, (1, 2, 3), {"a": 0.8, "b": 0.9, "all": 0.85}, 0.95, 1.0)]
-    rows += [SweepRow(0.5, "random", s, (s, 5), {"a": 0.4 + 0.2 * s, "b": 0.5, "all": 0.5}, 0.5 + 0.1 * s, 0.0)
-             for s in range(2)]
+    rows += [
+        SweepRow(0.5, "random", s, (s, 5), {"a": 0.4 + 0.2 * s, "b": 0.5, "all": 0.5}, 0.5 + 0.1 * s, 0.0)
+        for s in range(2)
+    ]
     table = sweep_table(full, rows, reported={"topovlm": "91.6 %"})
     lines = table.splitlines()
     assert lines[0].startswith("| sparsity | method | layers removed | a | b | all | relative score | paper (reported)")
@@ -137,9 +149,22 @@ def test_sweep_table_has_a_row_per_method_and_the_random_mean():
 def test_sweep_table_shows_exact_match_and_the_chance_row():
     from topovlm.sweep import SweepRow, sweep_table
 
-    full = SweepRow(0.0, "full model", -1, (), {"a": 0.8, "b": 1.0, "all": 0.9}, 1.0, 0.0, {"a": 0.7, "b": 0.9, "all": 0.8})
-    rows = [SweepRow(0.5, "random", s, (s,), {"a": 0.4, "b": 0.5, "all": 0.45}, 0.5, 0.0, {"a": 0.0, "b": 0.1 * s, "all": 0.05 * s})
-            for s in range(2)]
+    full = SweepRow(
+        0.0, "full model", -1, (), {"a": 0.8, "b": 1.0, "all": 0.9}, 1.0, 0.0, {"a": 0.7, "b": 0.9, "all": 0.8}
+    )
+    rows = [
+        SweepRow(
+            0.5,
+            "random",
+            s,
+            (s,),
+            {"a": 0.4, "b": 0.5, "all": 0.45},
+            0.5,
+            0.0,
+            {"a": 0.0, "b": 0.1 * s, "all": 0.05 * s},
+        )
+        for s in range(2)
+    ]
     table = sweep_table(full, rows, chance={"a": 0.4, "b": 0.5, "all": 0.45})
     assert table.splitlines()[0].endswith("| relative score | exact match, all |")
     assert "| - | full model | - | 80.0 | 100.0 | 90.0 | 1.000 | 80.0 |" in table
@@ -151,14 +176,16 @@ def test_sweep_table_shows_exact_match_and_the_chance_row():
 def test_every_answer_is_one_of_its_questions_choices(task):
     qas = tasks.load(task, split="test", n=300 if task == "easy-vqa" else 40)
     assert all(q.choices and q.answer in q.choices for q in qas)
-    assert all(q.options == q.choices for q in qas if q.options)      # multiple choice: the letters
+    assert all(q.options == q.choices for q in qas if q.options)  # multiple choice: the letters
 
 
 def test_chance_is_the_mean_of_one_over_the_number_of_choices():
     from topovlm.evaluate import chance
 
-    qas = [QA(Sample("q"), "yes", "yes/no", choices=("yes", "no")),
-           QA(Sample("q"), "red", "color", choices=("red", "blue", "green", "gray"))]
+    qas = [
+        QA(Sample("q"), "yes", "yes/no", choices=("yes", "no")),
+        QA(Sample("q"), "red", "color", choices=("red", "blue", "green", "gray")),
+    ]
     assert chance(qas) == {"yes/no": 0.5, "color": 0.25, "all": 0.375}
     with pytest.raises(TopoVLMInputError, match="choices"):
         chance([QA(Sample("q"), "yes", "yes/no")])
@@ -179,10 +206,13 @@ def test_accuracy_plots_draw_every_bar_and_the_chance_level():
     from topovlm.sweep import SweepRow
 
     full = SweepRow(0.0, "full model", -1, (), {"a": 0.8, "b": 1.0, "all": 0.9}, 1.0, 0.0)
-    rows = [SweepRow(s, m, 0, (1,), {"a": 0.5, "b": 0.6, "all": 0.55}, 0.6 - s / 2, 0.0)
-            for s in (0.25, 0.5) for m in ("topovlm", "shortgpt")]
+    rows = [
+        SweepRow(s, m, 0, (1,), {"a": 0.5, "b": 0.6, "all": 0.55}, 0.6 - s / 2, 0.0)
+        for s in (0.25, 0.5)
+        for m in ("topovlm", "shortgpt")
+    ]
     ax = plots.plot_suite_accuracy(full, rows, 0.5, chance={"a": 0.25, "b": 0.5, "all": 0.4})
-    assert len(ax.patches) == 2 * 3                      # 2 suites x (full + 2 methods)
+    assert len(ax.patches) == 2 * 3  # 2 suites x (full + 2 methods)
     levels = sorted(float(x) for c in ax.collections for seg in c.get_segments() for x in {seg[0][0]})
     assert levels == [25.0] * 3 + [50.0] * 3
     assert sorted(round(b.get_width()) for b in ax.patches) == [50, 50, 60, 60, 80, 100]

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import topovlm as tv
-from topovlm.zigzag_fast import decompose_zigzag_module
+from topovlm.topology.zigzag.fast import decompose_zigzag_module
 
 ENGINES = ["fast", "dionysus", "dionysus-fast"]
 
@@ -109,10 +109,11 @@ def test_every_layer_has_one_essential_component_when_connected():
 
 # --- the abstract module decomposition ------------------------------------
 
+
 @pytest.mark.parametrize(
     "dims, backward, forward, expected",
     [
-        ([1, 1, 1], [[1]], [[1]], [(0, 2)]),          # identity both ways
+        ([1, 1, 1], [[1]], [[1]], [(0, 2)]),  # identity both ways
         ([1, 1, 1], [[1]], [[0]], [(0, 1), (2, 2)]),  # forward map zero
         ([1, 1, 1], [[0]], [[1]], [(0, 0), (1, 2)]),  # backward map zero
         ([2, 1, 2], [[0b11]], [[0b01]], [(0, 0), (0, 2), (2, 2)]),

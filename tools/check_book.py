@@ -19,9 +19,17 @@ from bs4 import BeautifulSoup
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
 # what must never appear in a rendered output cell
-BAD = [re.compile(p) for p in (r"Traceback \(most recent call last\)", r"\b\w*(Error|Exception): ",
-                               r"\b\w*Warning: ", r"<Figure size \d+x\d+ with \d+ Axes>",
-                               r"<matplotlib\.\w+", r"<IPython\.core\.display")]
+BAD = [
+    re.compile(p)
+    for p in (
+        r"Traceback \(most recent call last\)",
+        r"\b\w*(Error|Exception): ",
+        r"\b\w*Warning: ",
+        r"<Figure size \d+x\d+ with \d+ Axes>",
+        r"<matplotlib\.\w+",
+        r"<IPython\.core\.display",
+    )
+]
 
 
 def chapters() -> list[str]:

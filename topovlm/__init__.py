@@ -8,22 +8,28 @@ Vision-Language Models* (TopoVLM, ACL 2026). One import gives the pipeline::
     eff = bc.effective()                          # layer intervals
 """
 
-from . import ablation, baselines, calibration, evaluate, fidelity, intervals, models, plots, status, sweep, tasks, train
-from ._checks import TopoVLMInputError
-from .barcode import Barcode, EffectiveIntervals
-from .images import WEIGHTS, EffectivePersistenceImage, standard_persistence_images
-from .complexes import ZigzagComplexes, edge_lengths, flag_triangles, knn_graph, zigzag_complexes
-from .scoring import LayerScores, distance_weighted_mean, standard_scores, survival_matrix, topological_scores
-from .search import PRESETS, SearchConfig, SearchResult, search
-from .selection import Selection, select_by_sparsity, select_by_threshold
-from .extract import ExtractConfig, extract
-from .prune import PruneReport, prune, removed, skipped
-from .progressive import ProgressiveResult, prune_progressive
-from .standard import standard_persistence
-from .synthetic import circle_clouds, drifting_clouds
-from .zigzag import ENGINES, zigzag_persistence
+from importlib import metadata as _metadata
 
-__version__ = "0.1.0"
+from . import ablation, baselines, calibration, evaluate, fidelity, intervals, models, plots, status, sweep, tasks
+from ._checks import TopoVLMInputError
+from .extract import ExtractConfig, extract
+from .models.mini import train
+from .progressive import ProgressiveResult, prune_progressive
+from .prune import PruneReport, prune, removed, skipped
+from .topology.barcode import Barcode, EffectiveIntervals
+from .topology.complexes import ZigzagComplexes, edge_lengths, flag_triangles, knn_graph, zigzag_complexes
+from .topology.images import WEIGHTS, EffectivePersistenceImage, standard_persistence_images
+from .topology.scoring import LayerScores, distance_weighted_mean, standard_scores, survival_matrix, topological_scores
+from .topology.search import PRESETS, SearchConfig, SearchResult, search
+from .topology.selection import Selection, select_by_sparsity, select_by_threshold
+from .topology.standard import standard_persistence
+from .topology.synthetic import circle_clouds, drifting_clouds
+from .topology.zigzag import ENGINES, zigzag_persistence
+
+try:  # one source of truth: pyproject.toml's version, as installed
+    __version__ = _metadata.version("topovlm")
+except _metadata.PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "ExtractConfig",

@@ -7,7 +7,7 @@ instead of a traceback from deep inside numpy, scikit-learn or ripser.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -45,9 +45,7 @@ def as_cloud(X, name: str = "cloud") -> np.ndarray:
     bad = ~np.isfinite(A)
     if bad.any():
         row = int(np.argwhere(bad)[0, 0])
-        raise TopoVLMInputError(
-            f"{name} contains {int(bad.sum())} NaN/inf value(s) (first in point {row})"
-        )
+        raise TopoVLMInputError(f"{name} contains {int(bad.sum())} NaN/inf value(s) (first in point {row})")
     return A
 
 
@@ -65,17 +63,13 @@ def as_clouds(clouds) -> list[np.ndarray]:
     list of (N, d_l) float64 arrays
     """
     if isinstance(clouds, np.ndarray) and clouds.ndim == 2:
-        raise TopoVLMInputError(
-            "clouds must be a sequence of point clouds (L+1, N, d); got a single 2-D cloud"
-        )
+        raise TopoVLMInputError("clouds must be a sequence of point clouds (L+1, N, d); got a single 2-D cloud")
     try:
         seq: Sequence = list(clouds)
     except TypeError:
         raise TopoVLMInputError("clouds must be a sequence of (N, d) arrays") from None
     if len(seq) < 2:
-        raise TopoVLMInputError(
-            f"a zigzag needs at least 2 layers (clouds), got {len(seq)}"
-        )
+        raise TopoVLMInputError(f"a zigzag needs at least 2 layers (clouds), got {len(seq)}")
     out = [as_cloud(X, name=f"cloud {i}") for i, X in enumerate(seq)]
     sizes = {X.shape[0] for X in out}
     if len(sizes) > 1:
@@ -93,9 +87,7 @@ def check_k(k: int, n_points: int) -> int:
     if k < 1:
         raise TopoVLMInputError(f"k must be >= 1, got {k}")
     if k >= n_points:
-        raise TopoVLMInputError(
-            f"k = {k} must be smaller than the number of points N = {n_points}"
-        )
+        raise TopoVLMInputError(f"k = {k} must be smaller than the number of points N = {n_points}")
     return int(k)
 
 
@@ -108,7 +100,9 @@ def check_range(value, name: str, low: float, high: float, closed_high: bool = F
     """Validate a real number in (low, high) (or (low, high] with ``closed_high``)."""
     inside = is_number(value) and low < value and (value <= high if closed_high else value < high)
     if not inside:
-        raise TopoVLMInputError(f"{name} must be in ({low}, {high}{']' if closed_high else ')'}, a number; got {value!r}")
+        raise TopoVLMInputError(
+            f"{name} must be in ({low}, {high}{']' if closed_high else ')'}, a number; got {value!r}"
+        )
     return float(value)
 
 

@@ -8,6 +8,7 @@ an extraction, a search or a pruning runs, never after, so no work is lost to it
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import uuid
@@ -76,7 +77,6 @@ def check_out_dir(path, marker: str, overwrite: bool = False, source=None, kind:
         previous result of this kind (without ``overwrite``), or its folder
         cannot be written.
     """
-    import json
 
     path = Path(path)
     if path.exists() and not path.is_dir():
@@ -92,8 +92,10 @@ def check_out_dir(path, marker: str, overwrite: bool = False, source=None, kind:
             except (OSError, ValueError, AttributeError):
                 same = False
         if not same:
-            raise TopoVLMInputError(f"{path} is not empty and holds no earlier topovlm result of this kind; "
-                                    "choose an empty directory or pass overwrite (--overwrite) to replace it")
+            raise TopoVLMInputError(
+                f"{path} is not empty and holds no earlier topovlm result of this kind; "
+                "choose an empty directory or pass overwrite (--overwrite) to replace it"
+            )
     _probe_parent(path / "x")
     return path
 

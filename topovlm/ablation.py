@@ -1,7 +1,7 @@
 """The paper's ablations on one model: variants of the search, scored on held-out questions.
 
 Every variant searches the *same* clouds (one calibration pass) with one
-:class:`~topovlm.search.SearchConfig` field changed, removes the layers it
+:class:`~topovlm.topology.search.SearchConfig` field changed, removes the layers it
 chooses, and is scored on the same held-out questions as the main tables
 (:mod:`topovlm.sweep`). The paper's ablation table reports the change of the
 relative score against the full method: zigzag -> standard per-layer PH,
@@ -17,12 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ._checks import TopoVLMInputError
+from .calibration import calibration_set
 from .evaluate import Outcomes, correct, layer_ranges, per_suite, relative_score
+from .extract import extract
 from .intervals import difference_interval, relative_score_interval
-from .search import SearchConfig, search
-from .selection import jaccard
+from .topology.search import SearchConfig, search
+from .topology.selection import jaccard
 
 DEFAULT = "TopoVLM (zigzag, H1, EPI, k=15, alpha=1)"
 
@@ -58,20 +61,33 @@ class AblationRow:
     layers: tuple
     accuracy: dict
     relative: float
-    seconds: float            # the search alone (the clouds are shared)
-    outcomes: tuple = ()      # per-question outcome (for the bootstrap intervals)
+    seconds: float  # the search alone (the clouds are shared)
+    outcomes: tuple = ()  # per-question outcome (for the bootstrap intervals)
     suites: tuple = ()
     full_outcomes: tuple = ()  # the unpruned model's, same questions
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "options": {k: list(v) if isinstance(v, tuple) else v for k, v in self.options.items()},
-                "layers": list(self.layers), "accuracy": self.accuracy, "relative": self.relative,
-                "search_seconds": self.seconds}
+        return {
+            "name": self.name,
+            "options": {k: list(v) if isinstance(v, tuple) else v for k, v in self.options.items()},
+            "layers": list(self.layers),
+            "accuracy": self.accuracy,
+            "relative": self.relative,
+            "search_seconds": self.seconds,
+        }
 
 
-def run_ablation(adapter, clouds, questions, sparsity: float = 0.5, variants: dict | None = None,
-                 full: dict | None = None, scoring: str = "choice", batch_size: int = 32,
-                 progress: bool = True) -> tuple[dict, list[AblationRow]]:
+def run_ablation(
+    adapter,
+    clouds,
+    questions,
+    sparsity: float = 0.5,
+    variants: dict | None = None,
+    full: dict | None = None,
+    scoring: str = "choice",
+    batch_size: int = 32,
+    progress: bool = True,
+) -> tuple[dict, list[AblationRow]]:
     """Search the clouds with every variant and score each pruned model.
 
     Parameters
@@ -99,7 +115,6 @@ def run_ablation(adapter, clouds, questions, sparsity: float = 0.5, variants: di
         suite -> accuracy of the unpruned model.
     rows : list of AblationRow
     """
-    from tqdm.auto import tqdm
 
     variants = VARIANTS if variants is None else variants
     if not variants:
@@ -107,8 +122,9 @@ def run_ablation(adapter, clouds, questions, sparsity: float = 0.5, variants: di
     questions = list(questions)
     n_points = np.shape(clouds[0])[0]
     suites = tuple(q.suite for q in questions)
-    choices = Outcomes(adapter, lambda: correct(adapter, questions, batch_size=batch_size, scoring=scoring),
-                       replay=scoring == "choice")
+    choices = Outcomes(
+        adapter, lambda: correct(adapter, questions, batch_size=batch_size, scoring=scoring), replay=scoring == "choice"
+    )
     full_right = tuple(choices(()).tolist())
     full = full or per_suite(questions, full_right)
     rows = []
@@ -118,8 +134,19 @@ def run_ablation(adapter, clouds, questions, sparsity: float = 0.5, variants: di
         res = search(clouds, sparsity=sparsity, **options)
         right = choices(res.layers_to_remove)
         acc = per_suite(questions, right)
-        rows.append(AblationRow(name, options, tuple(res.layers_to_remove), acc, relative_score(acc, full),
-                                res.timings["total"], tuple(right.tolist()), suites, full_right))
+        rows.append(
+            AblationRow(
+                name,
+                options,
+                tuple(res.layers_to_remove),
+                acc,
+                relative_score(acc, full),
+                res.timings["total"],
+                tuple(right.tolist()),
+                suites,
+                full_right,
+            )
+        )
     return full, rows
 
 
@@ -154,12 +181,27 @@ def random_jaccard(n_layers: int, n_remove: int, draws: int = 2000, seed: int = 
     """Mean Jaccard index of two independent random choices of ``n_remove``
     of ``n_layers`` layers: what agreement means nothing."""
     rng = np.random.default_rng(seed)
-    return float(np.mean([jaccard(rng.choice(n_layers, n_remove, replace=False), rng.choice(n_layers, n_remove, replace=False))
-                          for _ in range(draws)]))
+    return float(
+        np.mean(
+            [
+                jaccard(rng.choice(n_layers, n_remove, replace=False), rng.choice(n_layers, n_remove, replace=False))
+                for _ in range(draws)
+            ]
+        )
+    )
 
 
-def selection_stability(adapter, task: str, seeds=(0, 1, 2, 3, 4), n_calib: int = 64, sparsity: float = 0.5,
-                        batch_size: int = 8, cache_dir=None, progress: bool = True, **search_options) -> dict:
+def selection_stability(
+    adapter,
+    task: str,
+    seeds=(0, 1, 2, 3, 4),
+    n_calib: int = 64,
+    sparsity: float = 0.5,
+    batch_size: int = 8,
+    cache_dir=None,
+    progress: bool = True,
+    **search_options,
+) -> dict:
     """The layers TopoVLM chooses from calibration sets drawn with different seeds.
 
     Parameters
@@ -174,25 +216,22 @@ def selection_stability(adapter, task: str, seeds=(0, 1, 2, 3, 4), n_calib: int 
     cache_dir : path or False, optional
         Where the clouds are cached (:func:`topovlm.extract`).
     **search_options
-        :class:`~topovlm.search.SearchConfig` fields (``k`` capped at n_calib - 1).
+        :class:`~topovlm.topology.search.SearchConfig` fields (``k`` capped at n_calib - 1).
 
     Returns
     -------
     dict
         seed -> sorted list of removed decoder layers.
     """
-    from tqdm.auto import tqdm
-
-    from .calibration import calibration_set
-    from .extract import extract
 
     if len(seeds) < 2:
         raise TopoVLMInputError("stability needs at least two calibration seeds")
     search_options["k"] = min(search_options.get("k", SearchConfig.k), n_calib - 1)
     out = {}
     for seed in tqdm(list(seeds), desc="calibration seeds", disable=not progress):
-        clouds = extract(adapter, calibration_set(task, n_calib, seed), batch_size=batch_size, cache_dir=cache_dir,
-                         progress=False)
+        clouds = extract(
+            adapter, calibration_set(task, n_calib, seed), batch_size=batch_size, cache_dir=cache_dir, progress=False
+        )
         out[seed] = sorted(search(clouds, sparsity=sparsity, **search_options).layers_to_remove)
     return out
 
@@ -205,7 +244,9 @@ def stability_table(selections: dict, n_layers: int) -> str:
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for a in keys:
         out.append("| " + " | ".join([str(a), *(f"{jaccard(selections[a], selections[b]):.2f}" for b in keys)]) + " |")
-    pairs = [jaccard(selections[a], selections[b]) for i, a in enumerate(keys) for b in keys[i + 1:]]
+    pairs = [jaccard(selections[a], selections[b]) for i, a in enumerate(keys) for b in keys[i + 1 :]]
     m = len(next(iter(selections.values())))
-    return ("\n".join(out) + f"\n\nmean pairwise Jaccard index {np.mean(pairs):.2f}; two random choices of {m} of "
-            f"{n_layers} layers: {random_jaccard(n_layers, m):.2f}")
+    return (
+        "\n".join(out) + f"\n\nmean pairwise Jaccard index {np.mean(pairs):.2f}; two random choices of {m} of "
+        f"{n_layers} layers: {random_jaccard(n_layers, m):.2f}"
+    )

@@ -34,26 +34,31 @@ topovlm         this package: [RET] clouds -> zigzag -> EPI -> consistency
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from ._checks import TopoVLMInputError
-from .models.base import Adapter, as_samples
-from .extract import LayerTaps
 from . import forward
+from ._checks import TopoVLMInputError
+from .extract import LayerTaps, extract
+from .models.base import Adapter
 from .prune import skipped
-from .selection import n_to_remove  # noqa: F401  (re-exported: baselines.n_to_remove)
+from .samples import as_samples
+from .topology.search import search
+from .topology.selection import n_to_remove  # noqa: F401  (re-exported: baselines.n_to_remove)
 
 METHODS: dict[str, Callable] = {}
 
 
 def register(name: str):
     """Decorator adding a method to :data:`METHODS`."""
+
     def deco(fn):
         METHODS[name] = fn
         return fn
+
     return deco
 
 
@@ -64,12 +69,12 @@ class Calibration:
     samples: list
     batches: list
     batch_size: int
-    n_backward: int = 0   # methods that backpropagate count their backward passes here
+    n_backward: int = 0  # methods that backpropagate count their backward passes here
 
     @classmethod
-    def build(cls, adapter: Adapter, samples, batch_size: int = 8) -> "Calibration":
+    def build(cls, adapter: Adapter, samples, batch_size: int = 8) -> Calibration:
         samples = as_samples(samples)
-        batches = [adapter.encode(samples[i:i + batch_size], None) for i in range(0, len(samples), batch_size)]
+        batches = [adapter.encode(samples[i : i + batch_size], None) for i in range(0, len(samples), batch_size)]
         return cls(samples, batches, batch_size)
 
 
@@ -93,10 +98,18 @@ class BaselineResult:
         return self.n_forward / max(1, self.n_batches)
 
     def to_dict(self) -> dict:
-        return {"method": self.method, "layers_to_remove": self.layers_to_remove,
-                "importance": [float(x) for x in self.importance], "seconds": self.seconds,
-                "n_forward": self.n_forward, "n_backward": self.n_backward, "n_batches": self.n_batches,
-                "passes": self.passes, "seed": self.seed, "notes": self.notes}
+        return {
+            "method": self.method,
+            "layers_to_remove": self.layers_to_remove,
+            "importance": [float(x) for x in self.importance],
+            "seconds": self.seconds,
+            "n_forward": self.n_forward,
+            "n_backward": self.n_backward,
+            "n_batches": self.n_batches,
+            "passes": self.passes,
+            "seed": self.seed,
+            "notes": self.notes,
+        }
 
 
 @dataclass
@@ -109,6 +122,7 @@ class _Counter:
     def attach(self, model):
         def pre(module, args, kwargs):
             self.forward += 1
+
         self.handles.append(model.register_forward_pre_hook(pre, with_kwargs=True))
         return self
 
@@ -130,8 +144,10 @@ def _all_states(adapter: Adapter, batch) -> list:
         adapter.model(**adapter.to_device(batch), use_cache=False, logits_to_keep=1)
     out = taps.out
     if any(h.shape[1] != batch["attention_mask"].shape[1] for h in out):
-        raise TopoVLMInputError("this method needs the model's sequence to match input_ids (batch_size=1 "
-                                "models that insert media features are not supported)")
+        raise TopoVLMInputError(
+            "this method needs the model's sequence to match input_ids (batch_size=1 "
+            "models that insert media features are not supported)"
+        )
     return out
 
 
@@ -149,9 +165,9 @@ def token_similarity(adapter: Adapter, calib: Calibration, metric: str = "cosine
     for batch in calib.batches:
         hs = _all_states(adapter, batch)
         mask = _valid(batch).reshape(-1)
-        H = torch.stack([h.reshape(-1, h.shape[-1])[mask] for h in hs])          # (L+1, tokens, d)
+        H = torch.stack([h.reshape(-1, h.shape[-1])[mask] for h in hs])  # (L+1, tokens, d)
         U = H / H.norm(dim=-1, keepdim=True).clamp_min(1e-12)
-        C = torch.einsum("ltd,mtd->lmt", U, U).clamp(-1, 1)                       # (L+1, L+1, tokens)
+        C = torch.einsum("ltd,mtd->lmt", U, U).clamp(-1, 1)  # (L+1, L+1, tokens)
         if metric == "angular":
             C = 1 - torch.arccos(C) / np.pi
         s = C.sum(-1).double().numpy()
@@ -197,10 +213,11 @@ def _token_nll(adapter: Adapter, batch, per_sample: bool = False):
     media = adapter.media_token_mask(batch)
     if media is not None:
         keep = keep & ~media.to(keep.device)
-    target = keep[:, 1:]                                    # position t predicts token t + 1
-    cols = torch.nonzero(target.any(0)).squeeze(1)          # (C,) positions that predict some target
-    logits = adapter.model(**adapter.to_device(batch), use_cache=False,
-                           logits_to_keep=cols.to(adapter.device)).logits.float()   # (B, C, V)
+    target = keep[:, 1:]  # position t predicts token t + 1
+    cols = torch.nonzero(target.any(0)).squeeze(1)  # (C,) positions that predict some target
+    logits = adapter.model(
+        **adapter.to_device(batch), use_cache=False, logits_to_keep=cols.to(adapter.device)
+    ).logits.float()  # (B, C, V)
     ids = batch["input_ids"][:, 1:][:, cols].to(logits.device)
     nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids.reshape(-1), reduction="none")
     mask = target[:, cols].reshape(-1).to(logits.device)
@@ -251,7 +268,7 @@ def _losses_without_each(adapter: Adapter, calib: Calibration, removed: list, re
         for j in candidates:
             nxt = next((i for i in range(j + 1, L) if i not in removed), None) if resumed else None
             with torch.no_grad():
-                if nxt is None:                          # the plain pruned forward
+                if nxt is None:  # the plain pruned forward
                     with skipped(adapter, removed + [j]):
                         s, n = _token_nll(adapter, batch)
                 else:
@@ -299,8 +316,12 @@ def taylor(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
             loss = s / max(1, n)
             loss.backward()
             calib.n_backward += 1
-        importance = np.array([sum(float((p.grad * p.detach()).abs().sum()) for p in layer.parameters() if p.grad is not None)
-                               for layer in layers])
+        importance = np.array(
+            [
+                sum(float((p.grad * p.detach()).abs().sum()) for p in layer.parameters() if p.grad is not None)
+                for layer in layers
+            ]
+        )
     finally:
         model.zero_grad(set_to_none=True)
         for p, flag in flags.items():
@@ -314,8 +335,12 @@ def magnitude(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0
     import torch
 
     with torch.no_grad():
-        return np.array([float(torch.sqrt(sum((p.float() ** 2).sum() for p in layer.parameters())))
-                         for layer in adapter.decoder_layers]), None
+        return np.array(
+            [
+                float(torch.sqrt(sum((p.float() ** 2).sum() for p in layer.parameters())))
+                for layer in adapter.decoder_layers
+            ]
+        ), None
 
 
 @register("wanda")
@@ -324,8 +349,12 @@ def wanda(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
     every linear map, X_k the k-th input feature over the calibration tokens."""
     import torch
 
-    linears = [(li, mod) for li, layer in enumerate(adapter.decoder_layers) for mod in layer.modules()
-               if isinstance(mod, torch.nn.Linear)]
+    linears = [
+        (li, mod)
+        for li, layer in enumerate(adapter.decoder_layers)
+        for mod in layer.modules()
+        if isinstance(mod, torch.nn.Linear)
+    ]
     sumsq = {id(mod): torch.zeros(mod.in_features, dtype=torch.float64) for _, mod in linears}
     state = {}
 
@@ -394,8 +423,6 @@ def random_layers(adapter: Adapter, calib: Calibration, n_remove: int, seed: int
 @register("topovlm")
 def topovlm(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0, k: int = 15, alpha: float = 1.0):
     """TopoVLM: [RET] clouds (one calibration pass), zigzag persistence, EPI, consistency."""
-    from .extract import extract
-    from .search import search
 
     clouds = extract(adapter, calib.samples, batch_size=calib.batch_size, cache_dir=False, progress=False)
     k = min(k, len(calib.samples) - 1)
@@ -426,7 +453,6 @@ def lowest(importance, m: int) -> list:
 def at_sparsity(result: BaselineResult, sparsity: float) -> BaselineResult:
     """An importance-ranked method's choice at another sparsity, without rerunning it
     (exactly what :func:`run` returns there; the search cost is the run's)."""
-    from dataclasses import replace
 
     if result.method not in IMPORTANCE_RANKED:
         raise TopoVLMInputError(f"{result.method!r} does not rank layers by one importance; rerun it at {sparsity}")
@@ -470,18 +496,34 @@ def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, **
         notes = "block removed without the trained replacement layer"
     elif method == "tamp" and adapter.media_token_mask(calib.batches[0]) is None:
         notes = "text density only (no media tokens)"
-    return BaselineResult(method, layers, importance, seconds, counter.forward, calib.n_backward - backward0,
-                          len(calib.batches), seed, notes)
+    return BaselineResult(
+        method,
+        layers,
+        importance,
+        seconds,
+        counter.forward,
+        calib.n_backward - backward0,
+        len(calib.batches),
+        seed,
+        notes,
+    )
 
 
-def compare(adapter: Adapter, samples, sparsity: float, methods=None, random_seeds=(0, 1, 2),
-            batch_size: int = 8, progress: bool = True, **kw) -> list[BaselineResult]:
+def compare(
+    adapter: Adapter,
+    samples,
+    sparsity: float,
+    methods=None,
+    random_seeds=(0, 1, 2),
+    batch_size: int = 8,
+    progress: bool = True,
+    **kw,
+) -> list[BaselineResult]:
     """Run several methods on the same model, calibration set and sparsity.
 
     ``random`` runs once per seed in ``random_seeds``. ``kw`` maps a method name
     to its options, e.g. ``topovlm={"k": 10}``.
     """
-    from tqdm.auto import tqdm
 
     methods = list(METHODS) if methods is None else check_methods(methods)
     n_to_remove(sparsity, adapter.n_layers)
@@ -495,9 +537,14 @@ def compare(adapter: Adapter, samples, sparsity: float, methods=None, random_see
 
 def results_table(results: list[BaselineResult]) -> str:
     """Markdown table: layers removed, search time, forward/backward passes."""
-    rows = ["| method | seed | layers removed | search s | forward batches | backward batches | "
-            "passes over calib. | notes |", "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| method | seed | layers removed | search s | forward batches | backward batches | "
+        "passes over calib. | notes |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
-        rows.append(f"| {r.method} | {r.seed} | {r.layers_to_remove} | {r.seconds:.2f} | {r.n_forward} | "
-                    f"{r.n_backward} | {r.passes:.0f} | {r.notes} |")
+        rows.append(
+            f"| {r.method} | {r.seed} | {r.layers_to_remove} | {r.seconds:.2f} | {r.n_forward} | "
+            f"{r.n_backward} | {r.passes:.0f} | {r.notes} |"
+        )
     return "\n".join(rows)

@@ -24,7 +24,8 @@ import re
 from pathlib import Path
 
 from ._checks import TopoVLMInputError
-from .models.base import Sample
+from .samples import Sample
+from .tasks.avqa import question
 
 FORTUNE_DIR = Path("/usr/share/games/fortunes")
 #: The fortune files used (the tasteful, text-like ones; no ASCII art, no "offensive" set).
@@ -39,7 +40,8 @@ def _fortunes(directory: Path, files) -> list[str]:
         if not path.exists():
             raise TopoVLMInputError(
                 f"fortune file {path} not found: install the Debian packages `fortunes-min fortunes` "
-                "(tools/ensure_system_packages.sh) or pass your own prompts file")
+                "(tools/ensure_system_packages.sh) or pass your own prompts file"
+            )
         for entry in path.read_text(encoding="utf-8", errors="replace").split("\n%\n"):
             text = re.sub(r"\s+", " ", entry).strip()
             letters = sum(c.isalpha() for c in text)
@@ -48,8 +50,9 @@ def _fortunes(directory: Path, files) -> list[str]:
     return sorted(set(out))
 
 
-def fortune_prompts(n: int = 512, seed: int = 0, directory=FORTUNE_DIR, files=FORTUNE_FILES,
-                    exclude=()) -> list[Sample]:
+def fortune_prompts(
+    n: int = 512, seed: int = 0, directory=FORTUNE_DIR, files=FORTUNE_FILES, exclude=()
+) -> list[Sample]:
     """``n`` distinct fortune texts, a seeded random choice.
 
     Parameters
@@ -99,9 +102,8 @@ def av_samples(n: int = 512, seed: int = 0) -> list[Sample]:
     """``n`` generated audio-visual clips with a question (:mod:`topovlm.tasks.avqa`),
     from the train stream with seed ``1000 + seed``: clips the mini model was
     not trained on (its training stream uses the training seed)."""
-    from .tasks.avqa import question
 
-    _check_n(n, 10 ** 9, "clips")
+    _check_n(n, 10**9, "clips")
     return [question("train", 1000 + seed, i).sample for i in range(n)]
 
 

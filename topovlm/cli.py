@@ -16,6 +16,9 @@ embedding output, cloud i+1 the output of decoder layer i.
 
 from __future__ import annotations
 
+import json
+import zipfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Optional
 
@@ -23,6 +26,20 @@ import numpy as np
 import typer
 
 from ._checks import TopoVLMInputError
+from ._outputs import check_out_dir, check_out_file
+from .baselines import check_methods, compare, n_to_remove, results_table
+from .calibration import calibration_set
+from .evaluate import chance, check_scoring, efficiency_table, measure
+from .extract import extract as run_extract
+from .models import load_model
+from .models.mini import check_name
+from .models.mini.train import recipe
+from .models.mini.train import train as run_train
+from .progressive import prune_progressive
+from .prune import prune as run_prune
+from .sweep import pruning_sweep, study_data, sweep_table, task_of
+from .topology.search import SearchConfig
+from .topology.search import search as run_search
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Topology-aware layer pruning (TopoVLM).")
 
@@ -40,7 +57,6 @@ def _fail(exc: Exception):
 def _load_clouds(path: Path, adapter=None) -> np.ndarray:
     """The array ``clouds`` of a ``topovlm extract`` file, checked (and, with an
     adapter, checked to come from that model: its name when recorded, its width)."""
-    import zipfile
 
     if not path.exists():
         raise TopoVLMInputError(f"no such file: {path}")
@@ -49,8 +65,9 @@ def _load_clouds(path: Path, adapter=None) -> np.ndarray:
     try:
         z = np.load(path, allow_pickle=False)
         if not hasattr(z, "files"):
-            raise TopoVLMInputError(f"{path} holds a single array, not a `topovlm extract` .npz "
-                                    "(save it with np.savez(path, clouds=array))")
+            raise TopoVLMInputError(
+                f"{path} holds a single array, not a `topovlm extract` .npz (save it with np.savez(path, clouds=array))"
+            )
         with z:
             if "clouds" not in z.files:
                 raise TopoVLMInputError(f"{path} has no array named 'clouds' (found {z.files})")
@@ -78,8 +95,9 @@ def _load_clouds(path: Path, adapter=None) -> np.ndarray:
 def search(
     clouds: Path = typer.Argument(..., help=".npz file with an array 'clouds' of shape (L+1, N, d)"),
     out: Path = typer.Option(Path("search-result"), help="directory for search.json + search.npz"),
-    preset: Optional[str] = typer.Option(None, help="a whole reading: reconstruction, paper or gardinazzi2025; "
-                                                    "the options below change it"),
+    preset: Optional[str] = typer.Option(
+        None, help="a whole reading: reconstruction, paper or gardinazzi2025; the options below change it"
+    ),
     k: Optional[int] = typer.Option(None, help="neighbours per point [default: 15, the paper's]"),
     alpha: Optional[float] = typer.Option(None, help="distance weight exponent [default: 1.0, the paper's]"),
     sigma: Optional[float] = typer.Option(None, help="EPI Gaussian width in layers [default: 1.0]"),
@@ -96,12 +114,22 @@ def search(
     overwrite: bool = typer.Option(False, help="replace a non-empty --out that holds no earlier search"),
 ):
     """Choose the decoder layers to remove from cached hidden-state clouds."""
-    from ._outputs import check_out_dir
-    from .search import SearchConfig, search as run_search
 
-    given = dict(k=k, alpha=alpha, sigma=sigma, sparsity=sparsity, eps=eps, metric=metric,
-                 representation=representation, homology=homology, survival=survival, layer_map=layer_map,
-                 degenerate=degenerate, dims=tuple(dims) or None, keep=tuple(keep) or None)
+    given = dict(
+        k=k,
+        alpha=alpha,
+        sigma=sigma,
+        sparsity=sparsity,
+        eps=eps,
+        metric=metric,
+        representation=representation,
+        homology=homology,
+        survival=survival,
+        layer_map=layer_map,
+        degenerate=degenerate,
+        dims=tuple(dims) or None,
+        keep=tuple(keep) or None,
+    )
     overrides = {name: value for name, value in given.items() if value is not None}
     try:
         config = SearchConfig.preset(preset, **overrides) if preset else SearchConfig(**overrides)
@@ -125,14 +153,30 @@ _CACHE = typer.Option(None, help="cache root (default $TOPOVLM_CACHE or ~/.cache
 _TRUST = typer.Option(False, help="run code shipped with the checkpoint")
 
 
-def _clouds_from_model(adapter, data: str, n: int, seed: int, token: str, batch_size: int, storage: str,
-                       cache_dir: Optional[Path], fresh: bool, point: str = "residual") -> np.ndarray:
-    from .calibration import calibration_set
-    from .extract import extract as run_extract
+def _clouds_from_model(
+    adapter,
+    data: str,
+    n: int,
+    seed: int,
+    token: str,
+    batch_size: int,
+    storage: str,
+    cache_dir: Optional[Path],
+    fresh: bool,
+    point: str = "residual",
+) -> np.ndarray:
 
     samples = calibration_set(data, n, seed)
-    return run_extract(adapter, samples, token=token, point=point, batch_size=batch_size, storage=storage,
-                       cache_dir=cache_dir, fresh=fresh)
+    return run_extract(
+        adapter,
+        samples,
+        token=token,
+        point=point,
+        batch_size=batch_size,
+        storage=storage,
+        cache_dir=cache_dir,
+        fresh=fresh,
+    )
 
 
 @app.command()
@@ -153,19 +197,19 @@ def extract(
     trust_remote_code: bool = _TRUST,
 ):
     """Calibration forward pass: hidden-state clouds at the [RET] token (resumable)."""
-    from ._outputs import check_out_file
-    from .models import load_model
 
     try:
         out = check_out_file(out, ".npz")
-        adapter = load_model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
-                             cache_dir=cache_dir)
+        adapter = load_model(
+            model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, cache_dir=cache_dir
+        )
         clouds = _clouds_from_model(adapter, data, n, seed, token, batch_size, storage, cache_dir, fresh, point)
     except TopoVLMInputError as exc:
         _fail(exc)
     out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(out, clouds=clouds, model=np.str_(adapter.name), data=np.str_(data), token=np.str_(token),
-             point=np.str_(point))
+    np.savez(
+        out, clouds=clouds, model=np.str_(adapter.name), data=np.str_(data), token=np.str_(token), point=np.str_(point)
+    )
     typer.echo(f"clouds {tuple(clouds.shape)} (L+1, N, d) saved to {out}")
 
 
@@ -183,8 +227,11 @@ def prune(
     batch_size: int = typer.Option(16, help="samples per forward pass"),
     k: int = typer.Option(15, help="neighbours per point (paper: 15)"),
     alpha: float = typer.Option(1.0, help="distance weight exponent (paper: 1.0)"),
-    step: Optional[int] = typer.Option(None, help="progressive: remove this many layers per round, re-extracting "
-                                                  "the clouds of the pruned model before each (default: one shot)"),
+    step: Optional[int] = typer.Option(
+        None,
+        help="progressive: remove this many layers per round, re-extracting "
+        "the clouds of the pruned model before each (default: one shot)",
+    ),
     device: str = _DEVICE,
     dtype: str = _DTYPE,
     cache_dir: Optional[Path] = _CACHE,
@@ -192,44 +239,56 @@ def prune(
     overwrite: bool = typer.Option(False, help="replace a non-empty --out that is not an earlier topovlm save"),
 ):
     """Remove decoder layers (chosen by TopoVLM at --sparsity, or given by --layers) and save."""
-    from ._outputs import check_out_dir
-    from .models import load_model
-    from .prune import prune as run_prune
-    from .search import SearchConfig, search as run_search
 
     try:
         if (sparsity is None) == (not layers):
             raise TopoVLMInputError("give either --sparsity or --layers (not both)")
         if step is not None and (sparsity is None or clouds is not None):
-            raise TopoVLMInputError("--step prunes progressively from the model itself: give --sparsity, not "
-                                    "--layers or --clouds")
+            raise TopoVLMInputError(
+                "--step prunes progressively from the model itself: give --sparsity, not --layers or --clouds"
+            )
         if step is not None and step < 1:
             raise TopoVLMInputError(f"--step must be a positive number of layers per round, got {step}")
         config = SearchConfig(k=k, alpha=alpha, sparsity=sparsity) if sparsity is not None else None
         check_out_dir(out, "topovlm.json", overwrite, source=model)
-        adapter = load_model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
-                             cache_dir=cache_dir)
+        adapter = load_model(
+            model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, cache_dir=cache_dir
+        )
         check_out_dir(out, "topovlm.json", overwrite, source=model, kind=adapter.family)
         if config is not None:
-            from .selection import n_to_remove
-
-            n_to_remove(sparsity, adapter.n_layers)           # before any forward pass
+            n_to_remove(sparsity, adapter.n_layers)  # before any forward pass
         extra, res = {}, None
         if step is not None:
-            from .calibration import calibration_set
-            from .progressive import prune_progressive
-
-            done = prune_progressive(adapter, calibration_set(data, n, seed), sparsity, step=step, config=config,
-                                     token=token, batch_size=batch_size, cache_dir=cache_dir)
-            extra["search"] = {**config.to_dict(), "progressive_step": step, "rounds": [
-                list(r.removed_original) for r in done.rounds]}
-            summary = "\n".join([f"round {i + 1}: {r.n_layers} layers, removed {list(r.removed_original)} "
-                                 f"(original indices) in {r.seconds:.1f} s" for i, r in enumerate(done.rounds)]
-                                + [str(adapter.meta["pruned"])])
+            done = prune_progressive(
+                adapter,
+                calibration_set(data, n, seed),
+                sparsity,
+                step=step,
+                config=config,
+                token=token,
+                batch_size=batch_size,
+                cache_dir=cache_dir,
+            )
+            extra["search"] = {
+                **config.to_dict(),
+                "progressive_step": step,
+                "rounds": [list(r.removed_original) for r in done.rounds],
+            }
+            summary = "\n".join(
+                [
+                    f"round {i + 1}: {r.n_layers} layers, removed {list(r.removed_original)} "
+                    f"(original indices) in {r.seconds:.1f} s"
+                    for i, r in enumerate(done.rounds)
+                ]
+                + [str(adapter.meta["pruned"])]
+            )
         else:
             if config is not None:
-                X = _load_clouds(clouds, adapter) if clouds is not None else _clouds_from_model(
-                    adapter, data, n, seed, token, batch_size, "float32", cache_dir, False)
+                X = (
+                    _load_clouds(clouds, adapter)
+                    if clouds is not None
+                    else _clouds_from_model(adapter, data, n, seed, token, batch_size, "float32", cache_dir, False)
+                )
                 res = run_search(X, config)
                 layers = res.layers_to_remove
                 extra["search"] = config.to_dict()
@@ -260,11 +319,6 @@ def baselines(
     trust_remote_code: bool = _TRUST,
 ):
     """Every layer-selection method on one model, calibration set and sparsity: layers, time, passes."""
-    import json
-
-    from .baselines import check_methods, compare, n_to_remove, results_table
-    from .calibration import calibration_set
-    from .models import load_model
 
     try:
         check_methods(methods)
@@ -273,13 +327,22 @@ def baselines(
         samples = calibration_set(data, n, seed)
         adapter = load_model(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
         n_to_remove(sparsity, adapter.n_layers)
-        results = compare(adapter, samples, sparsity, methods or None, tuple(range(random_seeds)), batch_size,
-                          topovlm={"k": min(k, n - 1)})
+        results = compare(
+            adapter,
+            samples,
+            sparsity,
+            methods or None,
+            tuple(range(random_seeds)),
+            batch_size,
+            topovlm={"k": min(k, n - 1)},
+        )
     except TopoVLMInputError as exc:
         _fail(exc)
     table = results_table(results)
-    head = (f"{model}: remove {len(results[0].layers_to_remove)} of {adapter.n_layers} decoder layers "
-            f"(sparsity {sparsity}), {n} calibration samples from {data}, batch {batch_size}")
+    head = (
+        f"{model}: remove {len(results[0].layers_to_remove)} of {adapter.n_layers} decoder layers "
+        f"(sparsity {sparsity}), {n} calibration samples from {data}, batch {batch_size}"
+    )
     typer.echo(head + "\n\n" + table)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
@@ -293,24 +356,23 @@ def train(
     steps: Optional[int] = typer.Option(None, help="training steps (default: the recipe's)"),
     batch_size: Optional[int] = typer.Option(None, help="questions per step (default: the recipe's)"),
     seed: int = typer.Option(0, help="initial weights and data order"),
-    out: Optional[Path] = typer.Option(None, help="weights directory (default: the package's topovlm/weights/NAME)"),
+    out: Optional[Path] = typer.Option(
+        None, help="weights directory (default: the package's topovlm/models/mini/trained/NAME)"
+    ),
     device: str = typer.Option("cpu", help="cpu or cuda"),
     fresh: bool = typer.Option(False, help="ignore a checkpoint of an interrupted run and start over"),
     evaluate: bool = typer.Option(True, help="score the held-out test questions at the end"),
     cache_dir: Optional[Path] = _CACHE,
 ):
     """Train a mini vision-language model from scratch (resumes an interrupted run)."""
-    from dataclasses import replace
-
-    from .models.mini import check_name
-    from .train import recipe, train as run_train
 
     try:
         config = recipe(check_name(name)).config
         changes = {k: v for k, v in (("steps", steps), ("batch_size", batch_size)) if v is not None}
         config = replace(config, seed=seed, **changes)
-        info = run_train(name, config, out_dir=out, cache_dir=cache_dir, resume=not fresh, device=device,
-                         evaluate=evaluate)
+        info = run_train(
+            name, config, out_dir=out, cache_dir=cache_dir, resume=not fresh, device=device, evaluate=evaluate
+        )
     except TopoVLMInputError as exc:
         _fail(exc)
     typer.echo(f"trained {name} in {info['train_seconds'] / 60:.1f} min ({config.steps} steps of {config.batch_size})")
@@ -322,27 +384,28 @@ def train(
 @app.command()
 def evaluate(
     model: str = typer.Option(..., "--model", help="mini-llava-next, mini-videollama2-av or a checkpoint of them"),
-    sparsity: list[float] = typer.Option([], help="fraction of decoder layers removed (repeatable; default 0.25 0.5 0.6)"),
-    methods: list[str] = typer.Option([], "--method", help="layer-selection method (repeatable; default topovlm shortgpt random)"),
-    n: Optional[int] = typer.Option(None, help="held-out questions (easy-VQA: in all; av: per suite; default 500 / 100)"),
+    sparsity: list[float] = typer.Option(
+        [], help="fraction of decoder layers removed (repeatable; default 0.25 0.5 0.6)"
+    ),
+    methods: list[str] = typer.Option(
+        [], "--method", help="layer-selection method (repeatable; default topovlm shortgpt random)"
+    ),
+    n: Optional[int] = typer.Option(
+        None, help="held-out questions (easy-VQA: in all; av: per suite; default 500 / 100)"
+    ),
     n_calib: int = typer.Option(64, help="calibration samples the methods see"),
     random_seeds: int = typer.Option(3, help="seeds of the random baseline"),
-    scoring: str = typer.Option("choice", help="choice: constrained greedy decoding among each question's possible "
-                                "answers (+ exact match beside it); generate: exact match of the free answer only"),
+    scoring: str = typer.Option(
+        "choice",
+        help="choice: constrained greedy decoding among each question's possible "
+        "answers (+ exact match beside it); generate: exact match of the free answer only",
+    ),
     efficiency: bool = typer.Option(True, help="also time the full and the 50 %-pruned model"),
     out: Optional[Path] = typer.Option(None, help="directory for evaluation.md + evaluation.json"),
     device: str = _DEVICE,
     cache_dir: Optional[Path] = _CACHE,
 ):
     """Held-out accuracy of the full model and of pruned ones (per suite, relative score), and efficiency."""
-    import json
-
-    from .evaluate import chance, check_scoring, efficiency_table, measure
-    from .models import load_model
-    from .prune import prune as run_prune
-    from .sweep import pruning_sweep, study_data, sweep_table, task_of
-
-    from .baselines import check_methods
 
     try:
         check_methods(methods)
@@ -353,28 +416,43 @@ def evaluate(
         adapter = load_model(model, device=device, cache_dir=cache_dir)
         task = task_of(adapter)
         calibration, questions = study_data(task, n_calib=n_calib, n=n)
-        full, rows = pruning_sweep(adapter, calibration, questions, tuple(sparsity) or (0.25, 0.5, 0.6),
-                                   tuple(methods) or ("topovlm", "shortgpt", "random"), tuple(range(random_seeds)),
-                                   scoring=scoring)
+        full, rows = pruning_sweep(
+            adapter,
+            calibration,
+            questions,
+            tuple(sparsity) or (0.25, 0.5, 0.6),
+            tuple(methods) or ("topovlm", "shortgpt", "random"),
+            tuple(range(random_seeds)),
+            scoring=scoring,
+        )
     except TopoVLMInputError as exc:
         _fail(exc)
-    how = ("constrained greedy decoding among each question's possible answers (exact match of the free answer "
-           "in the last column)" if scoring == "choice" else "exact match of the greedy answer")
-    text = (f"{model}: {len(questions)} held-out {task} questions, {n_calib} calibration samples; scored by {how}\n\n"
-            + sweep_table(full, rows, chance=chance(questions) if scoring == "choice" else None))
+    how = (
+        "constrained greedy decoding among each question's possible answers (exact match of the free answer "
+        "in the last column)"
+        if scoring == "choice"
+        else "exact match of the greedy answer"
+    )
+    text = (
+        f"{model}: {len(questions)} held-out {task} questions, {n_calib} calibration samples; scored by {how}\n\n"
+        + sweep_table(full, rows, chance=chance(questions) if scoring == "choice" else None)
+    )
     if efficiency:
         half = next((r for r in rows if r.sparsity == 0.5 and r.method == "topovlm"), None)
         layers = list(half.layers) if half else list(range(0, adapter.n_layers, 2))
         before = measure(adapter, questions[0].sample)
         pruned = adapter.copy()
         run_prune(pruned, layers)
-        text += "\n\nefficiency, full vs 50 % pruned\n\n" + efficiency_table(before, measure(pruned, questions[0].sample))
+        text += "\n\nefficiency, full vs 50 % pruned\n\n" + efficiency_table(
+            before, measure(pruned, questions[0].sample)
+        )
     typer.echo(text)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "evaluation.md").write_text(text + "\n")
-        (out / "evaluation.json").write_text(json.dumps({"scoring": scoring, "full": full.to_dict(),
-                                                             "rows": [r.to_dict() for r in rows]}, indent=2))
+        (out / "evaluation.json").write_text(
+            json.dumps({"scoring": scoring, "full": full.to_dict(), "rows": [r.to_dict() for r in rows]}, indent=2)
+        )
 
 
 if __name__ == "__main__":

@@ -22,9 +22,16 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ._checks import TopoVLMInputError
-from .models.base import Adapter, as_samples
+from .baselines import Calibration, _token_nll, calibration_loss
+from .forward import Replay
+from .intervals import perplexity_ratio_interval
+from .models.base import Adapter
+from .prune import check_layers, removed
+from .samples import as_samples
+from .tasks import is_correct
 
 #: Short questions with unambiguous answers (any listed word counts as right).
 FACTS = (
@@ -37,8 +44,9 @@ FACTS = (
 )
 
 
-def answers(adapter: Adapter, qas, batch_size: int = 32, skip=(), max_new_tokens: int = 4,
-            progress: bool = False) -> list[str]:
+def answers(
+    adapter: Adapter, qas, batch_size: int = 32, skip=(), max_new_tokens: int = 4, progress: bool = False
+) -> list[str]:
     """Greedy answers to the questions (batched, left-padded).
 
     Parameters
@@ -50,11 +58,11 @@ def answers(adapter: Adapter, qas, batch_size: int = 32, skip=(), max_new_tokens
     max_new_tokens : int
         Every reference answer is one word or letter (at most 2 tokens + end of turn).
     """
-    from .prune import removed
 
     with removed(adapter, list(skip)):
-        return adapter.generate([q.sample for q in qas], max_new_tokens=max_new_tokens, batch_size=batch_size,
-                                progress=progress)
+        return adapter.generate(
+            [q.sample for q in qas], max_new_tokens=max_new_tokens, batch_size=batch_size, progress=progress
+        )
 
 
 SCORINGS = ("generate", "choice")
@@ -70,8 +78,10 @@ def check_scoring(scoring: str) -> str:
 def _first_tokens(tokenizer, choices: tuple) -> list[int]:
     ids = [tokenizer(c, add_special_tokens=False)["input_ids"][0] for c in choices]
     if len(set(ids)) < len(ids):
-        raise TopoVLMInputError(f"the answers {list(choices)} do not start with distinct tokens, "
-                                "so constrained greedy decoding cannot tell them apart")
+        raise TopoVLMInputError(
+            f"the answers {list(choices)} do not start with distinct tokens, "
+            "so constrained greedy decoding cannot tell them apart"
+        )
     return ids
 
 
@@ -98,9 +108,6 @@ def choose(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: bool 
         One of each question's choices.
     """
     import torch
-    from tqdm.auto import tqdm
-
-    from .prune import removed
 
     qas = list(qas)
     missing = [i for i, q in enumerate(qas) if not q.choices]
@@ -109,8 +116,10 @@ def choose(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: bool 
     firsts = {c: _first_tokens(adapter.tokenizer, c) for c in {q.choices for q in qas}}
     out = []
     with removed(adapter, list(skip)), torch.no_grad():
-        for start in tqdm(range(0, len(qas), batch_size), desc="choose", unit="batch", disable=not progress, leave=False):
-            part = qas[start:start + batch_size]
+        for start in tqdm(
+            range(0, len(qas), batch_size), desc="choose", unit="batch", disable=not progress, leave=False
+        ):
+            part = qas[start : start + batch_size]
             inputs = adapter.to_device(adapter.encode([q.sample for q in part], None, side="left"))
             logits = adapter.model(**inputs, logits_to_keep=1, use_cache=False).logits[:, -1].float().cpu()
             out += [q.choices[int(torch.argmax(row[firsts[q.choices]]))] for q, row in zip(part, logits)]
@@ -127,8 +136,9 @@ def per_suite(qas, right) -> dict:
     return out
 
 
-def correct(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: bool = False,
-            scoring: str = "generate") -> np.ndarray:
+def correct(
+    adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: bool = False, scoring: str = "generate"
+) -> np.ndarray:
     """Whether each question is answered right (the per-question outcomes that
     :func:`accuracy` averages and :mod:`topovlm.intervals` resamples).
 
@@ -136,7 +146,6 @@ def correct(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: bool
     -------
     (Q,) bool ndarray
     """
-    from .tasks import is_correct
 
     check_scoring(scoring)
     qas = list(qas)
@@ -149,8 +158,9 @@ def correct(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: bool
     return np.array([is_correct(q, a) for q, a in zip(qas, predicted)], dtype=bool)
 
 
-def accuracy(adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: bool = False,
-             scoring: str = "generate") -> dict:
+def accuracy(
+    adapter: Adapter, qas, batch_size: int = 32, skip=(), progress: bool = False, scoring: str = "generate"
+) -> dict:
     """Accuracy per suite.
 
     Parameters
@@ -205,8 +215,6 @@ def perplexity(adapter: Adapter, samples, batch_size: int = 8, skip=()) -> float
         Decoder layers to treat as removed (:class:`topovlm.prune.removed`);
         the same numbers as physically pruning them, without copying the model.
     """
-    from .baselines import Calibration, calibration_loss
-    from .prune import removed
 
     calib = Calibration.build(adapter, as_samples(samples), batch_size)
     with removed(adapter, list(skip)):
@@ -225,9 +233,6 @@ def text_losses(adapter: Adapter, samples, batch_size: int = 8, skip=()) -> tupl
     tokens : (T,) int64
     """
     import torch
-
-    from .baselines import Calibration, _token_nll
-    from .prune import removed
 
     calib = Calibration.build(adapter, as_samples(samples), batch_size)
     nll, tokens = [], []
@@ -265,14 +270,12 @@ class Outcomes:
     """
 
     def __init__(self, adapter: Adapter, evaluate, replay: bool = True):
-        from .forward import Replay
 
         self.adapter, self.evaluate = adapter, evaluate
         self.replay = Replay(adapter) if replay else None
         self.cache: dict = {}
 
     def __call__(self, layers=()):
-        from .prune import check_layers, removed
 
         key = tuple(check_layers(layers, self.adapter.n_layers)) if len(layers) else ()
         if key not in self.cache:
@@ -311,7 +314,6 @@ def text_quality(adapter: Adapter, removals, texts, batch_size: int = 8, facts=F
         pruned / full perplexity with its paired bootstrap interval over texts
         (:func:`topovlm.intervals.perplexity_ratio_interval`).
     """
-    from .intervals import perplexity_ratio_interval
 
     texts = as_samples(texts)
     losses = Outcomes(adapter, lambda: text_losses(adapter, texts, batch_size))
@@ -332,7 +334,6 @@ def factual_accuracy(adapter: Adapter, facts=FACTS, skip=(), max_new_tokens: int
     accuracy : float
     answers : list of str
     """
-    from .prune import removed
 
     with removed(adapter, list(skip)):
         answers = adapter.generate([q for q, _ in facts], max_new_tokens=max_new_tokens)
@@ -362,8 +363,9 @@ def _cache_bytes(cache) -> int:
     return sum(t.numel() * t.element_size() for pair in pairs for t in pair if hasattr(t, "numel"))
 
 
-def measure(adapter: Adapter, prompt="Tell me about the history of mathematics.", new_tokens: int = 32,
-            repeat: int = 3) -> Efficiency:
+def measure(
+    adapter: Adapter, prompt="Tell me about the history of mathematics.", new_tokens: int = 32, repeat: int = 3
+) -> Efficiency:
     """Prefill time, per-token decode latency (greedy, KV cache on) and memory.
 
     Parameters
@@ -387,8 +389,14 @@ def measure(adapter: Adapter, prompt="Tell me about the history of mathematics."
             t0 = time.perf_counter()
             adapter.model(**inputs, use_cache=True, logits_to_keep=1)
             t1 = time.perf_counter()
-            out = adapter.model.generate(**inputs, max_new_tokens=new_tokens, min_new_tokens=new_tokens,
-                                         do_sample=False, pad_token_id=pad, return_dict_in_generate=True)
+            out = adapter.model.generate(
+                **inputs,
+                max_new_tokens=new_tokens,
+                min_new_tokens=new_tokens,
+                do_sample=False,
+                pad_token_id=pad,
+                return_dict_in_generate=True,
+            )
             if cuda:
                 torch.cuda.synchronize()
             t2 = time.perf_counter()
@@ -397,23 +405,36 @@ def measure(adapter: Adapter, prompt="Tell me about the history of mathematics."
     if cuda:
         memory = torch.cuda.max_memory_allocated()
     else:
-        weights = sum(t.numel() * t.element_size() for t in list(adapter.model.parameters()) + list(adapter.model.buffers()))
+        weights = sum(
+            t.numel() * t.element_size() for t in list(adapter.model.parameters()) + list(adapter.model.buffers())
+        )
         memory = weights + _cache_bytes(out.past_key_values)
-    return Efficiency(adapter.n_layers, adapter.n_parameters() / 1e6, 1e3 * float(np.median(prefill)),
-                      1e3 * float(np.median(decode)), memory / 2 ** 20)
+    return Efficiency(
+        adapter.n_layers,
+        adapter.n_parameters() / 1e6,
+        1e3 * float(np.median(prefill)),
+        1e3 * float(np.median(decode)),
+        memory / 2**20,
+    )
 
 
 def efficiency_table(full: Efficiency, pruned: Efficiency) -> str:
     """Markdown table full vs pruned, with the ideal ratio L / L_kept."""
     ideal = full.n_layers / pruned.n_layers
-    rows = ["| | decoder layers | parameters (M) | memory (MB) | prefill (ms) | decode (ms/token) |",
-            "|---|---|---|---|---|---|"]
+    rows = [
+        "| | decoder layers | parameters (M) | memory (MB) | prefill (ms) | decode (ms/token) |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, e in (("full", full), ("pruned", pruned)):
-        rows.append(f"| {name} | {e.n_layers} | {e.params_m:.1f} | {e.memory_mb:.0f} | {e.prefill_ms:.1f} | "
-                    f"{e.decode_ms_per_token:.1f} |")
-    rows.append(f"| full / pruned | {ideal:.2f} | {full.params_m / pruned.params_m:.2f} | "
-                f"{full.memory_mb / pruned.memory_mb:.2f} | {full.prefill_ms / pruned.prefill_ms:.2f} | "
-                f"{full.decode_ms_per_token / pruned.decode_ms_per_token:.2f} |")
+        rows.append(
+            f"| {name} | {e.n_layers} | {e.params_m:.1f} | {e.memory_mb:.0f} | {e.prefill_ms:.1f} | "
+            f"{e.decode_ms_per_token:.1f} |"
+        )
+    rows.append(
+        f"| full / pruned | {ideal:.2f} | {full.params_m / pruned.params_m:.2f} | "
+        f"{full.memory_mb / pruned.memory_mb:.2f} | {full.prefill_ms / pruned.prefill_ms:.2f} | "
+        f"{full.decode_ms_per_token / pruned.decode_ms_per_token:.2f} |"
+    )
     return "\n".join(rows) + f"\n\nideal speed-up of the decoder stack: L / L_kept = {ideal:.2f}"
 
 
@@ -442,13 +463,17 @@ def quality_table(rows, full_ppl: float, full_acc: float) -> str:
         The unpruned model's numbers (the reference row).
     """
     ci = all(len(row) > 3 for row in rows)
-    out = [f"| method | layers removed | search time | passes | perplexity | x full{' [95 % CI]' if ci else ''} | factual |",
-           "|---|---|---|---|---|---|---|",
-           f"| full model | - | - | - | {full_ppl:.1f} | 1.00 | {full_acc:.0%} |"]
+    out = [
+        f"| method | layers removed | search time | passes | perplexity | x full{' [95 % CI]' if ci else ''} | factual |",
+        "|---|---|---|---|---|---|---|",
+        f"| full model | - | - | - | {full_ppl:.1f} | 1.00 | {full_acc:.0%} |",
+    ]
     for row in rows:
         r, ppl, acc = row[:3]
         name = r.method + (f" (seed {r.seed})" if r.method == "random" else "")
         ratio = f"{ppl / full_ppl:.3g}" if not ci else f"{row[3].value:.3g} [{row[3].low:.3g}, {row[3].high:.3g}]"
-        out.append(f"| {name} | {layer_ranges(r.layers_to_remove)} | {r.seconds:.1f} s | {r.passes:.0f} | {ppl:.4g} | "
-                   f"{ratio} | {acc:.0%} |")
+        out.append(
+            f"| {name} | {layer_ranges(r.layers_to_remove)} | {r.seconds:.1f} s | {r.passes:.0f} | {ppl:.4g} | "
+            f"{ratio} | {acc:.0%} |"
+        )
     return "\n".join(out)

@@ -22,19 +22,26 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
+import sys
+import uuid
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
+from filelock import FileLock, Timeout
+from tqdm.auto import tqdm
 
 from ._cache import default_cache_dir
 from ._checks import TopoVLMInputError, check_choice
-from .models.base import RET_MARKER, TOKEN_CHOICES, Adapter, Sample, as_samples
+from .models.base import RET_MARKER, TOKEN_CHOICES, Adapter
+from .samples import Sample, as_samples
 
 CACHE_VERSION = 1
 LOCK_NAME = ".lock"
-PREFIX_FILE = "prefixes.json"     # fingerprint of every prefix of the calibration set (reuse by shorter sets)
+PREFIX_FILE = "prefixes.json"  # fingerprint of every prefix of the calibration set (reuse by shorter sets)
 POINTS = ("residual", "normed")
 
 
@@ -42,11 +49,11 @@ POINTS = ("residual", "normed")
 class ExtractConfig:
     """What defines a set of clouds (everything here is part of the cache key)."""
 
-    token: str = "ret"            # paper: the [RET] token; "last" / "mean" are the alternatives
-    point: str = "residual"       # "residual": the residual stream at each layer boundary (ours);
-                                  # "normed": each layer's post-attention norm + the final norm (predecessor)
-    marker: str = RET_MARKER      # text appended for token="ret" (model's own vocabulary, nothing added)
-    storage: str = "float32"      # "float16" halves the cache (clouds are returned as float32 either way)
+    token: str = "ret"  # paper: the [RET] token; "last" / "mean" are the alternatives
+    point: str = "residual"  # "residual": the residual stream at each layer boundary (ours);
+    # "normed": each layer's post-attention norm + the final norm (predecessor)
+    marker: str = RET_MARKER  # text appended for token="ret" (model's own vocabulary, nothing added)
+    storage: str = "float32"  # "float16" halves the cache (clouds are returned as float32 either way)
 
     def __post_init__(self):
         check_choice(self.token, TOKEN_CHOICES, "token")
@@ -65,14 +72,22 @@ def prefix_fingerprints(samples: Sequence[Sample]) -> list[str]:
     return out
 
 
-def cache_key(adapter: Adapter, samples: Sequence[Sample], config: ExtractConfig,
-              prefixes: list[str] | None = None) -> tuple[str, dict]:
+def cache_key(
+    adapter: Adapter, samples: Sequence[Sample], config: ExtractConfig, prefixes: list[str] | None = None
+) -> tuple[str, dict]:
     """Key of the cache directory and the metadata it stands for (``prefixes``:
     :func:`prefix_fingerprints` of the samples, when already computed)."""
     prefixes = prefix_fingerprints(samples) if prefixes is None else prefixes
-    meta = {"version": CACHE_VERSION, "model": adapter.name, "family": adapter.family,
-            "model_fingerprint": adapter.fingerprint(), "data_fingerprint": prefixes[-1] if prefixes else "",
-            "n_samples": len(samples), "n_layers": adapter.n_layers, **asdict(config)}
+    meta = {
+        "version": CACHE_VERSION,
+        "model": adapter.name,
+        "family": adapter.family,
+        "model_fingerprint": adapter.fingerprint(),
+        "data_fingerprint": prefixes[-1] if prefixes else "",
+        "n_samples": len(samples),
+        "n_layers": adapter.n_layers,
+        **asdict(config),
+    }
     return _meta_key(meta), meta
 
 
@@ -102,6 +117,7 @@ class LayerTaps:
         def hook(module, args, output):
             h = output[0] if isinstance(output, (tuple, list)) else output
             self.out[index] = self.reduce(h.detach())
+
         return hook
 
     def remove(self):
@@ -129,6 +145,7 @@ class ModuleTaps:
         def hook(module, args, output):
             h = output[0] if isinstance(output, (tuple, list)) else output
             self.out[index] = self.reduce(h.detach())
+
         return hook
 
     remove = LayerTaps.remove
@@ -141,14 +158,14 @@ class _AtToken:
 
     def __init__(self, token: str):
         self.token = token
-        self.n_pad = None          # (B,) right-padding length of each sample, set per batch
+        self.n_pad = None  # (B,) right-padding length of each sample, set per batch
 
     def __call__(self, h):
         import torch
 
         B, T, _ = h.shape
-        last = T - 1 - self.n_pad.to(h.device)                 # counted from the end: robust to models
-        if self.token == "mean":                               # that insert media features (VideoLLaMA2)
+        last = T - 1 - self.n_pad.to(h.device)  # counted from the end: robust to models
+        if self.token == "mean":  # that insert media features (VideoLLaMA2)
             pos = torch.arange(T, device=h.device)[None, :]
             mask = (pos <= last[:, None]).to(h.dtype)
             out = (h * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
@@ -187,9 +204,6 @@ class CloudCache:
 
     def locked(self, timeout: float = -1):
         """The cache's exclusive lock (a context manager); says so when it has to wait."""
-        import sys
-
-        from filelock import FileLock, Timeout
 
         self.root.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.root / LOCK_NAME))
@@ -205,11 +219,11 @@ class CloudCache:
                 yield self
             finally:
                 lock.release()
+
         return hold()
 
     def try_lock(self):
         """The cache's lock if it is free now (the caller releases it), else None."""
-        from filelock import FileLock, Timeout
 
         self.root.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.root / LOCK_NAME))
@@ -219,22 +233,23 @@ class CloudCache:
             return None
         return lock
 
-    def open(self, fresh: bool = False) -> "CloudCache":
-        import shutil
+    def open(self, fresh: bool = False) -> CloudCache:
 
         self.root.mkdir(parents=True, exist_ok=True)
-        if fresh:                                  # everything but the lock, which we hold
+        if fresh:  # everything but the lock, which we hold
             for f in self.root.iterdir():
                 if f.name != LOCK_NAME:
                     shutil.rmtree(f) if f.is_dir() else f.unlink()
-        for stale in self.root.glob(".*.tmp"):     # a writer killed mid-write (we hold the lock: nobody writes now)
+        for stale in self.root.glob(".*.tmp"):  # a writer killed mid-write (we hold the lock: nobody writes now)
             stale.unlink(missing_ok=True)
         meta_file = self.root / "meta.json"
         if meta_file.exists():
             try:
                 stored = json.loads(meta_file.read_text())
             except json.JSONDecodeError:
-                raise TopoVLMInputError(f"corrupted cache file {meta_file}: delete {self.root} or pass fresh=True") from None
+                raise TopoVLMInputError(
+                    f"corrupted cache file {meta_file}: delete {self.root} or pass fresh=True"
+                ) from None
             if stored != self.meta:
                 raise TopoVLMInputError(f"cache {self.root} was made for other inputs; delete it or pass fresh=True")
         else:
@@ -251,12 +266,20 @@ class CloudCache:
                 continue
             try:
                 e = json.loads(line)
-                entries.append({"file": str(e["file"]), "start": int(e["start"]), "stop": int(e["stop"]),
-                                "sha256": str(e["sha256"])})
+                entries.append(
+                    {
+                        "file": str(e["file"]),
+                        "start": int(e["start"]),
+                        "stop": int(e["stop"]),
+                        "sha256": str(e["sha256"]),
+                    }
+                )
             except (json.JSONDecodeError, KeyError, TypeError, ValueError):
-                if i == len(lines) - 1:   # a kill while appending (older writers): that batch is simply not done
+                if i == len(lines) - 1:  # a kill while appending (older writers): that batch is simply not done
                     break
-                raise TopoVLMInputError(f"corrupted cache file {self.manifest}: delete {self.root} or pass fresh=True") from None
+                raise TopoVLMInputError(
+                    f"corrupted cache file {self.manifest}: delete {self.root} or pass fresh=True"
+                ) from None
         return entries
 
     def parts(self, n: int | None = None) -> list[dict]:
@@ -267,7 +290,6 @@ class CloudCache:
         (a warning) and the cache is emptied, so that everything is recomputed
         rather than returned twice.
         """
-        import warnings
 
         entries = sorted(self._read_manifest(), key=lambda e: (e["start"], e["stop"]))
         if n is not None:
@@ -306,8 +328,9 @@ class CloudCache:
         os.replace(tmp, self.root / name)
         digest = hashlib.sha256((self.root / name).read_bytes()).hexdigest()
         entries = self._entries if self._entries is not None else self._read_manifest()
-        entries = [e for e in entries if e["file"] != name] + [{"file": name, "start": start, "stop": stop,
-                                                                 "sha256": digest}]
+        entries = [e for e in entries if e["file"] != name] + [
+            {"file": name, "start": start, "stop": stop, "sha256": digest}
+        ]
         _atomic_write(self.manifest, "".join(json.dumps(e) + "\n" for e in entries))
         self._entries = entries
 
@@ -318,20 +341,23 @@ class CloudCache:
         path = self.root / entry["file"]
         data = path.read_bytes()
         if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            raise TopoVLMInputError(f"corrupted cache file {path} (checksum mismatch): delete {self.root} or pass fresh=True")
+            raise TopoVLMInputError(
+                f"corrupted cache file {path} (checksum mismatch): delete {self.root} or pass fresh=True"
+            )
         try:
             arr = load(data)["clouds"]
         except Exception as exc:  # safetensors raises its own error types
             raise TopoVLMInputError(f"corrupted cache file {path}: {exc}") from None
         if arr.ndim != 3 or arr.shape[1] != entry["stop"] - entry["start"]:
-            raise TopoVLMInputError(f"cache file {path} holds {arr.shape}, not {entry['stop'] - entry['start']} samples: "
-                                    f"delete {self.root} or pass fresh=True")
+            raise TopoVLMInputError(
+                f"cache file {path} holds {arr.shape}, not {entry['stop'] - entry['start']} samples: "
+                f"delete {self.root} or pass fresh=True"
+            )
         return arr
 
 
 def _tmp_name(path: Path) -> Path:
     """A temporary name beside ``path`` that no other process uses."""
-    import uuid
 
     return path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
 
@@ -373,10 +399,20 @@ def _todo(parts: list[dict], n: int, batch_size: int):
         start = stop
 
 
-def extract(adapter: Adapter, samples, *, token: str = "ret", point: str = "residual", batch_size: int = 16,
-            storage: str = "float32",
-            cache_dir=None, fresh: bool = False, progress: bool = True,
-            on_batch: Callable[[int, int], None] | None = None, marker: str = RET_MARKER) -> np.ndarray:
+def extract(
+    adapter: Adapter,
+    samples,
+    *,
+    token: str = "ret",
+    point: str = "residual",
+    batch_size: int = 16,
+    storage: str = "float32",
+    cache_dir=None,
+    fresh: bool = False,
+    progress: bool = True,
+    on_batch: Callable[[int, int], None] | None = None,
+    marker: str = RET_MARKER,
+) -> np.ndarray:
     """Hidden-state clouds of a calibration set.
 
     Parameters
@@ -424,7 +460,7 @@ def extract(adapter: Adapter, samples, *, token: str = "ret", point: str = "resi
     samples = as_samples(samples)
     if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
         raise TopoVLMInputError(f"batch_size must be a positive integer, got {batch_size!r}")
-    prefixes = prefix_fingerprints(samples)          # hashes every sample (media bytes included) once
+    prefixes = prefix_fingerprints(samples)  # hashes every sample (media bytes included) once
     key, meta = cache_key(adapter, samples, config, prefixes)
     if cache_dir is False:
         return _extract(adapter, samples, config, batch_size, None, progress, on_batch)
@@ -438,7 +474,7 @@ def extract(adapter: Adapter, samples, *, token: str = "ret", point: str = "resi
                 return found
         cache.write_prefixes(prefixes)
         pending = next(_todo(cache.parts(len(samples)), len(samples), batch_size), None) is not None
-        with (_sibling(adapter, meta, prefixes, root) if pending else contextlib.nullcontext()) as sibling:
+        with _sibling(adapter, meta, prefixes, root) if pending else contextlib.nullcontext() as sibling:
             return _extract(adapter, samples, config, batch_size, cache, progress, on_batch, sibling)
 
 
@@ -452,7 +488,7 @@ def _sibling(adapter: Adapter, meta: dict, prefixes: list[str], root: Path):
     try:
         if other == "normed":
             adapter.norm_modules()
-    except TopoVLMInputError:                  # this model has no normed point: nothing to fill
+    except TopoVLMInputError:  # this model has no normed point: nothing to fill
         yield None
         return
     meta = {**meta, "point": other}
@@ -464,8 +500,8 @@ def _sibling(adapter: Adapter, meta: dict, prefixes: list[str], root: Path):
     try:
         try:
             sibling.open()
-            usable = not sibling.parts(len(prefixes))   # only an empty cache: its own extraction resumes the rest
-        except TopoVLMInputError:              # a damaged sibling is its own extraction's business
+            usable = not sibling.parts(len(prefixes))  # only an empty cache: its own extraction resumes the rest
+        except TopoVLMInputError:  # a damaged sibling is its own extraction's business
             usable = False
         if usable:
             sibling.write_prefixes(prefixes)
@@ -516,15 +552,24 @@ def _from_larger_cache(clouds_root: Path, meta: dict, prefixes: list[str], exclu
 
 
 def _taps(adapter: Adapter, point: str, reduce):
-    return LayerTaps(adapter.decoder_layers, reduce) if point == "residual" else ModuleTaps(adapter.norm_modules(), reduce)
+    return (
+        LayerTaps(adapter.decoder_layers, reduce) if point == "residual" else ModuleTaps(adapter.norm_modules(), reduce)
+    )
 
 
-def _extract(adapter: Adapter, samples: list, config: ExtractConfig, batch_size: int, cache: CloudCache | None,
-             progress: bool, on_batch, sibling: CloudCache | None = None) -> np.ndarray:
+def _extract(
+    adapter: Adapter,
+    samples: list,
+    config: ExtractConfig,
+    batch_size: int,
+    cache: CloudCache | None,
+    progress: bool,
+    on_batch,
+    sibling: CloudCache | None = None,
+) -> np.ndarray:
     """The forward passes of :func:`extract` (holding the cache's lock when there is one;
     ``sibling``: the other point's cache, filled by the same passes)."""
     import torch
-    from tqdm.auto import tqdm
 
     n, token, point = len(samples), config.token, config.point
     parts = cache.parts(n) if cache else []
@@ -544,7 +589,7 @@ def _extract(adapter: Adapter, samples: list, config: ExtractConfig, batch_size:
             inputs = adapter.to_device(inputs)
             with torch.no_grad():
                 adapter.model(**inputs, use_cache=False, logits_to_keep=1)
-            batch = torch.stack(rec.out).to(st_dtype)          # (L+1, B, d)
+            batch = torch.stack(rec.out).to(st_dtype)  # (L+1, B, d)
             rec.out = [None] * len(rec.out)
             if cache:
                 cache.write(start, stop, batch)

@@ -5,7 +5,7 @@ package first followed its own reconstruction (:meth:`SearchConfig.preset`
 ``"reconstruction"``), and its predecessor's published code (Gardinazzi et al.,
 ICML 2025) makes other choices. A :class:`Reading` is one way of reading the
 method: how the clouds are made (token, point, calibration size) and how they
-are searched (:class:`~topovlm.search.SearchConfig` fields).
+are searched (:class:`~topovlm.topology.search.SearchConfig` fields).
 
 The study (:func:`run_dev`, :func:`choose`, :func:`run_test`) follows a rule
 fixed *before* the test split is looked at:
@@ -32,15 +32,23 @@ Quality is measured as "share of the full model kept": the relative score
 
 from __future__ import annotations
 
+import inspect
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.stats import rankdata
+from tqdm.auto import tqdm
 
+from . import tasks
 from ._checks import TopoVLMInputError
+from .baselines import IMPORTANCE_RANKED, METHODS, Calibration, at_sparsity, n_to_remove, run
+from .calibration import calibration_set, fortune_prompts
 from .evaluate import Outcomes, correct, layer_ranges, text_losses
-from .intervals import Interval, perplexity_ratio_interval, relative_score_interval
-from .search import PRESETS, SearchConfig, search
+from .extract import extract
+from .intervals import LEVEL, Interval, _interval, draws, perplexity_ratio_interval, relative_score_interval, resample
+from .topology.search import PRESETS, SearchConfig, search
 
 #: Fields of a reading that change the clouds rather than the search.
 EXTRACTION_FIELDS = ("token", "point", "n_calib")
@@ -57,7 +65,7 @@ class Reading:
         Fields that differ from ``preset``: :class:`SearchConfig` fields, and
         ``token`` / ``point`` / ``n_calib`` for the clouds.
     preset : str
-        The :data:`topovlm.search.PRESETS` entry the changes apply to.
+        The :data:`topovlm.topology.search.PRESETS` entry the changes apply to.
     """
 
     name: str
@@ -67,19 +75,25 @@ class Reading:
     def __post_init__(self):
         if self.preset not in PRESETS:
             raise TopoVLMInputError(f"unknown preset {self.preset!r}; known: {sorted(PRESETS)}")
-        self.config(0.5, 10)      # validates the search fields now, not in the middle of a study
+        self.config(0.5, 10)  # validates the search fields now, not in the middle of a study
 
     def clouds_key(self, n_calib: int) -> tuple:
         """(token, point, n_calib) of the clouds this reading searches."""
-        return (self.changes.get("token", "ret"), self.changes.get("point", "residual"),
-                int(self.changes.get("n_calib", n_calib)))
+        return (
+            self.changes.get("token", "ret"),
+            self.changes.get("point", "residual"),
+            int(self.changes.get("n_calib", n_calib)),
+        )
 
     def config(self, sparsity: float, n_points: int) -> SearchConfig:
         """The search configuration at one sparsity (k capped at N - 1)."""
         search_fields = {k: v for k, v in self.changes.items() if k not in EXTRACTION_FIELDS}
         cfg = SearchConfig.preset(self.preset, sparsity=sparsity, **search_fields)
-        return cfg if cfg.k < n_points else SearchConfig.preset(self.preset, sparsity=sparsity,
-                                                                 **{**search_fields, "k": n_points - 1})
+        return (
+            cfg
+            if cfg.k < n_points
+            else SearchConfig.preset(self.preset, sparsity=sparsity, **{**search_fields, "k": n_points - 1})
+        )
 
     @property
     def n_changes(self) -> int:
@@ -87,6 +101,7 @@ class Reading:
 
 
 BASE = Reading("reconstruction (package 0.1)")
+
 
 def one_at_a_time(n_calib_large: int = 512) -> tuple:
     """One choice of the reconstruction changed at a time (the fidelity issue's list);
@@ -102,8 +117,10 @@ def one_at_a_time(n_calib_large: int = 512) -> tuple:
         Reading("distance weight: none (predecessor)", {"alpha": 0.0, "include_self": True}),
         Reading("layer map: input cloud (predecessor)", {"layer_map": "input"}),
         Reading("degenerate cloud: dropped", {"degenerate": "drop"}),
-        Reading(f"calibration: {n_calib_large} samples" + (" (paper)" if n_calib_large == 512 else ""),
-                {"n_calib": n_calib_large}),
+        Reading(
+            f"calibration: {n_calib_large} samples" + (" (paper)" if n_calib_large == 512 else ""),
+            {"n_calib": n_calib_large},
+        ),
     )
 
 
@@ -134,7 +151,7 @@ def combination(ranked: list[tuple[Reading, float]], base_rank: float) -> Readin
     better = sorted([(r, m) for r, m in ranked if m < base_rank and r.preset == "reconstruction"], key=lambda x: x[1])
     changes: dict = {}
     taken = []
-    for reading, _ in better:                        # best first: a field keeps its best-ranked value
+    for reading, _ in better:  # best first: a field keeps its best-ranked value
         keys = set(reading.changes)
         if keys & set(changes):
             continue
@@ -171,7 +188,6 @@ class Benchmark:
     def calibration_samples(self, n: int, seed: int = 0) -> list:
         """The first ``n`` of one seeded draw of max(n, 512) calibration samples:
         smaller sets are prefixes of larger ones (and chapter 01's clouds are reused)."""
-        from .calibration import calibration_set
 
         big = max(n, 512)
         if (big, seed) not in self._calib:
@@ -211,21 +227,17 @@ def benchmark(model_id: str, adapter, n_dev: int, n_test: int, seed: int = 0, ba
     (per suite for the audio-visual task), the first ``n_dev`` for dev.
     Calibration texts (the first 512 of the calibration draw) are never among them.
     """
-    from . import tasks
-    from .calibration import fortune_prompts
-
-    family = adapter.family
-    if family == "causal-lm":
+    task = adapter.task
+    if task is None:
         items = fortune_prompts(n_dev + n_test, seed + 1, exclude=fortune_prompts(512, seed))
         return Benchmark(model_id, adapter, "fortunes", "perplexity", items[:n_dev], items[n_dev:], batch_size)
-    task = "easy-vqa" if family == "llava-next" else "av"
-    if task == "easy-vqa":
-        qs = tasks.load(task, split="test", n=n_dev + n_test, seed=seed)
-        dev, test = qs[:n_dev], qs[n_dev:]
-    else:
-        qs = tasks.by_suite(tasks.load(task, split="test", n=n_dev + n_test, seed=seed))
+    qs = tasks.load(task, split="test", n=n_dev + n_test, seed=seed)
+    if tasks.PER_SUITE[task]:
+        qs = tasks.by_suite(qs)
         dev = [q for suite in qs.values() for q in suite[:n_dev]]
         test = [q for suite in qs.values() for q in suite[n_dev:]]
+    else:
+        dev, test = qs[:n_dev], qs[n_dev:]
     return Benchmark(model_id, adapter, task, "relative", dev, test, batch_size)
 
 
@@ -239,15 +251,22 @@ class Row:
     split: str
     layers: tuple
     score: Interval
-    scores: tuple = ()          # (L,) per-decoder-layer score the layers were chosen by (higher = removed first)
-    activity: tuple = ()        # (L,) per-decoder-layer activity, for the paper's layer finding
+    scores: tuple = ()  # (L,) per-decoder-layer score the layers were chosen by (higher = removed first)
+    activity: tuple = ()  # (L,) per-decoder-layer activity, for the paper's layer finding
     seconds: float = 0.0
-    kind: str = "relative"      # "perplexity": score is full / pruned perplexity, shown as its inverse
+    kind: str = "relative"  # "perplexity": score is full / pruned perplexity, shown as its inverse
 
     def to_dict(self) -> dict:
-        return {"model": self.model, "reading": self.reading, "sparsity": self.sparsity, "split": self.split,
-                "layers": list(self.layers), "score": self.score.to_dict(), "seconds": self.seconds,
-                "kind": self.kind}
+        return {
+            "model": self.model,
+            "reading": self.reading,
+            "sparsity": self.sparsity,
+            "split": self.split,
+            "layers": list(self.layers),
+            "score": self.score.to_dict(),
+            "seconds": self.seconds,
+            "kind": self.kind,
+        }
 
     def cell(self, digits: int = 3) -> str:
         """The score as a table shows it: relative score [CI], or perplexity x full [CI]."""
@@ -266,39 +285,54 @@ class CloudStore:
         self._clouds: dict = {}
 
     def get(self, key: tuple) -> np.ndarray:
-        from .extract import extract
 
         if key not in self._clouds:
             token, point, n = key
-            self._clouds[key] = extract(self.bench.adapter, self.bench.calibration_samples(n), token=token,
-                                        point=point, batch_size=self.batch_size, cache_dir=self.cache_dir,
-                                        progress=False)
+            self._clouds[key] = extract(
+                self.bench.adapter,
+                self.bench.calibration_samples(n),
+                token=token,
+                point=point,
+                batch_size=self.batch_size,
+                cache_dir=self.cache_dir,
+                progress=False,
+            )
         return self._clouds[key]
 
 
-def evaluate_reading(bench: Benchmark, store: CloudStore, reading: Reading, sparsities, split: str,
-                     n_calib: int) -> list[Row]:
+def evaluate_reading(
+    bench: Benchmark, store: CloudStore, reading: Reading, sparsities, split: str, n_calib: int
+) -> list[Row]:
     """Search the reading's clouds at every sparsity and score the pruned models on ``split``."""
-    import warnings
 
     clouds = store.get(reading.clouds_key(n_calib))
     rows = []
     for s in sparsities:
         t0 = time.perf_counter()
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)     # degenerate clouds: the "drop" reading is measured
+            warnings.simplefilter("ignore", UserWarning)  # degenerate clouds: the "drop" reading is measured
             res = search(clouds, reading.config(s, clouds.shape[1]))
         seconds = time.perf_counter() - t0
-        rows.append(Row(bench.label, reading.name, s, split, tuple(res.layers_to_remove),
-                        bench.score(split, res.layers_to_remove), tuple(res.selection.scores.tolist()),
-                        tuple(np.nan_to_num(res.scores.decoder_activity).tolist()), seconds, bench.kind))
+        rows.append(
+            Row(
+                bench.label,
+                reading.name,
+                s,
+                split,
+                tuple(res.layers_to_remove),
+                bench.score(split, res.layers_to_remove),
+                tuple(res.selection.scores.tolist()),
+                tuple(np.nan_to_num(res.scores.decoder_activity).tolist()),
+                seconds,
+                bench.kind,
+            )
+        )
     return rows
 
 
 def mean_ranks(rows: list[Row]) -> dict:
     """Mean over (model, sparsity) cells of each reading's rank (1 = best score;
     ties share the mean rank)."""
-    from scipy.stats import rankdata
 
     cells: dict = {}
     for r in rows:
@@ -311,8 +345,14 @@ def mean_ranks(rows: list[Row]) -> dict:
     return {name: float(np.mean(v)) for name, v in ranks.items()}
 
 
-def run_dev(benches: list[Benchmark], stores: list[CloudStore], sparsities=(0.25, 0.5), n_calib: int = 128,
-            n_calib_large: int = 512, progress: bool = True) -> tuple[list[Row], list[Reading]]:
+def run_dev(
+    benches: list[Benchmark],
+    stores: list[CloudStore],
+    sparsities=(0.25, 0.5),
+    n_calib: int = 128,
+    n_calib_large: int = 512,
+    progress: bool = True,
+) -> tuple[list[Row], list[Reading]]:
     """Stages 1 and 2 of the rule on the dev items.
 
     Every reading uses ``n_calib`` calibration samples but the calibration-size
@@ -325,11 +365,10 @@ def run_dev(benches: list[Benchmark], stores: list[CloudStore], sparsities=(0.25
     readings : list of Reading
         The readings scored, the combination (if any) last.
     """
-    from tqdm.auto import tqdm
 
     singles = one_at_a_time(n_calib_large)
     readings = [BASE, *singles, *PRESET_READINGS]
-    if n_calib_large > n_calib:       # the larger set first: the smaller one is its start (no second forward pass)
+    if n_calib_large > n_calib:  # the larger set first: the smaller one is its start (no second forward pass)
         for store in stores:
             store.get(BASE.clouds_key(n_calib_large))
     rows = []
@@ -352,9 +391,17 @@ def choose(rows: list[Row], readings: list[Reading]) -> Reading:
     return min(scored, key=lambda r: (ranks[r.name], r.n_changes))
 
 
-def run_test(benches: list[Benchmark], stores: list[CloudStore], readings: list[Reading], sparsities=(0.25, 0.5),
-             n_calib: int = 128, baselines=("shortgpt", "sleb", "random"), random_seeds=(0, 1, 2),
-             sleb_samples: int = 4, progress: bool = True) -> list[Row]:
+def run_test(
+    benches: list[Benchmark],
+    stores: list[CloudStore],
+    readings: list[Reading],
+    sparsities=(0.25, 0.5),
+    n_calib: int = 128,
+    baselines=("shortgpt", "sleb", "random"),
+    random_seeds=(0, 1, 2),
+    sleb_samples: int = 4,
+    progress: bool = True,
+) -> list[Row]:
     """Stage 4: the finalists and the baselines on the test items.
 
     SLEB is greedy, so its choice at a smaller sparsity is the start of its
@@ -363,9 +410,6 @@ def run_test(benches: list[Benchmark], stores: list[CloudStore], readings: list[
     layers by one importance: each runs once (per seed) and its choice at
     every sparsity is read off (:func:`topovlm.baselines.at_sparsity`).
     """
-    from tqdm.auto import tqdm
-
-    from .baselines import IMPORTANCE_RANKED, METHODS, Calibration, at_sparsity, n_to_remove, run
 
     rows = []
     for bench, store in tqdm(list(zip(benches, stores)), desc="test", disable=not progress):
@@ -381,19 +425,44 @@ def run_test(benches: list[Benchmark], stores: list[CloudStore], readings: list[
                 _, order = METHODS["sleb"](adapter, Calibration.build(adapter, calib[:sleb_samples]), m)
                 seconds = time.perf_counter() - t0
                 for s in sparsities:
-                    layers = tuple(sorted(order[:n_to_remove(s, adapter.n_layers)]))
-                    rows.append(Row(bench.label, "SLEB", s, "test", layers, bench.score("test", layers), (), (), seconds,
-                                    bench.kind))
+                    layers = tuple(sorted(order[: n_to_remove(s, adapter.n_layers)]))
+                    rows.append(
+                        Row(
+                            bench.label,
+                            "SLEB",
+                            s,
+                            "test",
+                            layers,
+                            bench.score("test", layers),
+                            (),
+                            (),
+                            seconds,
+                            bench.kind,
+                        )
+                    )
                 continue
             built = Calibration.build(adapter, calib, 8)
-            for seed in (random_seeds if method == "random" else (0,)):
+            for seed in random_seeds if method == "random" else (0,):
                 once = run(method, adapter, built, top, seed=seed) if method in IMPORTANCE_RANKED else None
-                for s in sparsities:        # importance-ranked: one run for every sparsity
+                for s in sparsities:  # importance-ranked: one run for every sparsity
                     r = at_sparsity(once, s) if once is not None else run(method, adapter, built, s, seed=seed)
-                    name = {"shortgpt": "ShortGPT"}.get(method, method) + (f" (seed {seed})" if method == "random" else "")
-                    rows.append(Row(bench.label, name, s, "test", tuple(r.layers_to_remove),
-                                    bench.score("test", r.layers_to_remove), tuple((-r.importance).tolist()), (),
-                                    r.seconds, bench.kind))
+                    name = {"shortgpt": "ShortGPT"}.get(method, method) + (
+                        f" (seed {seed})" if method == "random" else ""
+                    )
+                    rows.append(
+                        Row(
+                            bench.label,
+                            name,
+                            s,
+                            "test",
+                            tuple(r.layers_to_remove),
+                            bench.score("test", r.layers_to_remove),
+                            tuple((-r.importance).tolist()),
+                            (),
+                            r.seconds,
+                            bench.kind,
+                        )
+                    )
     return rows
 
 
@@ -417,8 +486,10 @@ def dev_table(rows: list[Row], readings: list[Reading]) -> str:
 def test_table(rows: list[Row]) -> str:
     """Markdown: the finalists and the baselines on test, per model and sparsity,
     with the layers removed and the share of the full model kept [95 % interval]."""
-    out = ["| model | sparsity | method | layers removed | relative score or perplexity x full [95 % CI] |",
-           "|---|---|---|---|---|"]
+    out = [
+        "| model | sparsity | method | layers removed | relative score or perplexity x full [95 % CI] |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
         out.append(f"| {r.model} | {r.sparsity:.0%} | {r.reading} | {layer_ranges(r.layers)} | {r.cell(3)} |")
     return "\n".join(out)
@@ -427,9 +498,6 @@ def test_table(rows: list[Row]) -> str:
 def matches_defaults(reading: Reading, n_calib: int | None = None) -> bool:
     """Whether the package's defaults (``SearchConfig()``, ``tv.extract``'s token
     and point) are this reading, so that the other chapters use it."""
-    import inspect
-
-    from .extract import extract
 
     params = inspect.signature(extract).parameters
     token, point, n = reading.clouds_key(n_calib or 0)
@@ -438,14 +506,14 @@ def matches_defaults(reading: Reading, n_calib: int | None = None) -> bool:
     return same_clouds and same_n and reading.config(0.5, 10**6) == SearchConfig(sparsity=0.5)
 
 
-def verdicts(benches: list[Benchmark], rows: list[Row], reading: str, against=("ShortGPT", "random"),
-             seed: int = 0) -> list[str]:
+def verdicts(
+    benches: list[Benchmark], rows: list[Row], reading: str, against=("ShortGPT", "random"), seed: int = 0
+) -> list[str]:
     """Does ``reading`` beat each comparison on the test items? One line per
     (model, sparsity, comparison): the paired difference with its 95 % interval,
     and "beats" / "loses to" / "cannot be told apart". Relative scores are
     compared by their difference, perplexities by their ratio (log scale);
     ``"random"`` is the mean of every random seed (geometric for perplexity)."""
-    from .intervals import LEVEL, _interval, draws, resample
 
     lines = []
     for bench in benches:
@@ -453,28 +521,42 @@ def verdicts(benches: list[Benchmark], rows: list[Row], reading: str, against=("
         groups = [q.suite for q in items] if bench.kind == "relative" else np.zeros(len(items), int)
         idx = resample(groups, seed=seed)
         full = bench.outcomes("test", ())
-        kw = dict(full=full[0], groups=np.asarray(groups), kind=bench.kind,
-                  tokens=full[1] if bench.kind == "perplexity" else None)
+        kw = dict(
+            full=full[0],
+            groups=np.asarray(groups),
+            kind=bench.kind,
+            tokens=full[1] if bench.kind == "perplexity" else None,
+        )
         mine = {r.sparsity: r for r in rows if r.model == bench.label and r.reading == reading and r.split == "test"}
         for s, r in mine.items():
             ours = draws(bench.outcomes("test", r.layers)[0], idx=idx, **kw)
             ours0 = draws(bench.outcomes("test", r.layers)[0], **kw)[0]
             for other in against:
-                peers = [p for p in rows if p.model == bench.label and p.sparsity == s and p.split == "test"
-                         and (p.reading == other or p.reading.startswith(other + " (seed"))]
+                peers = [
+                    p
+                    for p in rows
+                    if p.model == bench.label
+                    and p.sparsity == s
+                    and p.split == "test"
+                    and (p.reading == other or p.reading.startswith(other + " (seed"))
+                ]
                 if not peers:
                     continue
                 theirs = np.mean([draws(bench.outcomes("test", p.layers)[0], idx=idx, **kw) for p in peers], axis=0)
                 theirs0 = np.mean([draws(bench.outcomes("test", p.layers)[0], **kw)[0] for p in peers])
                 iv = _interval(ours0 - theirs0, ours - theirs, LEVEL)
                 word = "beats" if iv.low > 0 else "loses to" if iv.high < 0 else "cannot be told apart from"
-                if bench.kind == "perplexity":      # differences of log(full / pruned perplexity)
-                    what = (f"perplexity ratio {np.exp(-iv.value):.3g} [{np.exp(-iv.high):.3g}, "
-                            f"{np.exp(-iv.low):.3g}] (ours / theirs{', geometric mean' if len(peers) > 1 else ''})")
+                if bench.kind == "perplexity":  # differences of log(full / pruned perplexity)
+                    what = (
+                        f"perplexity ratio {np.exp(-iv.value):.3g} [{np.exp(-iv.high):.3g}, "
+                        f"{np.exp(-iv.low):.3g}] (ours / theirs{', geometric mean' if len(peers) > 1 else ''})"
+                    )
                 else:
                     what = f"relative score difference {iv.format(3)}"
-                lines.append(f"{bench.label}, {s:.0%}: {reading} {word} {other}"
-                             f"{' (mean of ' + str(len(peers)) + ' seeds)' if len(peers) > 1 else ''}: {what}")
+                lines.append(
+                    f"{bench.label}, {s:.0%}: {reading} {word} {other}"
+                    f"{' (mean of ' + str(len(peers)) + ' seeds)' if len(peers) > 1 else ''}: {what}"
+                )
     return lines
 
 
@@ -498,8 +580,12 @@ def layer_finding(activity, scores) -> dict:
     """
     a, s = np.asarray(activity, float), np.asarray(scores, float)
     shallow, deep = thirds(len(s))
-    return {"activity_peak": int(np.argmax(a)), "activity_shallow": int(np.argmax(a)) in shallow,
-            "consistency_peak": int(np.argmax(s)), "consistency_deep": int(np.argmax(s)) in deep}
+    return {
+        "activity_peak": int(np.argmax(a)),
+        "activity_shallow": int(np.argmax(a)) in shallow,
+        "consistency_peak": int(np.argmax(s)),
+        "consistency_deep": int(np.argmax(s)) in deep,
+    }
 
 
 def finding_lines(rows: list[Row], readings) -> list[str]:
@@ -510,8 +596,10 @@ def finding_lines(rows: list[Row], readings) -> list[str]:
         if r.reading not in names or not r.activity or r.sparsity != rows[0].sparsity:
             continue
         f = layer_finding(r.activity, r.scores)
-        verdict = lambda ok: "holds" if ok else "does not hold"     # noqa: E731
-        lines.append(f"{r.model} / {r.reading}: activity peaks at decoder layer {f['activity_peak']} "
-                     f"(shallow third: {verdict(f['activity_shallow'])}); consistency peaks at layer "
-                     f"{f['consistency_peak']} (middle/deep: {verdict(f['consistency_deep'])})")
+        verdict = lambda ok: "holds" if ok else "does not hold"  # noqa: E731
+        lines.append(
+            f"{r.model} / {r.reading}: activity peaks at decoder layer {f['activity_peak']} "
+            f"(shallow third: {verdict(f['activity_shallow'])}); consistency peaks at layer "
+            f"{f['consistency_peak']} (middle/deep: {verdict(f['consistency_deep'])})"
+        )
     return lines

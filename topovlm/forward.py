@@ -11,8 +11,8 @@ skips the layers whose output it already has.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import ExitStack, contextmanager
-from typing import Sequence
 
 from ._checks import TopoVLMInputError
 from .models.base import Adapter
@@ -48,13 +48,17 @@ class resumed:
         if self.queue is None:
             return self.hidden
         if self.calls >= len(self.queue):
-            raise TopoVLMInputError(f"replay: forward call {self.calls + 1} but only {len(self.queue)} were recorded "
-                                    "(the items or the batch size differ from the recording)")
+            raise TopoVLMInputError(
+                f"replay: forward call {self.calls + 1} but only {len(self.queue)} were recorded "
+                "(the items or the batch size differ from the recording)"
+            )
         h = self.queue[self.calls]
         self.calls += 1
         if tuple(h.shape) != tuple(incoming.shape):
-            raise TopoVLMInputError(f"replay: forward call {self.calls} has input {tuple(incoming.shape)} but the "
-                                    f"recording has {tuple(h.shape)} (the items or the batch size differ)")
+            raise TopoVLMInputError(
+                f"replay: forward call {self.calls} has input {tuple(incoming.shape)} but the "
+                f"recording has {tuple(h.shape)} (the items or the batch size differ)"
+            )
         return h.to(device=incoming.device, dtype=incoming.dtype)
 
     def _pre(self, module, args, kwargs):
@@ -89,9 +93,10 @@ class _Recorder:
             h = (args[0] if args else kwargs["hidden_states"]).detach()
             self.left -= h.numel() * h.element_size()
             if self.left < 0:
-                self.inputs = None               # too large to keep: the replay falls back to plain passes
+                self.inputs = None  # too large to keep: the replay falls back to plain passes
                 return
             self.inputs[i].append(h.to("cpu", copy=True))
+
         return hook
 
     def remove(self):

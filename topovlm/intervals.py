@@ -23,7 +23,7 @@ import numpy as np
 
 from ._checks import TopoVLMInputError
 
-N_BOOT = 2000     # enough for stable 95 % percentiles (their Monte Carlo error is ~0.005 here)
+N_BOOT = 2000  # enough for stable 95 % percentiles (their Monte Carlo error is ~0.005 here)
 LEVEL = 0.95
 
 
@@ -85,7 +85,7 @@ def _relative(correct: np.ndarray, full: np.ndarray, groups: np.ndarray, idx: np
     out = np.zeros(idx.shape[0])
     labels = list(dict.fromkeys(groups.tolist()))
     for label in labels:
-        cols = groups[idx[0]] == label            # stratified: the same columns hold this group in every draw
+        cols = groups[idx[0]] == label  # stratified: the same columns hold this group in every draw
         sub = idx[:, cols]
         f = full[sub].mean(axis=1)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -100,8 +100,9 @@ def _check_outcomes(*arrays):
     return arrays
 
 
-def relative_score_interval(correct, full_correct, suites, n_boot: int = N_BOOT, seed: int = 0,
-                            level: float = LEVEL) -> Interval:
+def relative_score_interval(
+    correct, full_correct, suites, n_boot: int = N_BOOT, seed: int = 0, level: float = LEVEL
+) -> Interval:
     """The relative score of a pruned model with its paired bootstrap interval.
 
     Parameters
@@ -118,8 +119,9 @@ def relative_score_interval(correct, full_correct, suites, n_boot: int = N_BOOT,
     return _interval(value, _relative(c, f, g, resample(g, n_boot, seed)), level)
 
 
-def perplexity_ratio_interval(nll, full_nll, tokens, n_boot: int = N_BOOT, seed: int = 0,
-                              level: float = LEVEL) -> Interval:
+def perplexity_ratio_interval(
+    nll, full_nll, tokens, n_boot: int = N_BOOT, seed: int = 0, level: float = LEVEL
+) -> Interval:
     """Perplexity of a pruned model over the full model's, with a bootstrap over texts.
 
     Parameters
@@ -164,8 +166,17 @@ def draws(outcomes, full, groups=None, kind: str = "relative", tokens=None, idx=
     raise TopoVLMInputError(f"kind must be 'relative' or 'perplexity', got {kind!r}")
 
 
-def difference_interval(a, b, full, groups=None, kind: str = "relative", tokens=None, n_boot: int = N_BOOT,
-                        seed: int = 0, level: float = LEVEL) -> Interval:
+def difference_interval(
+    a,
+    b,
+    full,
+    groups=None,
+    kind: str = "relative",
+    tokens=None,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+    level: float = LEVEL,
+) -> Interval:
     """Paired difference ``stat(a) - stat(b)`` between two pruned models on the same items.
 
     Parameters
@@ -181,8 +192,7 @@ def difference_interval(a, b, full, groups=None, kind: str = "relative", tokens=
     n_items = len(_check_outcomes(a, b, full)[0])
     groups = np.zeros(n_items, int) if kind == "perplexity" else np.asarray(groups)
     idx = resample(groups, n_boot, seed)
-    sign = -1.0 if kind == "perplexity" else 1.0   # draws() gives log(full / pruned); report log(ppl_a / ppl_b)
+    sign = -1.0 if kind == "perplexity" else 1.0  # draws() gives log(full / pruned); report log(ppl_a / ppl_b)
     kw = dict(full=full, groups=groups, kind=kind, tokens=tokens)
     value = sign * float(draws(a, **kw)[0] - draws(b, **kw)[0])
     return _interval(value, sign * (draws(a, idx=idx, **kw) - draws(b, idx=idx, **kw)), level)
-

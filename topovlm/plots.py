@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .barcode import Barcode
+from .fidelity import thirds
+from .models.base import load_image
+from .tasks import is_correct
+from .topology.barcode import Barcode
+from .topology.selection import jaccard
 
 DIM_COLORS = {0: "tab:blue", 1: "tab:orange"}
 
@@ -50,8 +56,14 @@ def plot_barcode(bc: Barcode, dims=(0, 1), effective: bool = False, ax=None, max
         hidden += max(0, len(order) - max_bars)
         order = order[:max_bars]
         for i, j in enumerate(order):
-            ax.plot([b[j], d[j] + (1 if effective else 0)], [y + i, y + i], color=DIM_COLORS.get(p, "k"), lw=1.2,
-                    solid_capstyle="butt", label=f"H{p}" if i == 0 else None)
+            ax.plot(
+                [b[j], d[j] + (1 if effective else 0)],
+                [y + i, y + i],
+                color=DIM_COLORS.get(p, "k"),
+                lw=1.2,
+                solid_capstyle="butt",
+                label=f"H{p}" if i == 0 else None,
+            )
         y += len(order) + 2
     _layer_axis(ax, bc.n_layers, zigzag=not effective)
     ax.set_yticks([])
@@ -128,8 +140,13 @@ def plot_epi(images, v_grid, dims=(0, 1), axes=None):
         axes = axes[0]
     L = images.shape[1] - 1
     for ax, img, p in zip(axes, images, dims):
-        im = ax.imshow(img.T, origin="lower", aspect="auto", cmap="magma",
-                       extent=(-0.5, L + 0.5, v_grid[0] - 0.5, v_grid[-1] + 0.5))
+        im = ax.imshow(
+            img.T,
+            origin="lower",
+            aspect="auto",
+            cmap="magma",
+            extent=(-0.5, L + 0.5, v_grid[0] - 0.5, v_grid[-1] + 0.5),
+        )
         ax.set_xlabel("birth layer u")
         ax.set_ylabel("persistence v (layers)")
         ax.set_title(f"EPI, H{p}")
@@ -150,8 +167,10 @@ def plot_scores(result, axes=None, title: str | None = None):
         _, axes = plt.subplots(2, 1, figsize=(9, 4.8), sharex=True, layout="constrained")
     x = np.arange(L)
     removed = np.isin(x, sel.layers)
-    for ax, values, name in ((axes[0], sc.decoder_activity, "activity A"),
-                             (axes[1], sc.decoder_consistency, "consistency S")):
+    for ax, values, name in (
+        (axes[0], sc.decoder_activity, "activity A"),
+        (axes[1], sc.decoder_consistency, "consistency S"),
+    ):
         ax.bar(x[~removed], values[~removed], color="tab:blue", label="kept")
         ax.bar(x[removed], values[removed], color="tab:red", label="removed")
         ax.set_ylabel(name)
@@ -159,8 +178,11 @@ def plot_scores(result, axes=None, title: str | None = None):
     axes[1].set_ylim(lo - 0.1 * (hi - lo + 1e-9), hi + 0.1 * (hi - lo + 1e-9))
     if sel.rule == "threshold":
         axes[1].axhline(sel.value * hi, color="k", ls="--", lw=0.8, label=f"eps · max S (eps={sel.value})")
-    axes[1].set_xlabel("decoder layer i (scored by the cloud of its output, i+1)" if sc.layer_map == "output"
-                       else "decoder layer i (scored by cloud i)")
+    axes[1].set_xlabel(
+        "decoder layer i (scored by the cloud of its output, i+1)"
+        if sc.layer_map == "output"
+        else "decoder layer i (scored by cloud i)"
+    )
     axes[0].legend(fontsize="small", ncol=2)
     axes[0].set_title(title or f"{len(sel.layers)} of {L} layers removed ({sel.rule} = {sel.value:g})")
     return axes
@@ -187,8 +209,6 @@ def plot_selection_comparison(selections: dict, n_layers: int, ax=None):
     for r in range(len(names) + 1):
         ax.axhline(r - 0.5, color="white", lw=1)
     if len(names) == 2:
-        from .selection import jaccard
-
         a, b = (set(selections[n]) for n in names)
         ax.set_title(f"{len(a & b)} layers in common, Jaccard {jaccard(a, b):.2f}")
     return ax
@@ -249,8 +269,10 @@ def plot_method_quality(rows, full_ppl: float, ax=None):
     ax = _axes(ax, figsize=(8, 3.2))
     names = [row[0].method + (f" {row[0].seed}" if row[0].method == "random" else "") for row in rows]
     ppl = [row[1] for row in rows]
-    colors = ["tab:red" if row[0].method == "topovlm" else "tab:gray" if row[0].method == "random" else "tab:blue"
-              for row in rows]
+    colors = [
+        "tab:red" if row[0].method == "topovlm" else "tab:gray" if row[0].method == "random" else "tab:blue"
+        for row in rows
+    ]
     err = None
     if all(len(row) > 3 for row in rows):
         err = np.array([[p - full_ppl * row[3].low, full_ppl * row[3].high - p] for row, p in zip(rows, ppl)]).T
@@ -295,18 +317,30 @@ def plot_suite_accuracy(full, rows, sparsity: float, chance: dict | None = None,
         ys = y + (i - (len(suites) - 1) / 2) * height
         ax.barh(ys, [100 * acc[s] for _, acc in bars], height, label=s)
         if chance is not None:
-            ax.vlines(np.full(len(ys), 100 * chance[s]), ys - height / 2, ys + height / 2, colors="k",
-                      linestyles=":", lw=1.2, label="chance" if i == 0 else None)
+            ax.vlines(
+                np.full(len(ys), 100 * chance[s]),
+                ys - height / 2,
+                ys + height / 2,
+                colors="k",
+                linestyles=":",
+                lw=1.2,
+                label="chance" if i == 0 else None,
+            )
     ax.set_yticks(y)
     ax.set_yticklabels([name for name, _ in bars])
-    ax.invert_yaxis()                       # full model on top, in the table's order
+    ax.invert_yaxis()  # full model on top, in the table's order
     ax.set_xlabel("held-out accuracy (%)")
     ax.set_xlim(0, 100)
     ax.set_xticks(range(0, 101, 20))
     ax.grid(axis="x", alpha=0.3)
     ax.set_title(f"accuracy per suite, {sparsity:.0%} of decoder layers removed")
-    ax.legend(fontsize="small", ncols=len(suites) + (chance is not None), loc="lower center",
-              bbox_to_anchor=(0.5, 1.06), frameon=False)
+    ax.legend(
+        fontsize="small",
+        ncols=len(suites) + (chance is not None),
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.06),
+        frameon=False,
+    )
     return ax
 
 
@@ -323,10 +357,17 @@ def plot_sparsity_sweep(rows, chance: float | None = None, ax=None):
         xs = sorted({r.sparsity for r in mine})
         vals = [[r.relative for r in mine if r.sparsity == x] for x in xs]
         mean = [float(np.mean(v)) for v in vals]
-        line, = ax.plot([100 * x for x in xs], mean, "o-", label=m + (f" (mean of {len(vals[0])})" if len(vals[0]) > 1 else ""))
+        (line,) = ax.plot(
+            [100 * x for x in xs], mean, "o-", label=m + (f" (mean of {len(vals[0])})" if len(vals[0]) > 1 else "")
+        )
         if len(vals[0]) > 1:
-            ax.fill_between([100 * x for x in xs], [min(v) for v in vals], [max(v) for v in vals],
-                            color=line.get_color(), alpha=0.15)
+            ax.fill_between(
+                [100 * x for x in xs],
+                [min(v) for v in vals],
+                [max(v) for v in vals],
+                color=line.get_color(),
+                alpha=0.15,
+            )
     ax.set_xlabel("decoder layers removed (%)")
     ax.set_ylabel("relative score")
     ax.set_ylim(0, 1.05)
@@ -344,9 +385,6 @@ def plot_qa_examples(qas, answers, ncols: int = 4, axes=None):
     qas : sequence of topovlm.tasks.QA
     answers : sequence of str
     """
-    import textwrap
-
-    from .models.base import load_image
 
     n = len(qas)
     nrows = int(np.ceil(n / ncols))
@@ -361,7 +399,6 @@ def plot_qa_examples(qas, answers, ncols: int = 4, axes=None):
             v = np.asarray(s.video)
             gap = np.full((v.shape[1], 2, 3), 255, np.uint8)
             ax.imshow(np.concatenate([v[0], gap, v[-1]], axis=1))
-        from .tasks import is_correct
 
         ok = is_correct(q, a)
         ax.set_title("\n".join(textwrap.wrap(s.text, 30)[:3]), fontsize=10)
@@ -389,7 +426,6 @@ def plot_layer_scores(rows, model: str, readings=None, ax=None):
     readings : sequence of str, optional
         Row names to draw, top to bottom; default every reading with scores.
     """
-    from .fidelity import thirds
 
     names = readings or list(dict.fromkeys(r.reading for r in rows if r.model == model and r.scores))
     chosen = []
@@ -410,8 +446,11 @@ def plot_layer_scores(rows, model: str, readings=None, ax=None):
     ax.set_yticks(range(len(chosen)))
     ax.set_yticklabels([r.reading for r in chosen], fontsize=7)
     ax.set_xlabel("decoder layer")
-    ax.set_title(f"{model}: rescaled score (dark = removed first), red = removed at {chosen[0].sparsity:.0%}, "
-                 "dashed = shallow third", fontsize=8)
+    ax.set_title(
+        f"{model}: rescaled score (dark = removed first), red = removed at {chosen[0].sparsity:.0%}, "
+        "dashed = shallow third",
+        fontsize=8,
+    )
     return ax
 
 
@@ -423,8 +462,14 @@ def plot_study(rows, axes=None, title: str | None = None):
     sparsities = sorted({r.sparsity for r in rows})
     methods = list(dict.fromkeys(r.reading for r in rows))
     if axes is None:
-        _, axes = plt.subplots(1, len(models), figsize=(3.6 * len(models) + 2.4, 0.3 * len(methods) + 1.3),
-                               sharey=True, layout="constrained", squeeze=False)
+        _, axes = plt.subplots(
+            1,
+            len(models),
+            figsize=(3.6 * len(models) + 2.4, 0.3 * len(methods) + 1.3),
+            sharey=True,
+            layout="constrained",
+            squeeze=False,
+        )
         axes = axes[0]
     markers = "os^Dv"
     offsets = np.linspace(-0.15, 0.15, len(sparsities))
@@ -439,8 +484,16 @@ def plot_study(rows, axes=None, title: str | None = None):
                     x, lo, hi = 1 / iv.value, 1 / iv.high, 1 / iv.low
                 else:
                     x, lo, hi = iv.value, iv.low, iv.high
-                ax.errorbar(x, i + offsets[k], xerr=[[x - lo], [hi - x]], fmt=markers[k % len(markers)],
-                            color=f"C{k}", ms=4, lw=1, label=f"{s:.0%}" if i == 0 or name == methods[0] else None)
+                ax.errorbar(
+                    x,
+                    i + offsets[k],
+                    xerr=[[x - lo], [hi - x]],
+                    fmt=markers[k % len(markers)],
+                    color=f"C{k}",
+                    ms=4,
+                    lw=1,
+                    label=f"{s:.0%}" if i == 0 or name == methods[0] else None,
+                )
         kind = next(r.kind for r in rows if r.model == m)
         if kind == "perplexity":
             ax.set_xscale("log")

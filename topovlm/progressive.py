@@ -15,10 +15,15 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
+from tqdm.auto import tqdm
+
 from ._checks import TopoVLMInputError
-from .models.base import Adapter, as_samples
-from .search import SearchConfig
-from .selection import n_to_remove
+from .extract import extract
+from .models.base import Adapter
+from .prune import prune
+from .samples import as_samples
+from .topology.search import SearchConfig, search
+from .topology.selection import n_to_remove
 
 
 @dataclass(frozen=True)
@@ -86,9 +91,18 @@ def check_step(step) -> int:
     return step
 
 
-def prune_progressive(adapter: Adapter, samples, sparsity: float, step: int = 3,
-                      config: SearchConfig | None = None, token: str = "ret", point: str = "residual",
-                      batch_size: int = 16, cache_dir=None, progress: bool = True) -> ProgressiveResult:
+def prune_progressive(
+    adapter: Adapter,
+    samples,
+    sparsity: float,
+    step: int = 3,
+    config: SearchConfig | None = None,
+    token: str = "ret",
+    point: str = "residual",
+    batch_size: int = 16,
+    cache_dir=None,
+    progress: bool = True,
+) -> ProgressiveResult:
     """Prune ``adapter`` in place to ``sparsity``, ``step`` layers per round,
     re-extracting the clouds from the pruned model before every round.
 
@@ -101,7 +115,7 @@ def prune_progressive(adapter: Adapter, samples, sparsity: float, step: int = 3,
         The calibration set, forwarded once per round.
     sparsity : float
         Fraction of the *original* decoder layers removed in all
-        (:func:`topovlm.selection.n_to_remove`).
+        (:func:`topovlm.topology.selection.n_to_remove`).
     step : int
         Layers removed per round (the last round takes what is left).
     config : SearchConfig, optional
@@ -118,11 +132,6 @@ def prune_progressive(adapter: Adapter, samples, sparsity: float, step: int = 3,
     -------
     ProgressiveResult
     """
-    from tqdm.auto import tqdm
-
-    from .extract import extract
-    from .prune import prune
-    from .search import search
 
     samples = as_samples(samples)
     if not samples:
@@ -131,8 +140,8 @@ def prune_progressive(adapter: Adapter, samples, sparsity: float, step: int = 3,
     L = adapter.n_layers
     total = n_to_remove(sparsity, L)
     step = check_step(step)
-    kept = list(range(L))                       # original index of each current layer
-    never = {int(i) % L for i in config.keep}   # config.keep is in original indices
+    kept = list(range(L))  # original index of each current layer
+    never = {int(i) % L for i in config.keep}  # config.keep is in original indices
     result = ProgressiveResult([], [], L)
     left = total
     bar = tqdm(total=total, desc="progressive pruning", unit="layer", disable=not progress)
@@ -140,12 +149,18 @@ def prune_progressive(adapter: Adapter, samples, sparsity: float, step: int = 3,
         while left > 0:
             t0 = time.perf_counter()
             n_cur, m = adapter.n_layers, min(step, left)
-            clouds = extract(adapter, samples, token=token, point=point, batch_size=batch_size,
-                             cache_dir=cache_dir, progress=False)
-            cfg = replace(config, sparsity=m / n_cur, eps=None, k=min(config.k, len(samples) - 1),
-                          keep=tuple(j for j, x in enumerate(kept) if x in never))
+            clouds = extract(
+                adapter, samples, token=token, point=point, batch_size=batch_size, cache_dir=cache_dir, progress=False
+            )
+            cfg = replace(
+                config,
+                sparsity=m / n_cur,
+                eps=None,
+                k=min(config.k, len(samples) - 1),
+                keep=tuple(j for j, x in enumerate(kept) if x in never),
+            )
             chosen = search(clouds, cfg).layers_to_remove
-            if len(chosen) != m:                 # the rule's rounding: never happens with m / n_cur
+            if len(chosen) != m:  # the rule's rounding: never happens with m / n_cur
                 raise TopoVLMInputError(f"round at {n_cur} layers chose {len(chosen)} layers, not {m}")
             original = tuple(kept[i] for i in chosen)
             prune(adapter, chosen)

@@ -11,8 +11,8 @@ loads anywhere with plain transformers.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -54,15 +54,19 @@ class PruneReport:
         return {**asdict(self), "sparsity": self.sparsity, "params_ratio": self.params_ratio}
 
     def __str__(self) -> str:
-        return (f"removed {len(self.removed)} of {self.n_layers_before} decoder layers {self.removed}; "
-                f"parameters {self.params_before / 1e6:.2f} M -> {self.params_after / 1e6:.2f} M "
-                f"({100 * self.params_ratio:.1f} %)")
+        return (
+            f"removed {len(self.removed)} of {self.n_layers_before} decoder layers {self.removed}; "
+            f"parameters {self.params_before / 1e6:.2f} M -> {self.params_after / 1e6:.2f} M "
+            f"({100 * self.params_ratio:.1f} %)"
+        )
 
 
 def check_layers(layers: Sequence[int], n_layers: int) -> list[int]:
     """Validate decoder-layer indices (negative counts from the end) -> sorted unique."""
     if isinstance(layers, (int, np.integer, str, bytes)) or not hasattr(layers, "__iter__"):
-        raise TopoVLMInputError(f"layers must be a sequence of decoder-layer indices, e.g. [{layers!r}], got {layers!r}")
+        raise TopoVLMInputError(
+            f"layers must be a sequence of decoder-layer indices, e.g. [{layers!r}], got {layers!r}"
+        )
     out = set()
     for x in layers:
         if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
@@ -139,19 +143,25 @@ def _record(meta: dict, report: PruneReport) -> None:
     """
     L = report.n_layers_before
     original = list(meta.get("original_layers") or range(L))
-    if len(original) != L:                 # a record that does not describe this model: start afresh
+    if len(original) != L:  # a record that does not describe this model: start afresh
         original, meta["removals"] = list(range(L)), []
-    removals = list(meta.get("removals", [])) + [{
-        "removed": [original[i] for i in report.removed],          # original indices
-        "removed_as_numbered": list(report.removed),               # indices of the model this prune saw
-        "n_layers_before": L,
-    }]
+    removals = list(meta.get("removals", [])) + [
+        {
+            "removed": [original[i] for i in report.removed],  # original indices
+            "removed_as_numbered": list(report.removed),  # indices of the model this prune saw
+            "n_layers_before": L,
+        }
+    ]
     meta["original_layers"] = [original[i] for i in report.kept]
     meta["removals"] = removals
     n_original = removals[0]["n_layers_before"]
     gone = sorted(i for r in removals for i in r["removed"])
-    meta["pruned"] = {**report.to_dict(), "removed_original": gone, "n_layers_original": n_original,
-                      "sparsity_original": len(gone) / n_original}
+    meta["pruned"] = {
+        **report.to_dict(),
+        "removed_original": gone,
+        "n_layers_original": n_original,
+        "sparsity_original": len(gone) / n_original,
+    }
 
 
 # the decoder-layer keyword that carries a KV cache, across transformers versions
@@ -177,7 +187,7 @@ class skipped:
     ...     loss = calibration_loss(adapter, batches)
     """
 
-    returns_tuple: dict = {}         # layer class -> bool, learnt from one real call (shared)
+    returns_tuple: dict = {}  # layer class -> bool, learnt from one real call (shared)
 
     def __init__(self, adapter: Adapter, layers: Sequence[int]):
         self.layers = [adapter.decoder_layers[i] for i in check_layers(layers, adapter.n_layers)] if layers else []
@@ -187,13 +197,17 @@ class skipped:
         def forward(*args, **kwargs):
             h = args[0] if args else kwargs["hidden_states"]
             kind = type(layer)
-            must_run = (kind not in self.returns_tuple or kwargs.get("output_attentions")
-                        or any(kwargs.get(name) is not None for name in _CACHE_KWARGS))
+            must_run = (
+                kind not in self.returns_tuple
+                or kwargs.get("output_attentions")
+                or any(kwargs.get(name) is not None for name in _CACHE_KWARGS)
+            )
             if must_run:
                 out = real(*args, **kwargs)
                 self.returns_tuple[kind] = isinstance(out, tuple)
                 return (h,) + tuple(out[1:]) if isinstance(out, tuple) else h
             return (h,) if self.returns_tuple[kind] else h
+
         return forward
 
     def __enter__(self):
@@ -237,11 +251,13 @@ class removed:
         if self.layers:
             ad = self.adapter
             self.saved_layers = ad.decoder_layers
-            self.saved_idx = [(m, m.layer_idx) for layer in self.saved_layers for m in layer.modules()
-                              if hasattr(m, "layer_idx")]
+            self.saved_idx = [
+                (m, m.layer_idx) for layer in self.saved_layers for m in layer.modules() if hasattr(m, "layer_idx")
+            ]
             cfg = ad.text_config
-            self.saved_config = {name: getattr(cfg, name) for name in ("num_hidden_layers",) + PER_LAYER_FIELDS
-                                 if hasattr(cfg, name)}
+            self.saved_config = {
+                name: getattr(cfg, name) for name in ("num_hidden_layers",) + PER_LAYER_FIELDS if hasattr(cfg, name)
+            }
             self.saved_meta = dict(ad.meta)
             prune(ad, self.layers)
         return self

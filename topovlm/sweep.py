@@ -19,13 +19,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from tqdm.auto import tqdm
 
+from . import tasks
+from .baselines import compare, run
+from .calibration import calibration_set
 from .evaluate import Outcomes, accuracy, correct, layer_ranges, per_suite, relative_score
+from .intervals import relative_score_interval
 
 
-def task_of(adapter) -> str:
-    """The task a mini model answers: easy-VQA for LLaVA-NeXT, av for VideoLLaMA2."""
-    return "easy-vqa" if adapter.family == "llava-next" else "av"
+def task_of(adapter) -> str | None:
+    """The task a vision-language model answers (easy-VQA for LLaVA-NeXT, av for
+    VideoLLaMA2: its adapter's ``task``); None for a text model."""
+    return adapter.task
 
 
 def study_data(task: str, n_calib: int = 64, n: int | None = None, seed: int = 0):
@@ -44,11 +50,8 @@ def study_data(task: str, n_calib: int = 64, n: int | None = None, seed: int = 0
     calibration : list of Sample
     questions : list of QA
     """
-    from . import tasks
-    from .calibration import calibration_set
-
     calibration = calibration_set(task, n_calib, seed)
-    questions = tasks.load(task, split="test", n=n or (500 if task == "easy-vqa" else 100), seed=seed)
+    questions = tasks.load(task, split="test", n=n or tasks.STUDY_N[task], seed=seed)
     return calibration, questions
 
 
@@ -83,24 +86,43 @@ class SweepRow:
     suites: tuple = ()
 
     def to_dict(self) -> dict:
-        return {"sparsity": self.sparsity, "method": self.method, "seed": self.seed, "layers": list(self.layers),
-                "accuracy": self.accuracy, "relative": self.relative, "search_seconds": self.seconds,
-                "exact": self.exact, "outcomes": [bool(x) for x in self.outcomes], "suites": list(self.suites)}
+        return {
+            "sparsity": self.sparsity,
+            "method": self.method,
+            "seed": self.seed,
+            "layers": list(self.layers),
+            "accuracy": self.accuracy,
+            "relative": self.relative,
+            "search_seconds": self.seconds,
+            "exact": self.exact,
+            "outcomes": [bool(x) for x in self.outcomes],
+            "suites": list(self.suites),
+        }
 
-    def interval(self, full: "SweepRow", seed: int = 0):
+    def interval(self, full: SweepRow, seed: int = 0):
         """The relative score with its paired bootstrap interval against ``full``
         (:func:`topovlm.intervals.relative_score_interval`); None without outcomes."""
-        from .intervals import relative_score_interval
 
         if not self.outcomes or not full.outcomes:
             return None
         return relative_score_interval(self.outcomes, full.outcomes, full.suites, seed=seed)
 
 
-def pruning_sweep(adapter, calibration, questions, sparsities=(0.25, 0.5, 0.6), methods=("topovlm", "shortgpt", "random"),
-                  random_seeds=(0, 1, 2), batch_size: int = 8, eval_batch_size: int = 32, progress: bool = True,
-                  sleb_samples: int | None = 8, scoring: str = "choice", exact: bool = True,
-                  **method_options) -> tuple[SweepRow, list[SweepRow]]:
+def pruning_sweep(
+    adapter,
+    calibration,
+    questions,
+    sparsities=(0.25, 0.5, 0.6),
+    methods=("topovlm", "shortgpt", "random"),
+    random_seeds=(0, 1, 2),
+    batch_size: int = 8,
+    eval_batch_size: int = 32,
+    progress: bool = True,
+    sleb_samples: int | None = 8,
+    scoring: str = "choice",
+    exact: bool = True,
+    **method_options,
+) -> tuple[SweepRow, list[SweepRow]]:
     """Score the full model and each method's pruned model on the questions.
 
     Parameters
@@ -130,9 +152,6 @@ def pruning_sweep(adapter, calibration, questions, sparsities=(0.25, 0.5, 0.6), 
         The unpruned model (sparsity 0, method ``"full model"``).
     rows : list of SweepRow
     """
-    from tqdm.auto import tqdm
-
-    from .baselines import compare, run
 
     questions, calibration = list(questions), list(calibration)
     exact = exact and scoring != "generate"
@@ -140,27 +159,55 @@ def pruning_sweep(adapter, calibration, questions, sparsities=(0.25, 0.5, 0.6), 
 
     # choosing is one plain forward per question batch: pruned passes start at their first
     # removed layer from the full model's recorded inputs (the same outcomes, less compute)
-    choices = Outcomes(adapter, lambda: correct(adapter, questions, batch_size=eval_batch_size, scoring=scoring,
-                                                progress=progress), replay=scoring == "choice")
+    choices = Outcomes(
+        adapter,
+        lambda: correct(adapter, questions, batch_size=eval_batch_size, scoring=scoring, progress=progress),
+        replay=scoring == "choice",
+    )
 
     def score(skip=()):
         right = choices(skip)
-        return per_suite(questions, right), (accuracy(adapter, questions, batch_size=eval_batch_size, skip=skip,
-                                                      progress=progress) if exact else None), tuple(right.tolist())
+        return (
+            per_suite(questions, right),
+            (accuracy(adapter, questions, batch_size=eval_batch_size, skip=skip, progress=progress) if exact else None),
+            tuple(right.tolist()),
+        )
 
     acc, ex, out = score()
     full = SweepRow(0.0, "full model", -1, (), acc, 1.0, 0.0, ex, out, suites)
     rows = []
     for s in tqdm(sparsities, desc="sparsities", disable=not progress):
-        results = compare(adapter, calibration, s, [m for m in methods if m != "sleb"], tuple(random_seeds),
-                          batch_size, progress=False, **method_options)
+        results = compare(
+            adapter,
+            calibration,
+            s,
+            [m for m in methods if m != "sleb"],
+            tuple(random_seeds),
+            batch_size,
+            progress=False,
+            **method_options,
+        )
         if "sleb" in methods:
-            results.insert(list(methods).index("sleb"),
-                           run("sleb", adapter, calibration[:sleb_samples], s, **method_options.get("sleb", {})))
+            results.insert(
+                list(methods).index("sleb"),
+                run("sleb", adapter, calibration[:sleb_samples], s, **method_options.get("sleb", {})),
+            )
         for r in results:
             acc, ex, out = score(r.layers_to_remove)
-            rows.append(SweepRow(s, r.method, r.seed, tuple(r.layers_to_remove), acc,
-                                 relative_score(acc, full.accuracy), r.seconds, ex, out, suites))
+            rows.append(
+                SweepRow(
+                    s,
+                    r.method,
+                    r.seed,
+                    tuple(r.layers_to_remove),
+                    acc,
+                    relative_score(acc, full.accuracy),
+                    r.seconds,
+                    ex,
+                    out,
+                    suites,
+                )
+            )
     return full, rows
 
 
@@ -170,13 +217,27 @@ def _mean(dicts: list) -> dict | None:
 
 def _mean_row(rows: list[SweepRow]) -> SweepRow:
     outcomes = tuple(np.mean([r.outcomes for r in rows], axis=0).tolist()) if all(r.outcomes for r in rows) else ()
-    return SweepRow(rows[0].sparsity, f"random (mean of {len(rows)})", -1, (), _mean([r.accuracy for r in rows]),
-                    float(np.mean([r.relative for r in rows])), float(np.mean([r.seconds for r in rows])),
-                    _mean([r.exact for r in rows]), outcomes, rows[0].suites)
+    return SweepRow(
+        rows[0].sparsity,
+        f"random (mean of {len(rows)})",
+        -1,
+        (),
+        _mean([r.accuracy for r in rows]),
+        float(np.mean([r.relative for r in rows])),
+        float(np.mean([r.seconds for r in rows])),
+        _mean([r.exact for r in rows]),
+        outcomes,
+        rows[0].suites,
+    )
 
 
-def sweep_table(full: SweepRow, rows: list[SweepRow], reported: dict | None = None, chance: dict | None = None,
-                reported_on: str = "") -> str:
+def sweep_table(
+    full: SweepRow,
+    rows: list[SweepRow],
+    reported: dict | None = None,
+    chance: dict | None = None,
+    reported_on: str = "",
+) -> str:
     """Markdown: one row per (sparsity, method), accuracy per suite in %, relative score.
 
     Random seeds get their own rows and a mean row (its interval resamples
@@ -199,8 +260,14 @@ def sweep_table(full: SweepRow, rows: list[SweepRow], reported: dict | None = No
 
     def line(r: SweepRow, sparsity="-", method="full model", layers="-"):
         iv = r.interval(full) if ci and r is not full and r.outcomes else None
-        cells = [str(sparsity), method, layers, *(f"{100 * r.accuracy[s]:.1f}" for s in suites),
-                 f"{100 * r.accuracy['all']:.1f}", iv.format(3) if iv is not None else f"{r.relative:.3f}"]
+        cells = [
+            str(sparsity),
+            method,
+            layers,
+            *(f"{100 * r.accuracy[s]:.1f}" for s in suites),
+            f"{100 * r.accuracy['all']:.1f}",
+            iv.format(3) if iv is not None else f"{r.relative:.3f}",
+        ]
         if full.exact is not None:
             cells.append("-" if r.exact is None else f"{100 * r.exact['all']:.1f}")
         if reported:
@@ -209,8 +276,11 @@ def sweep_table(full: SweepRow, rows: list[SweepRow], reported: dict | None = No
 
     line(full)
     if chance is not None:
-        line(SweepRow(0.0, "chance", -1, (), chance, relative_score(chance, full.accuracy), 0.0), "-",
-             "chance (uniform guess)")
+        line(
+            SweepRow(0.0, "chance", -1, (), chance, relative_score(chance, full.accuracy), 0.0),
+            "-",
+            "chance (uniform guess)",
+        )
     for s in sorted({r.sparsity for r in rows}):
         at = [r for r in rows if r.sparsity == s]
         for r in at:

@@ -25,8 +25,9 @@ def _bundle() -> Path:
         path = Path(root) / "static" / "mathjax" / "es5" / BUNDLE
         if path.is_file():
             return path
-    raise ExtensionError("local MathJax not found: `pip install django-static-mathjax==3.2.2.1` "
-                         "(the book's [book] extra installs it)")
+    raise ExtensionError(
+        "local MathJax not found: `pip install django-static-mathjax==3.2.2.1` (the book's [book] extra installs it)"
+    )
 
 
 def _configure(app, config) -> None:

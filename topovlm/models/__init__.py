@@ -16,11 +16,12 @@ import re
 from pathlib import Path
 
 from .._checks import TopoVLMInputError, check_choice
-from .base import RET_MARKER, TOKEN_CHOICES, Adapter, Sample, as_samples, load_image
-from .causal_lm import CausalLMAdapter
-from .llava_next import LlavaNextAdapter
-from .videollama2 import VideoLLaMA2Adapter
+from ..samples import Sample, as_samples, load_image
 from . import mini, smollm2, tiny
+from .base import RET_MARKER, TOKEN_CHOICES, Adapter
+from .causal_lm import CausalLMAdapter, load_causal_lm
+from .llava_next import LlavaNextAdapter, load_llava_next
+from .videollama2 import VideoLLaMA2Adapter, load_videollama2
 
 FAMILIES = {
     "causal-lm": CausalLMAdapter,
@@ -85,8 +86,16 @@ def family_of(model_type: str) -> str:
     return "causal-lm"
 
 
-def load_model(name: str, *, family: str | None = None, device: str = "cpu", dtype: str = "auto",
-               trust_remote_code: bool = False, cache_dir=None, **kw) -> Adapter:
+def load_model(
+    name: str,
+    *,
+    family: str | None = None,
+    device: str = "cpu",
+    dtype: str = "auto",
+    trust_remote_code: bool = False,
+    cache_dir=None,
+    **kw,
+) -> Adapter:
     """Load a model by alias, model id or local path and wrap it in its adapter.
 
     Parameters
@@ -114,11 +123,6 @@ def load_model(name: str, *, family: str | None = None, device: str = "cpu", dty
     Adapter
     """
     import torch
-
-    from . import smollm2
-    from .causal_lm import load_causal_lm
-    from .llava_next import load_llava_next
-    from .videollama2 import load_videollama2
 
     check_choice(dtype, DTYPES, "dtype")
     if family is not None:

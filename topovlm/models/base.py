@@ -1,7 +1,7 @@
-"""What every model family shares: calibration samples and the adapter interface.
+"""What every model family shares: the adapter interface (samples live in ``topovlm.samples``).
 
 An adapter answers three questions about a model family and nothing else
-(STYLE.md): where the decoder layers live, how one calibration sample becomes
+(our style guide): where the decoder layers live, how one calibration sample becomes
 model inputs (image/video/audio + instruction + [RET]), and how the model with
 its tokenizer/processor is saved. Extraction (``extract.py``) and pruning
 (``prune.py``) only talk to this interface.
@@ -9,16 +9,20 @@ its tokenizer/processor is saved. Extraction (``extract.py``) and pruning
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar
 
-import numpy as np
+from tqdm.auto import tqdm
 
 from .._checks import TopoVLMInputError
+from .._outputs import check_out_dir, replace_dir
+from ..samples import Sample, as_samples, load_image  # noqa: F401  (re-exported)
 
 #: The [RET] marker appended after the instruction. The paper appends a
 #: [RET] token whose embedding it does not publish; we append this text with
@@ -47,46 +51,6 @@ def padding(tokenizer, side: str = "right"):
         tokenizer.padding_side = old
 
 
-@dataclass(frozen=True)
-class Sample:
-    """One calibration sample: an instruction, optionally with media.
-
-    Parameters
-    ----------
-    text : str
-        The instruction (user turn), without [RET].
-    image : path, PIL image or (H, W, 3) uint8 array, optional
-    video : (T, H, W, 3) uint8 array, optional
-        Frames, for video families.
-    audio : (S,) float array, optional
-        Mono waveform in [-1, 1], for audio-visual families.
-    """
-
-    text: str
-    image: Any = None
-    video: Any = None
-    audio: Any = None
-
-    def fingerprint(self) -> str:
-        """Hash of the text and the media bytes (cache key of a calibration set)."""
-        h = hashlib.sha256(self.text.encode())
-        for name in ("image", "video", "audio"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            h.update(name.encode())
-            if isinstance(value, (str, Path)):
-                try:
-                    h.update(Path(value).read_bytes())
-                except OSError as exc:
-                    raise TopoVLMInputError(f"cannot read {name} {value}: {exc.strerror}") from None
-            elif hasattr(value, "tobytes"):
-                h.update(np.asarray(value).tobytes())
-            else:
-                raise TopoVLMInputError(f"unsupported {name} type {type(value).__name__}")
-        return h.hexdigest()
-
-
 def markers(marker, n: int) -> list:
     """One marker per sample: ``marker`` may be None, one string for all, or
     a sequence of n strings (training appends each sample's own answer)."""
@@ -96,19 +60,6 @@ def markers(marker, n: int) -> list:
     if len(marker) != n:
         raise TopoVLMInputError(f"{len(marker)} markers for {n} samples")
     return marker
-
-
-def as_samples(samples) -> list[Sample]:
-    """Accept strings or :class:`Sample` objects; reject an empty set."""
-    if isinstance(samples, (str, Sample)):
-        samples = [samples]
-    out = [s if isinstance(s, Sample) else Sample(str(s)) for s in samples]
-    if not out:
-        raise TopoVLMInputError("the calibration set is empty (0 samples)")
-    for i, s in enumerate(out):
-        if not s.text.strip():
-            raise TopoVLMInputError(f"calibration sample {i} has an empty instruction")
-    return out
 
 
 @dataclass
@@ -132,6 +83,9 @@ class Adapter:
     meta: dict = field(default_factory=dict)
 
     family: ClassVar[str] = "abstract"
+    #: the question-answering task (:mod:`topovlm.tasks`) the book scores this family on;
+    #: None: a text model, scored by perplexity
+    task: ClassVar[str | None] = None
     #: attribute path from the model to the ``nn.ModuleList`` of decoder layers
     layers_path: ClassVar[str] = "model.layers"
     #: attribute path from the model config to the decoder's (text) config
@@ -171,14 +125,17 @@ class Adapter:
         """
         per_layer = [getattr(layer, self.layer_norm_attr, None) for layer in self.decoder_layers]
         if any(m is None for m in per_layer):
-            raise TopoVLMInputError(f"the decoder layers of this {self.family} model have no "
-                                    f"{self.layer_norm_attr!r}; point='normed' needs it (set layer_norm_attr)")
+            raise TopoVLMInputError(
+                f"the decoder layers of this {self.family} model have no "
+                f"{self.layer_norm_attr!r}; point='normed' needs it (set layer_norm_attr)"
+            )
         path = self.final_norm_path or self.layers_path.rpartition(".")[0] + ".norm"
         try:
             final = self._resolve(self.model, path)
         except AttributeError:
-            raise TopoVLMInputError(f"this {self.family} model has no final norm at {path!r}; "
-                                    "point='normed' needs it (set final_norm_path)") from None
+            raise TopoVLMInputError(
+                f"this {self.family} model has no final norm at {path!r}; point='normed' needs it (set final_norm_path)"
+            ) from None
         return per_layer + [final]
 
     def set_decoder_layers(self, layers) -> None:
@@ -235,8 +192,9 @@ class Adapter:
         """
         tok = self.tokenizer
         if getattr(tok, "chat_template", None):
-            text = tok.apply_chat_template([{"role": "user", "content": instruction}],
-                                           tokenize=False, add_generation_prompt=True)
+            text = tok.apply_chat_template(
+                [{"role": "user", "content": instruction}], tokenize=False, add_generation_prompt=True
+            )
         else:
             text = instruction
         return text + (marker or "")
@@ -272,9 +230,8 @@ class Adapter:
         with padding(self.tokenizer, side):
             return dict(self.tokenizer(texts, return_tensors="pt", padding=True))
 
-    def copy(self) -> "Adapter":
+    def copy(self) -> Adapter:
         """A deep copy of the model (the processor is shared): prune one, keep the other."""
-        import copy
 
         new = copy.copy(self)
         new.model = copy.deepcopy(self.model)
@@ -282,8 +239,9 @@ class Adapter:
         return new
 
     # -- generation and saving ---------------------------------------------
-    def generate(self, samples, max_new_tokens: int = 32, use_cache: bool = True, batch_size: int = 1,
-                 progress: bool = False) -> list[str]:
+    def generate(
+        self, samples, max_new_tokens: int = 32, use_cache: bool = True, batch_size: int = 1, progress: bool = False
+    ) -> list[str]:
         """Greedy answers to the samples.
 
         ``batch_size=1`` (default) has no padding at all; larger batches are
@@ -292,17 +250,21 @@ class Adapter:
         float rounding and come several times faster.
         """
         import torch
-        from tqdm.auto import tqdm
 
         samples = as_samples(samples)
         answers = []
         starts = range(0, len(samples), batch_size)
         for start in tqdm(starts, desc="generate", unit="batch", disable=not progress, leave=False):
-            inputs = self.to_device(self.encode(samples[start:start + batch_size], None, side="left"))
+            inputs = self.to_device(self.encode(samples[start : start + batch_size], None, side="left"))
             with torch.no_grad():
-                out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                                          use_cache=use_cache, pad_token_id=self.tokenizer.pad_token_id)
-            new = out[:, inputs["input_ids"].shape[1]:]
+                out = self.model.generate(
+                    **inputs,
+                    max_new_tokens=max_new_tokens,
+                    do_sample=False,
+                    use_cache=use_cache,
+                    pad_token_id=self.tokenizer.pad_token_id,
+                )
+            new = out[:, inputs["input_ids"].shape[1] :]
             answers += [a.strip() for a in self.tokenizer.batch_decode(new, skip_special_tokens=True)]
         return answers
 
@@ -323,7 +285,6 @@ class Adapter:
         TopoVLMInputError
             For an output path that is refused (see above).
         """
-        from .._outputs import check_out_dir, replace_dir
 
         out = check_out_dir(out_dir, "topovlm.json", overwrite, source=self.name, kind=self.family)
         info = {"family": self.family, "source": self.name, "n_layers": self.n_layers, **self.meta, **(extra or {})}
@@ -341,28 +302,3 @@ class Adapter:
         """Files written beside a saved checkpoint that say how to evaluate it
         with the benchmark suite the paper used (name -> text); none by default."""
         return {}
-
-
-def load_image(value, index: int | None = None):
-    """A sample's image as an RGB PIL image (path, PIL image or uint8 array).
-
-    Raises
-    ------
-    TopoVLMInputError
-        When the file is missing or not an image.
-    """
-    from PIL import Image, UnidentifiedImageError
-
-    where = f" (sample {index})" if index is not None else ""
-    if isinstance(value, Image.Image):
-        return value.convert("RGB")
-    if isinstance(value, (str, Path)):
-        try:
-            with Image.open(value) as im:
-                return im.convert("RGB")
-        except (OSError, UnidentifiedImageError) as exc:
-            raise TopoVLMInputError(f"cannot read image {value}{where}: {exc.__class__.__name__}") from None
-    arr = np.asarray(value)
-    if arr.ndim != 3 or arr.shape[2] != 3:
-        raise TopoVLMInputError(f"image{where} must be (H, W, 3), got shape {arr.shape}")
-    return Image.fromarray(arr.astype(np.uint8))

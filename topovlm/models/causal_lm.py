@@ -6,9 +6,10 @@ decoder layers sit at ``model.model.layers``. SmolLM2 runs through it.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-from .base import Adapter, Sample, markers
+from ..samples import Sample
+from .base import Adapter, markers
 
 
 class CausalLMAdapter(Adapter):
@@ -28,8 +29,9 @@ def load_causal_lm(name: str, *, dtype, device_map, trust_remote_code: bool = Fa
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, **kw)
-    model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype, device_map=device_map,
-                                                 trust_remote_code=trust_remote_code, **kw)
+    model = AutoModelForCausalLM.from_pretrained(
+        name, dtype=dtype, device_map=device_map, trust_remote_code=trust_remote_code, **kw
+    )
     if tok.pad_token is None:  # Llama-style tokenizers ship without one
         tok.pad_token = tok.eos_token
     return CausalLMAdapter(model.eval(), tok, name)

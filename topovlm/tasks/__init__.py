@@ -19,11 +19,9 @@ suite's name. Two tasks:
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from .._checks import TopoVLMInputError
-from ..models.base import Sample
+from . import avqa, easyvqa
+from .qa import QA, is_correct, normalise
 
 #: task -> its suites, in table order
 TASKS = {
@@ -31,51 +29,12 @@ TASKS = {
     "av": ("audio", "music", "video", "temporal"),
 }
 SPLITS = ("train", "test")
-
-
-@dataclass(frozen=True)
-class QA:
-    """One question with its reference answer.
-
-    Attributes
-    ----------
-    sample : Sample
-        What the model sees (question text + media).
-    answer : str
-        The reference answer (one word, or an option letter).
-    suite : str
-        The suite it is scored in.
-    options : tuple of str
-        For multiple choice, the option letters (``("A", "B", "C", "D")``);
-        empty otherwise.
-    choices : tuple of str
-        Every answer a question of this form can have (the option letters
-        for multiple choice): what constrained scoring ranks
-        (:func:`topovlm.evaluate.choose`).
-    """
-
-    sample: Sample
-    answer: str
-    suite: str
-    options: tuple = ()
-    choices: tuple = ()
-
-
-def normalise(text: str) -> str:
-    """Lower case, no punctuation, no leading article, single spaces."""
-    words = re.sub(r"[^\w\s/]", " ", text.lower()).split()
-    if words and words[0] in ("a", "an", "the") and len(words) > 1:
-        words = words[1:]
-    return " ".join(words)
-
-
-def is_correct(qa: QA, prediction: str) -> bool:
-    """Exact match of the normalised prediction; for multiple choice, the
-    option letter the prediction starts with (``"B"``, ``"B."``, ``"(B) up"``)."""
-    if qa.options:
-        m = re.match(r"\W*([A-Za-z])\b", prediction)
-        return bool(m) and m.group(1).upper() == qa.answer.upper()
-    return normalise(prediction) == normalise(qa.answer)
+#: task -> whether a number of questions counts per suite (generated clips) or in all
+PER_SUITE = {"easy-vqa": False, "av": True}
+#: task -> held-out questions a study draws by default (in all / per suite)
+STUDY_N = {"easy-vqa": 500, "av": 100}
+#: task -> its module; ``module.questions(split, suite, n, seed)`` -> list of QA
+SOURCES = {"easy-vqa": easyvqa, "av": avqa}
 
 
 def load(task: str, suite: str | None = None, split: str = "test", n: int | None = None, seed: int = 0) -> list[QA]:
@@ -106,11 +65,7 @@ def load(task: str, suite: str | None = None, split: str = "test", n: int | None
         raise TopoVLMInputError(f"unknown split {split!r}: use 'train' or 'test'")
     if n is not None and (isinstance(n, bool) or not isinstance(n, int) or n < 1):
         raise TopoVLMInputError(f"n must be a positive number of questions, got {n!r}")
-    if task == "easy-vqa":
-        from .easyvqa import questions
-    else:
-        from .avqa import questions
-    out = questions(split=split, suite=suite, n=n, seed=seed)
+    out = SOURCES[task].questions(split=split, suite=suite, n=n, seed=seed)
     if not out:
         raise TopoVLMInputError(f"the {split} split of {task}{'/' + suite if suite else ''} has no questions")
     return out
@@ -124,4 +79,4 @@ def by_suite(qas) -> dict[str, list[QA]]:
     return out
 
 
-__all__ = ["QA", "SPLITS", "TASKS", "by_suite", "is_correct", "load", "normalise"]
+__all__ = ["QA", "PER_SUITE", "SOURCES", "STUDY_N", "SPLITS", "TASKS", "by_suite", "is_correct", "load", "normalise"]

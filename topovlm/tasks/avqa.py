@@ -25,18 +25,18 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..models.base import Sample
-from . import QA
+from ..samples import Sample
+from .qa import QA
 
-SAMPLE_RATE = 8000   # Hz: room for the 300-1500 Hz melodies, 4,000 samples a clip
-DURATION = 0.5       # s
-N_FRAMES = 8         # the model samples its n_frames uniformly from these
-FRAME = 32           # px
+SAMPLE_RATE = 8000  # Hz: room for the 300-1500 Hz melodies, 4,000 samples a clip
+DURATION = 0.5  # s
+N_FRAMES = 8  # the model samples its n_frames uniformly from these
+FRAME = 32  # px
 
 SHAPES = ("circle", "square", "triangle")
 COLOURS = {"red": (230, 40, 40), "green": (40, 200, 60), "blue": (60, 100, 250), "yellow": (240, 220, 40)}
 DIRECTIONS = ("left", "right", "up", "down")
-SOUNDS = ("whistle", "buzz")      # sine wave / square wave
+SOUNDS = ("whistle", "buzz")  # sine wave / square wave
 START = {"left": "on the right", "right": "on the left", "up": "at the bottom", "down": "at the top"}
 LETTERS = ("A", "B", "C", "D")
 #: what a clip shows and sounds like, as the words the answers use;
@@ -72,10 +72,17 @@ class Clip:
     tempo: str
 
 
-def labels(c: "Clip") -> dict:
+def labels(c: Clip) -> dict:
     """attribute -> index of the clip's value in :data:`ATTRIBUTES`."""
-    value = {"shape": c.shape, "colour": c.colour, "direction": c.direction, "sound": c.sound,
-             "loudness": "loud" if c.loud else "quiet", "contour": c.contour, "tempo": c.tempo}
+    value = {
+        "shape": c.shape,
+        "colour": c.colour,
+        "direction": c.direction,
+        "sound": c.sound,
+        "loudness": "loud" if c.loud else "quiet",
+        "contour": c.contour,
+        "tempo": c.tempo,
+    }
     return {a: values.index(value[a]) for attrs in ATTRIBUTES.values() for a, values in attrs.items()}
 
 
@@ -83,7 +90,7 @@ def _mask(shape: str, cx: float, cy: float, r: float) -> np.ndarray:
     y, x = np.mgrid[0:FRAME, 0:FRAME] + 0.5
     dx, dy = x - cx, y - cy
     if shape == "circle":
-        return dx ** 2 + dy ** 2 <= r ** 2
+        return dx**2 + dy**2 <= r**2
     if shape == "square":
         return (np.abs(dx) <= 0.85 * r) & (np.abs(dy) <= 0.85 * r)
     # upward triangle: apex at the top, base at the bottom
@@ -135,8 +142,17 @@ def clip(split: str, seed: int, index: int) -> Clip:
     colour = tuple(COLOURS)[rng.integers(4)]
     sound, loud = SOUNDS[rng.integers(2)], bool(rng.integers(2))
     contour, tempo = ("up", "down")[rng.integers(2)], ("fast", "slow")[rng.integers(2)]
-    return Clip(_video(rng, shape, colour, direction), _audio(rng, sound, loud, contour, tempo),
-                shape, colour, direction, sound, loud, contour, tempo)
+    return Clip(
+        _video(rng, shape, colour, direction),
+        _audio(rng, sound, loud, contour, tempo),
+        shape,
+        colour,
+        direction,
+        sound,
+        loud,
+        contour,
+        tempo,
+    )
 
 
 def _multiple_choice(rng, stem: str, options: list[str], right: str) -> tuple[str, str]:
@@ -152,21 +168,25 @@ def ask(c: Clip, suite: str, rng) -> tuple[str, str, tuple]:
     form = int(rng.integers(3 if suite == "audio" else 2))
     yes = ("no", "yes")
     if suite == "audio":
-        return [("What kind of sound is heard, a whistle or a buzz?", c.sound, SOUNDS),
-                ("Is the sound loud?", yes[c.loud], yes),
-                ("Is the sound quiet?", yes[not c.loud], yes)][form]
+        return [
+            ("What kind of sound is heard, a whistle or a buzz?", c.sound, SOUNDS),
+            ("Is the sound loud?", yes[c.loud], yes),
+            ("Is the sound quiet?", yes[not c.loud], yes),
+        ][form]
     if suite == "music":
-        return [("Does the melody go up or down?", c.contour, ("up", "down")),
-                ("Is the tempo of the melody fast or slow?", c.tempo, ("fast", "slow"))][form]
+        return [
+            ("Does the melody go up or down?", c.contour, ("up", "down")),
+            ("Is the tempo of the melody fast or slow?", c.tempo, ("fast", "slow")),
+        ][form]
     if suite == "video":
-        return [("What shape is moving in the video?", c.shape, SHAPES),
-                ("What color is the moving shape?", c.colour, tuple(COLOURS))][form]
+        return [
+            ("What shape is moving in the video?", c.shape, SHAPES),
+            ("What color is the moving shape?", c.colour, tuple(COLOURS)),
+        ][form]
     if form == 0:
-        q, a = _multiple_choice(rng, f"Which way does the {c.colour} {c.shape} move?",
-                                list(DIRECTIONS), c.direction)
+        q, a = _multiple_choice(rng, f"Which way does the {c.colour} {c.shape} move?", list(DIRECTIONS), c.direction)
     else:
-        q, a = _multiple_choice(rng, f"Where does the {c.shape} start?",
-                                list(START.values()), START[c.direction])
+        q, a = _multiple_choice(rng, f"Where does the {c.shape} start?", list(START.values()), START[c.direction])
     return q, a, LETTERS
 
 
@@ -177,8 +197,13 @@ def question(split: str, seed: int, index: int, suite: str | None = None) -> QA:
     rng = np.random.default_rng([_SPLIT_ID[split], seed, index, 7])
     suite = suite or _SUITES[rng.integers(4)]
     text, answer, choices = ask(c, suite, rng)
-    return QA(Sample(text, video=c.video, audio=c.audio), answer, suite,
-              options=choices if choices == LETTERS else (), choices=tuple(choices))
+    return QA(
+        Sample(text, video=c.video, audio=c.audio),
+        answer,
+        suite,
+        options=choices if choices == LETTERS else (),
+        choices=tuple(choices),
+    )
 
 
 def questions(split: str = "test", suite: str | None = None, n: int | None = None, seed: int = 0) -> list[QA]:

@@ -13,8 +13,8 @@ import random
 from functools import lru_cache
 
 from .._checks import TopoVLMInputError
-from ..models.base import Sample
-from . import QA
+from ..samples import Sample
+from .qa import QA
 
 SHAPES = ("circle", "rectangle", "triangle")
 COLORS = ("black", "blue", "brown", "gray", "green", "red", "teal", "yellow")
@@ -37,8 +37,10 @@ def _split(split: str) -> tuple:
         raise TopoVLMInputError("easy-VQA is not installed: `pip install easy-vqa`") from None
     questions, answers, image_ids = getattr(easy_vqa, f"get_{split}_questions")()
     paths = getattr(easy_vqa, f"get_{split}_image_paths")()
-    return tuple(QA(Sample(q, image=paths[i]), a, kind(a), choices=CHOICES[kind(a)])
-                 for q, a, i in zip(questions, answers, image_ids))
+    return tuple(
+        QA(Sample(q, image=paths[i]), a, kind(a), choices=CHOICES[kind(a)])
+        for q, a, i in zip(questions, answers, image_ids)
+    )
 
 
 def questions(split: str = "test", suite: str | None = None, n: int | None = None, seed: int = 0) -> list[QA]:
@@ -50,8 +52,10 @@ def questions(split: str = "test", suite: str | None = None, n: int | None = Non
     if n is None:
         return pool
     if n > len(pool):
-        raise TopoVLMInputError(f"asked for {n} questions but the easy-VQA {split} split has {len(pool)}"
-                                + (f" {suite} questions" if suite else ""))
+        raise TopoVLMInputError(
+            f"asked for {n} questions but the easy-VQA {split} split has {len(pool)}"
+            + (f" {suite} questions" if suite else "")
+        )
     return random.Random(seed).sample(pool, n)
 
 

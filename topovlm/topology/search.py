@@ -8,24 +8,37 @@ the timings, and saves to / loads from disk (JSON + npz; never pickle).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import time
+import uuid
 import warnings
+import zipfile
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 
-from ._checks import TopoVLMInputError, as_clouds, check_choice, check_range, is_number
+from .._checks import TopoVLMInputError, as_clouds, check_choice, check_range, is_number
 from .barcode import Barcode
 from .complexes import zigzag_complexes
 from .images import WEIGHTS, EffectivePersistenceImage, standard_persistence_images
-from .scoring import COMBINE, LAYER_MAPS, SURVIVALS, LayerScores, check_alpha, expand, standard_scores, topological_scores
+from .scoring import (
+    COMBINE,
+    LAYER_MAPS,
+    SURVIVALS,
+    LayerScores,
+    check_alpha,
+    expand,
+    standard_scores,
+    topological_scores,
+)
 from .selection import Selection, select_by_sparsity, select_by_threshold
 from .standard import standard_persistence
 from .zigzag import ENGINES, zigzag_persistence
 
-FORMAT_VERSION = 2      # 2: content hash in search.json
+FORMAT_VERSION = 2  # 2: content hash in search.json
 
 
 @dataclass(frozen=True)
@@ -38,25 +51,25 @@ class SearchConfig:
     predecessor's published rule (Gardinazzi et al., ICML 2025).
     """
 
-    k: int = 15                      # paper's ablation optimum (5 / 15 / 25)
-    metric: str = "euclidean"        # k-NN distance; "cosine" is the alternative
-    alpha: float = 1.0               # paper's ablation optimum (0.5 / 1 / 2); 0 = no distance weight
-    sigma: float = 1.0               # EPI Gaussian width in layers (ours; paper silent)
-    weight: str = "linear"           # w(tau) = tau / L (ours; paper: "emphasise long-lived")
-    dims: tuple = (1,)               # H1 only (the predecessor's), chosen by the book's dev-split rule over the
-                                     # paper's H0 + H1: see the chapter "What the paper leaves open"
-    combine: str = "mean"            # how the dimensions' scores combine (ours; paper silent)
-    representation: str = "epi"      # "epi" (paper) | "diagram": raw counts of effective intervals (predecessor)
-    homology: str = "zigzag"         # "zigzag" | "standard" (ablation: per-layer PH)
-    engine: str = "fast"             # zigzag engine; "dionysus" / "dionysus-fast" are references
-    survival: str = "alive"          # share of what is alive at l that is still alive at l' (ours); "born": at l (the
-                                     # paper's words), "other": of what is alive at l' (the predecessor's code)
-    include_self: bool = False       # predecessor's code averages over every layer j = i included
-    layer_map: str = "output"        # decoder layer i scored by cloud i+1 ("output") or i ("input", predecessor)
-    degenerate: str = "keep"         # a cloud with fewer than k+1 distinct points: "keep" (warn) | "drop" from the zigzag
-    sparsity: float | None = 0.5     # target-sparsity rule (paper reports 50 % and 60 %)
-    eps: float | None = None         # paper's threshold rule S >= eps * max S (used when set)
-    keep: tuple = ()                 # decoder layers never removed (e.g. (0, -1))
+    k: int = 15  # paper's ablation optimum (5 / 15 / 25)
+    metric: str = "euclidean"  # k-NN distance; "cosine" is the alternative
+    alpha: float = 1.0  # paper's ablation optimum (0.5 / 1 / 2); 0 = no distance weight
+    sigma: float = 1.0  # EPI Gaussian width in layers (ours; paper silent)
+    weight: str = "linear"  # w(tau) = tau / L (ours; paper: "emphasise long-lived")
+    dims: tuple = (1,)  # H1 only (the predecessor's), chosen by the book's dev-split rule over the
+    # paper's H0 + H1: see the chapter "What the paper leaves open"
+    combine: str = "mean"  # how the dimensions' scores combine (ours; paper silent)
+    representation: str = "epi"  # "epi" (paper) | "diagram": raw counts of effective intervals (predecessor)
+    homology: str = "zigzag"  # "zigzag" | "standard" (ablation: per-layer PH)
+    engine: str = "fast"  # zigzag engine; "dionysus" / "dionysus-fast" are references
+    survival: str = "alive"  # share of what is alive at l that is still alive at l' (ours); "born": at l (the
+    # paper's words), "other": of what is alive at l' (the predecessor's code)
+    include_self: bool = False  # predecessor's code averages over every layer j = i included
+    layer_map: str = "output"  # decoder layer i scored by cloud i+1 ("output") or i ("input", predecessor)
+    degenerate: str = "keep"  # a cloud with fewer than k+1 distinct points: "keep" (warn) | "drop" from the zigzag
+    sparsity: float | None = 0.5  # target-sparsity rule (paper reports 50 % and 60 %)
+    eps: float | None = None  # paper's threshold rule S >= eps * max S (used when set)
+    keep: tuple = ()  # decoder layers never removed (e.g. (0, -1))
     max_consecutive: int | None = None  # cap on adjacent layers removed in a row
 
     def __post_init__(self):
@@ -90,7 +103,7 @@ class SearchConfig:
         object.__setattr__(self, "keep", tuple(int(i) for i in self.keep))
 
     @classmethod
-    def preset(cls, name: str, **overrides) -> "SearchConfig":
+    def preset(cls, name: str, **overrides) -> SearchConfig:
         """A named reading of the method, optionally with fields changed.
 
         Parameters
@@ -131,14 +144,37 @@ class SearchConfig:
 #: differ from the dataclass defaults.
 PRESETS: dict[str, dict] = {
     # this package's first reconstruction (its 0.1 defaults)
-    "reconstruction": dict(dims=(0, 1), representation="epi", survival="alive", alpha=1.0, include_self=False,
-                           layer_map="output", degenerate="keep"),
+    "reconstruction": dict(
+        dims=(0, 1),
+        representation="epi",
+        survival="alive",
+        alpha=1.0,
+        include_self=False,
+        layer_map="output",
+        degenerate="keep",
+    ),
     # the paper's words taken literally: "features generated at layer l", |l - l'|^alpha, EPI, H0 + H1
-    "paper": dict(dims=(0, 1), representation="epi", survival="born", alpha=1.0, include_self=False,
-                  layer_map="output", degenerate="keep"),
+    "paper": dict(
+        dims=(0, 1),
+        representation="epi",
+        survival="born",
+        alpha=1.0,
+        include_self=False,
+        layer_map="output",
+        degenerate="keep",
+    ),
     # RitAreaSciencePark/ZigZagLLMs (Gardinazzi et al., ICML 2025), as their code computes it
-    "gardinazzi2025": dict(dims=(1,), representation="diagram", survival="other", alpha=0.0, include_self=True,
-                           layer_map="input", degenerate="keep", eps=0.9, sparsity=None),
+    "gardinazzi2025": dict(
+        dims=(1,),
+        representation="diagram",
+        survival="other",
+        alpha=0.0,
+        include_self=True,
+        layer_map="input",
+        degenerate="keep",
+        eps=0.9,
+        sparsity=None,
+    ),
 }
 
 
@@ -183,8 +219,6 @@ class SearchResult:
         and the JSON last, each through a temporary file and a rename, so an
         interrupted save leaves no result that loads.
         """
-        import os
-        import uuid
 
         out = Path(path)
         if out.exists() and not out.is_dir():
@@ -201,8 +235,10 @@ class SearchResult:
             "dropped": [int(i) for i in self.dropped],
         }
         arrays = {
-            "images": self.images, "v_grid": self.v_grid,
-            "activity": self.scores.activity, "survival": self.scores.survival,
+            "images": self.images,
+            "v_grid": self.v_grid,
+            "activity": self.scores.activity,
+            "survival": self.scores.survival,
             "consistency": self.scores.consistency,
         }
         if self.barcode is not None:
@@ -214,13 +250,13 @@ class SearchResult:
         tmp_npz, tmp_json = out / f".search.{tag}.npz", out / f".search.{tag}.json"
         np.savez_compressed(tmp_npz, **arrays)
         tmp_json.write_text(json.dumps(meta, indent=2))
-        (out / "search.json").unlink(missing_ok=True)      # never a new npz beside an old json
+        (out / "search.json").unlink(missing_ok=True)  # never a new npz beside an old json
         os.replace(tmp_npz, out / "search.npz")
         os.replace(tmp_json, out / "search.json")
         return out
 
     @classmethod
-    def load(cls, path) -> "SearchResult":
+    def load(cls, path) -> SearchResult:
         """Read a result written by :meth:`save`, verified.
 
         Raises
@@ -230,7 +266,6 @@ class SearchResult:
             hash does not match (an edited file, or files of two searches),
             or when shapes or layer indices do not fit together.
         """
-        import zipfile
 
         p = Path(path)
         where = f"saved search in {p}"
@@ -248,19 +283,30 @@ class SearchResult:
             raise TopoVLMInputError(f"{where} has format {meta.get('format_version')}, expected {FORMAT_VERSION}")
         stored = meta.pop("content_sha256", None)
         if stored != _content_hash(meta, arr):
-            raise TopoVLMInputError(f"{where} fails its content check: search.json and search.npz were edited or come "
-                                    "from different searches")
+            raise TopoVLMInputError(
+                f"{where} fails its content check: search.json and search.npz were edited or come "
+                "from different searches"
+            )
         try:
             cfg_d = meta["config"]
             cfg = SearchConfig(**{f.name: cfg_d[f.name] for f in fields(SearchConfig) if f.name in cfg_d})
             bc = None
             if "bc_dims" in arr:
                 bc = Barcode(arr["bc_dims"], arr["bc_births"], arr["bc_deaths"], int(arr["bc_n_layers"]))
-            scores = LayerScores(cfg.dims, arr["activity"], arr["survival"], arr["consistency"], cfg.combine,
-                                 cfg.layer_map)
+            scores = LayerScores(
+                cfg.dims, arr["activity"], arr["survival"], arr["consistency"], cfg.combine, cfg.layer_map
+            )
             selection = Selection.from_dict(meta["selection"])
-            res = cls(cfg, bc, arr["images"], arr["v_grid"], scores, selection, dict(meta["timings"]),
-                      [int(i) for i in meta.get("dropped", [])])
+            res = cls(
+                cfg,
+                bc,
+                arr["images"],
+                arr["v_grid"],
+                scores,
+                selection,
+                dict(meta["timings"]),
+                [int(i) for i in meta.get("dropped", [])],
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise TopoVLMInputError(f"{where} is incomplete or malformed: {exc.__class__.__name__}: {exc}") from None
         problem = res._consistency_problem(int(meta.get("n_layers", -1)))
@@ -290,15 +336,15 @@ class SearchResult:
             bc = self.barcode
             if bc.n_layers != n_clouds - len(self.dropped):
                 return f"a barcode over {bc.n_layers} clouds for {n_clouds} clouds ({len(self.dropped)} dropped)"
-            if len(bc.births) and (bc.births.min() < 0 or (bc.deaths < bc.births).any()
-                                   or bc.deaths.max() > 2 * (bc.n_layers - 1)):
+            if len(bc.births) and (
+                bc.births.min() < 0 or (bc.deaths < bc.births).any() or bc.deaths.max() > 2 * (bc.n_layers - 1)
+            ):
                 return "barcode intervals outside the zigzag"
         return ""
 
 
 def _content_hash(meta: dict, arrays: dict) -> str:
     """SHA-256 of a saved search's JSON fields (without the hash) and its arrays."""
-    import hashlib
 
     h = hashlib.sha256(json.dumps({k: v for k, v in meta.items() if k != "content_sha256"}, sort_keys=True).encode())
     for name in sorted(arrays):
@@ -336,8 +382,7 @@ def degenerate_clouds(seq, k: int) -> list[int]:
     e.g. cloud 0 at the [RET] token, where every sample has the same
     embedding. Points are compared in float32.
     """
-    return [i for i, X in enumerate(seq)
-            if len(np.unique(np.asarray(X, dtype=np.float32), axis=0)) < k + 1]
+    return [i for i, X in enumerate(seq) if len(np.unique(np.asarray(X, dtype=np.float32), axis=0)) < k + 1]
 
 
 def _topology(seq, cfg: SearchConfig, timings: dict):
@@ -366,8 +411,9 @@ def _barcode_scores(bc: Barcode, cfg: SearchConfig, timings: dict):
     epi = EffectivePersistenceImage(cfg.sigma, cfg.weight, cfg.dims, smooth=cfg.representation == "epi").fit(bc)
     timings["images"] = time.perf_counter() - t
     t = time.perf_counter()
-    scores = topological_scores(epi.images_, epi.v_, cfg.dims, cfg.alpha, cfg.combine, cfg.survival,
-                                cfg.include_self, cfg.layer_map)
+    scores = topological_scores(
+        epi.images_, epi.v_, cfg.dims, cfg.alpha, cfg.combine, cfg.survival, cfg.include_self, cfg.layer_map
+    )
     timings["scoring"] = time.perf_counter() - t
     return epi.images_, epi.v_, scores
 
@@ -376,15 +422,20 @@ def _warn_without_topology(bc: Barcode, cfg: SearchConfig, kept, degenerate: set
     """Warn, naming them, about clouds with no class at all in the scored dimensions
     (their score is 0: they are removed only after every scored layer). Degenerate
     clouds are left out: they were warned about already."""
-    alive = sum(bc.betti(p)[::2] for p in cfg.dims)            # (clouds kept,) classes alive at each cloud
+    alive = sum(bc.betti(p)[::2] for p in cfg.dims)  # (clouds kept,) classes alive at each cloud
     n_clouds = int(max(kept)) + 1
-    scoring = range(1, n_clouds) if cfg.layer_map == "output" else range(0, n_clouds - 1)   # clouds that score a layer
-    empty = [int(kept[j]) for j in np.flatnonzero(alive == 0) if int(kept[j]) not in degenerate and int(kept[j]) in scoring]
+    scoring = range(1, n_clouds) if cfg.layer_map == "output" else range(0, n_clouds - 1)  # clouds that score a layer
+    empty = [
+        int(kept[j]) for j in np.flatnonzero(alive == 0) if int(kept[j]) not in degenerate and int(kept[j]) in scoring
+    ]
     if empty:
         shift = 1 if cfg.layer_map == "output" else 0
         dims = "/".join(f"H{p}" for p in cfg.dims)
-        warnings.warn(f"cloud(s) {empty} (decoder layer(s) {[c - shift for c in empty]}) have no {dims} class at all: "
-                      "their consistency is 0; more points or another k may give them topology", stacklevel=3)
+        warnings.warn(
+            f"cloud(s) {empty} (decoder layer(s) {[c - shift for c in empty]}) have no {dims} class at all: "
+            "their consistency is 0; more points or another k may give them topology",
+            stacklevel=3,
+        )
 
 
 def search(clouds, config: SearchConfig | None = None, **overrides) -> SearchResult:
@@ -395,7 +446,7 @@ def search(clouds, config: SearchConfig | None = None, **overrides) -> SearchRes
     clouds : (L+1, N, d) array-like, sequence of (N, d_l) arrays, or Barcode
         Hidden states at the [RET] token (or another token choice): cloud 0
         is the embedding output, cloud i+1 the output of decoder layer i.
-        A :class:`~topovlm.barcode.Barcode` (e.g. from
+        A :class:`~topovlm.topology.barcode.Barcode` (e.g. from
         ``Barcode.from_intervals``) skips the topology: only images, scores
         and selection run, so scores can be studied on barcodes from anywhere.
     config : SearchConfig, optional
@@ -436,9 +487,12 @@ def search(clouds, config: SearchConfig | None = None, **overrides) -> SearchRes
         if bad and cfg.degenerate == "keep":
             shift = 1 if cfg.layer_map == "output" else 0
             layers = [c - shift for c in bad if 0 <= c - shift < len(seq) - 1]
-            warnings.warn(f"cloud(s) {bad} (decoder layer(s) {layers}) have fewer than k + 1 = {cfg.k + 1} distinct "
-                          "points: their k-NN graphs are decided by ties (degenerate='drop' leaves them out of the "
-                          "zigzag)", stacklevel=2)
+            warnings.warn(
+                f"cloud(s) {bad} (decoder layer(s) {layers}) have fewer than k + 1 = {cfg.k + 1} distinct "
+                "points: their k-NN graphs are decided by ties (degenerate='drop' leaves them out of the "
+                "zigzag)",
+                stacklevel=2,
+            )
         if cfg.degenerate == "drop":
             dropped = bad
         kept = np.array([i for i in range(len(seq)) if i not in set(dropped)])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import TopoVLMInputError
+from .._checks import TopoVLMInputError
 
 
 @dataclass
@@ -66,9 +66,15 @@ class Selection:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Selection":
-        return cls(list(d["layers"]), np.asarray(d["scores"], float), d["rule"], d["value"],
-                   tuple(d.get("keep", ())), d.get("max_consecutive"))
+    def from_dict(cls, d: dict) -> Selection:
+        return cls(
+            list(d["layers"]),
+            np.asarray(d["scores"], float),
+            d["rule"],
+            d["value"],
+            tuple(d.get("keep", ())),
+            d.get("max_consecutive"),
+        )
 
 
 def _check_common(scores, keep, max_consecutive):
@@ -110,7 +116,9 @@ def _greedy(order, m, L, keep, max_consecutive) -> list:
     return sorted(chosen)
 
 
-def select_by_sparsity(scores, sparsity: float, activity=None, keep=(), max_consecutive: int | None = None) -> Selection:
+def select_by_sparsity(
+    scores, sparsity: float, activity=None, keep=(), max_consecutive: int | None = None
+) -> Selection:
     """Remove the ``round(sparsity * L)`` decoder layers of highest score.
 
     Parameters
@@ -139,8 +147,9 @@ def select_by_sparsity(scores, sparsity: float, activity=None, keep=(), max_cons
     return Selection(layers, s, "sparsity", float(sparsity), keep, max_consecutive)
 
 
-def select_by_threshold(scores, eps: float, keep=(), max_consecutive: int | None = None,
-                        reference: float | None = None) -> Selection:
+def select_by_threshold(
+    scores, eps: float, keep=(), max_consecutive: int | None = None, reference: float | None = None
+) -> Selection:
     """The paper's rule: remove every layer with ``S >= eps * max S``.
 
     Parameters
@@ -159,8 +168,10 @@ def select_by_threshold(scores, eps: float, keep=(), max_consecutive: int | None
     L = len(s)
     top = s.max() if reference is None else max(float(reference), float(s.max()))
     if top <= 0:
-        raise TopoVLMInputError("every layer scores 0 (no topology in the scored dimensions), so the threshold "
-                                "rule has nothing to compare with; use a target sparsity, more points or a smaller k")
+        raise TopoVLMInputError(
+            "every layer scores 0 (no topology in the scored dimensions), so the threshold "
+            "rule has nothing to compare with; use a target sparsity, more points or a smaller k"
+        )
     cand = np.flatnonzero(s >= eps * top)
     order = cand[np.lexsort((cand, -s[cand]))]
     layers = _greedy(order, len(order), L, keep, max_consecutive)
@@ -175,12 +186,15 @@ def n_to_remove(sparsity: float, n_layers: int) -> int:
         raise TopoVLMInputError(f"sparsity must be in (0, 1) (fraction of layers removed), got {sparsity!r}")
     m = int(round(sparsity * n_layers))
     if m == 0:
-        raise TopoVLMInputError(f"sparsity {sparsity} of {n_layers} layers removes no layer "
-                                f"(round({sparsity} * {n_layers}) = 0)")
+        raise TopoVLMInputError(
+            f"sparsity {sparsity} of {n_layers} layers removes no layer (round({sparsity} * {n_layers}) = 0)"
+        )
     if m >= n_layers:
-        raise TopoVLMInputError(f"sparsity {sparsity} of {n_layers} layers would remove all of them "
-                                f"(round({sparsity} * {n_layers}) = {m}); at most {n_layers - 1} can go "
-                                f"(sparsity {largest_sparsity(n_layers):.4g})")
+        raise TopoVLMInputError(
+            f"sparsity {sparsity} of {n_layers} layers would remove all of them "
+            f"(round({sparsity} * {n_layers}) = {m}); at most {n_layers - 1} can go "
+            f"(sparsity {largest_sparsity(n_layers):.4g})"
+        )
     return m
 
 

@@ -17,11 +17,11 @@ float array of persistences in layers and ``L`` the number of decoder layers
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
-from ._checks import TopoVLMInputError
+from .._checks import TopoVLMInputError
 from .barcode import Barcode, EffectiveIntervals
 
 
@@ -97,8 +97,15 @@ class EffectivePersistenceImage:
         L + 1.
     """
 
-    def __init__(self, sigma: float = 1.0, weight="linear", dims=(0, 1), v_step: float = 1.0,
-                 truncate: float = 3.0, smooth: bool = True):
+    def __init__(
+        self,
+        sigma: float = 1.0,
+        weight="linear",
+        dims=(0, 1),
+        v_step: float = 1.0,
+        truncate: float = 3.0,
+        smooth: bool = True,
+    ):
         if not np.isfinite(sigma) or sigma <= 0:
             raise TopoVLMInputError(f"sigma must be > 0 (in layers), got {sigma!r}")
         if not np.isfinite(v_step) or v_step <= 0:
@@ -116,7 +123,7 @@ class EffectivePersistenceImage:
         self.truncate = float(truncate)
         self.smooth = bool(smooth)
 
-    def fit(self, intervals) -> "EffectivePersistenceImage":
+    def fit(self, intervals) -> EffectivePersistenceImage:
         """Compute the images.
 
         Parameters

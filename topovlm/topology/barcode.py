@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import TopoVLMInputError
+from .._checks import TopoVLMInputError
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class Barcode:
             raise TopoVLMInputError(f"intervals must satisfy 0 <= birth <= death <= {self.length - 1}")
 
     @classmethod
-    def from_intervals(cls, intervals, n_layers: int) -> "Barcode":
+    def from_intervals(cls, intervals, n_layers: int) -> Barcode:
         """Build from an iterable of ``(dim, birth, death)`` triples, sorted canonically."""
         arr = np.array(sorted(tuple(int(x) for x in iv) for iv in intervals), dtype=np.int64).reshape(-1, 3)
         return cls(arr[:, 0], arr[:, 1], arr[:, 2], n_layers)
@@ -73,7 +73,7 @@ class Barcode:
         b, d = self.births[keep], self.deaths[keep]
         return ((b[:, None] <= t[None, :]) & (t[None, :] <= d[:, None])).sum(axis=0).astype(np.int64)
 
-    def effective(self) -> "EffectiveIntervals":
+    def effective(self) -> EffectiveIntervals:
         """Project onto layers: ``b~ = ceil(b/2)``, ``d~ = floor(d/2)``.
 
         Intervals with ``d~ < b~`` (alive only in one intersection complex)
@@ -123,7 +123,7 @@ class EffectiveIntervals:
         """``tau = d~ - b~`` in layers, (M,) int64."""
         return self.deaths - self.births
 
-    def select(self, dim: int) -> "EffectiveIntervals":
+    def select(self, dim: int) -> EffectiveIntervals:
         keep = self.dims == dim
         return EffectiveIntervals(self.dims[keep], self.births[keep], self.deaths[keep], self.n_layers)
 

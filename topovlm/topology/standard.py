@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from ripser import ripser
 
-from ._checks import as_clouds, check_choice, check_k
+from .._checks import as_clouds, check_choice, check_k
 from .complexes import METRICS, edge_lengths, knn_graph
 
 FILTRATIONS = ("knn", "rips")
@@ -45,7 +46,6 @@ def standard_persistence(
         ``diagrams[l][p]`` holds the (birth, death) pairs of dimension p of
         layer l, in distance units; essential classes have death ``inf``.
     """
-    from ripser import ripser
 
     seq = as_clouds(clouds)
     check_choice(metric, METRICS, "metric")

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from sklearn.neighbors import NearestNeighbors
 
-from ._checks import TopoVLMInputError, as_cloud, as_clouds, check_choice, check_k
+from .._checks import TopoVLMInputError, as_cloud, as_clouds, check_choice, check_k
 
 METRICS = ("euclidean", "cosine")
 
@@ -62,8 +62,7 @@ def knn_graph(X, k: int = 15, metric: str = "euclidean") -> np.ndarray:
         norms = np.linalg.norm(A, axis=1, keepdims=True)
         if (norms == 0).any():
             raise TopoVLMInputError(
-                "metric='cosine' is undefined for a zero vector "
-                f"(point {int(np.argmax(norms[:, 0] == 0))})"
+                f"metric='cosine' is undefined for a zero vector (point {int(np.argmax(norms[:, 0] == 0))})"
             )
         A = A / norms
     nn = NearestNeighbors(n_neighbors=k + 1, algorithm="brute", metric="euclidean")
@@ -152,9 +151,7 @@ class ZigzagComplexes:
 
     def __post_init__(self):
         if len(self.layer_edges) < 2:
-            raise TopoVLMInputError(
-                f"a zigzag needs at least 2 layers, got {len(self.layer_edges)}"
-            )
+            raise TopoVLMInputError(f"a zigzag needs at least 2 layers, got {len(self.layer_edges)}")
         n = self.n_points
         if self.layer_weights is not None and len(self.layer_weights) != len(self.layer_edges):
             raise TopoVLMInputError("layer_weights needs one array per layer")
@@ -171,8 +168,7 @@ class ZigzagComplexes:
         if self.layer_weights is not None:
             self.layer_weights = weights
         self._inter_keys = [
-            np.intersect1d(a, b, assume_unique=True)
-            for a, b in zip(self._layer_keys[:-1], self._layer_keys[1:])
+            np.intersect1d(a, b, assume_unique=True) for a, b in zip(self._layer_keys[:-1], self._layer_keys[1:])
         ]
 
     @property

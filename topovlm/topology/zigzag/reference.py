@@ -10,7 +10,7 @@ Two routes to the same barcode:
 Both take every simplex of the union of the complexes with the zigzag indices
 at which it appears and disappears. dionysus reports half-open intervals
 ``[b, d)`` in those times; we convert to the closed convention of
-:mod:`topovlm.barcode` (``[b, d - 1]``, infinity -> ``2L``) and drop
+:mod:`topovlm.topology.barcode` (``[b, d - 1]``, infinity -> ``2L``) and drop
 intervals of length zero, which are artefacts of processing a batch of
 simplices one at a time.
 """
@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._checks import TopoVLMInputError
-from .barcode import Barcode
-from .complexes import ZigzagComplexes
+from ..._checks import TopoVLMInputError
+from ..barcode import Barcode
+from ..complexes import ZigzagComplexes
 
 
 def _import_dionysus():

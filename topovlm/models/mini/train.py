@@ -7,7 +7,7 @@ tuning):
 1. **Alignment** (:func:`alignment_loss`): the media encoders and projectors
    learn to make each media token stand for a word that describes what is
    shown or heard (``red``, ``circle``, ``left``, ``whistle``, ``fast``...;
-   :data:`topovlm.models.mini.TOKEN_WORDS` says which token stands for which
+   each mini model's ``token_words`` says which token stands for which
    attribute). SmolLM2's own (tied) embedding matrix is the target, so no
    decoder pass is needed and a step costs a fifth of a second. This is what
    CLIP/SigLIP/BEATs pre-training and LLaVA's caption stage give the real
@@ -40,61 +40,22 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
-from ._cache import default_cache_dir
-from ._checks import TopoVLMInputError
-from .models import mini
+from ... import tasks
+from ..._cache import default_cache_dir
+from ..._checks import TopoVLMInputError
+from ...evaluate import accuracy
+from .build import build, media_features, trained_names, word_embeddings
+from .spec import END, Recipe, TrainConfig, get
+from .weights import save, weights_dir
 
 #: Training checkpoints: safetensors (weights, optimizer moments) + JSON metadata.
 CHECKPOINT_FORMAT = "topovlm-train-1"
 
 
-@dataclass(frozen=True)
-class TrainConfig:
-    """How one mini model is trained."""
-
-    steps: int = 600              # see RECIPES for each model's measured choice
-    batch_size: int = 16          # 2 CPU cores: larger batches cost time linearly
-    lr: float = 1e-3              # AdamW on LoRA in stage 2 (media frozen: training them there
-    #                               undid the alignment and the loss stayed at chance, measured)
-    align_steps: int = 2500       # stage 1 (~0.2 s a step); shape read right 94 % after 1,500 (measured)
-    align_batch_size: int = 64    # no decoder pass: big batches are cheap
-    align_lr: float = 1e-3          # 3e-3 learnt in 50 steps, then collapsed to chance (measured)
-    warmup: int = 20              # steps of linear warm-up
-    final_lr_frac: float = 0.1    # cosine decay to this fraction of lr
-    grad_clip: float = 1.0
-    seed: int = 0                 # initial weights and data order
-    checkpoint_every: int = 25    # steps between resumable checkpoints
-    log_every: int = 10
-    eval_n: int | None = None     # held-out questions scored at the end (None: the recipe's)
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """A mini model's task, data stream and training length."""
-
-    task: str
-    config: TrainConfig
-    eval_n: int | None            # easy-VQA: None = the whole test split; av: per suite
-    notes: str = ""
-    mix: tuple = ()               # av: (suite, weight) pairs the training questions are drawn with
-
-
-RECIPES = {
-    "mini-llava-next": Recipe("easy-vqa", TrainConfig(steps=400), eval_n=None,
-                              notes="easy-VQA train split, shuffled per epoch"),
-    # temporal multiple choice (direction -> the option letter that names it) needs more
-    # questions than the others: a quarter of 400 steps left it at 29.5 % (chance 25 %);
-    # 150 further temporal-only steps took it to 90 % (measured), hence half of 800 steps
-    "mini-videollama2-av": Recipe("av", TrainConfig(steps=800, align_steps=2000), eval_n=200,
-                                  notes="generated clips, every suite's question forms at random, "
-                                        "temporal questions half of them",
-                                  mix=(("audio", 1), ("music", 1), ("video", 1), ("temporal", 3))),
-}
-
-
 def recipe(name: str) -> Recipe:
-    return RECIPES[mini.check_name(name)]
+    return get(name).recipe
 
 
 def batch(name: str, step: int, config: TrainConfig):
@@ -104,25 +65,7 @@ def batch(name: str, step: int, config: TrainConfig):
     -------
     list of topovlm.tasks.QA
     """
-    from . import tasks
-
-    bs = config.batch_size
-    rec = recipe(name)
-    if rec.task == "av":
-        from .tasks.avqa import question
-
-        suites, weights = zip(*rec.mix)
-        p = np.array(weights, float) / sum(weights)
-        pick = np.random.default_rng([config.seed, 10 ** 8, step]).choice(len(suites), size=bs, p=p)
-        return [question("train", config.seed, step * bs + j, suites[k]) for j, k in enumerate(pick)]
-    pool = tasks.load("easy-vqa", split="train", n=None)
-    orders, out = {}, []
-    for j in range(bs):
-        epoch, pos = divmod(step * bs + j, len(pool))
-        if epoch not in orders:
-            orders[epoch] = np.random.default_rng([config.seed, epoch]).permutation(len(pool))
-        out.append(pool[orders[epoch][pos]])
-    return out
+    return get(name).questions(step, config, recipe(name))
 
 
 def alignment_batch(name: str, step: int, config: TrainConfig):
@@ -134,39 +77,12 @@ def alignment_batch(name: str, step: int, config: TrainConfig):
     labels : dict
         (modality, attribute) -> list of value indices (-1: unknown).
     """
-    bs = config.align_batch_size
-    if recipe(name).task == "av":
-        from .tasks import avqa
-
-        clips = [avqa.clip("train", config.seed, 10 ** 7 + step * bs + j) for j in range(bs)]
-        labels = [avqa.labels(c) for c in clips]
-        from .models.base import Sample
-
-        samples = [Sample("", video=c.video, audio=c.audio) for c in clips]
-        return samples, {(mod, a): [lab[a] for lab in labels]
-                         for mod, attrs in avqa.ATTRIBUTES.items() for a in attrs}
-    from .models.base import Sample
-    from .tasks import easyvqa
-
-    paths, labels = easyvqa.image_labels("train")
-    idx = np.random.default_rng([config.seed, 10 ** 6, step]).integers(0, len(paths), bs)
-    return [Sample("", image=paths[i]) for i in idx], {("image", a): [v[i] for i in idx] for a, v in labels.items()}
-
-
-def _attribute_words(name: str) -> dict:
-    """(modality, attribute) -> the words its values are answered with."""
-    if recipe(name).task == "av":
-        from .tasks.avqa import ATTRIBUTES
-
-        return {(mod, a): values for mod, attrs in ATTRIBUTES.items() for a, values in attrs.items()}
-    from .tasks.easyvqa import ATTRIBUTES
-
-    return {("image", a): values for a, values in ATTRIBUTES.items()}
+    return get(name).alignment(step, config)
 
 
 def alignment_loss(adapter, name: str, samples, labels: dict):
     """Each media token against the word it stands for
-    (:data:`topovlm.models.mini.TOKEN_WORDS`): cross-entropy of its dot
+    (each mini model's ``token_words``): cross-entropy of its dot
     products with the candidate words' embeddings (tells the words apart)
     plus its squared distance to the right word's embedding relative to the
     embeddings' mean squared norm (keeps it on the embedding, and its scale
@@ -179,11 +95,11 @@ def alignment_loss(adapter, name: str, samples, labels: dict):
     """
     import torch
 
-    feats = mini.media_features(adapter, samples)
-    words = {key: mini.word_embeddings(adapter, values) for key, values in _attribute_words(name).items()}
+    feats = media_features(adapter, samples)
+    words = {key: word_embeddings(adapter, values) for key, values in get(name).attribute_words().items()}
     scale = torch.cat(list(words.values())).pow(2).sum(-1).mean()
     total, count = 0.0, 0
-    for modality, roles in mini.TOKEN_WORDS[name].items():
+    for modality, roles in get(name).token_words.items():
         for t, attr in enumerate(roles):
             if attr is None:
                 continue
@@ -192,8 +108,9 @@ def alignment_loss(adapter, name: str, samples, labels: dict):
             target = words[(modality, attr)][y.clamp(min=0)].to(feats[modality].device)
             tok = feats[modality][:, t]
             err = (tok - target).pow(2).sum(-1) / scale
-            ce = torch.nn.functional.cross_entropy(tok @ words[(modality, attr)].T.to(tok.device), y.clamp(min=0).to(tok.device),
-                                                   reduction="none")
+            ce = torch.nn.functional.cross_entropy(
+                tok @ words[(modality, attr)].T.to(tok.device), y.clamp(min=0).to(tok.device), reduction="none"
+            )
             total = total + ((err + ce) * known.to(err.device)).sum()
             count += int(known.sum())
     return total / max(count, 1)
@@ -205,13 +122,13 @@ def token_words(adapter, name: str, samples) -> dict:
     import torch
 
     with torch.no_grad():
-        feats = mini.media_features(adapter, samples)
+        feats = media_features(adapter, samples)
     out = {}
-    for modality, roles in mini.TOKEN_WORDS[name].items():
+    for modality, roles in get(name).token_words.items():
         for t, attr in enumerate(roles):
             if attr is not None:
-                values = _attribute_words(name)[(modality, attr)]
-                d = torch.cdist(feats[modality][:, t], mini.word_embeddings(adapter, values).to(feats[modality].device))
+                values = get(name).attribute_words()[(modality, attr)]
+                d = torch.cdist(feats[modality][:, t], word_embeddings(adapter, values).to(feats[modality].device))
                 out[(modality, t)] = [values[i] for i in d.argmin(1).tolist()]
     return out
 
@@ -233,14 +150,14 @@ def answer_loss(adapter, qas):
     import torch
 
     tok = adapter.tokenizer
-    answers = [q.answer + mini.END for q in qas]
+    answers = [q.answer + END for q in qas]
     inputs = adapter.to_device(adapter.encode([q.sample for q in qas], answers))
     ids, mask = inputs["input_ids"], inputs["attention_mask"]
     lengths = mask.sum(1)
     n_answer = torch.tensor([len(tok(a, add_special_tokens=False)["input_ids"]) for a in answers])
     pos = torch.arange(ids.shape[1])
     target = (pos[None] >= (lengths - n_answer.to(lengths.device))[:, None]) & (pos[None] < lengths[:, None])
-    cols = torch.unique(target.nonzero()[:, 1]) - 1          # predict token t from position t - 1
+    cols = torch.unique(target.nonzero()[:, 1]) - 1  # predict token t from position t - 1
     out = adapter.model(**inputs, logits_to_keep=cols.to(ids.device), use_cache=False)
     keep = target[:, cols + 1]
     return torch.nn.functional.cross_entropy(out.logits[keep].float(), ids[:, cols + 1][keep])
@@ -313,9 +230,11 @@ def _load_checkpoint(path: Path, trained, device: str) -> dict:
         state = json.loads(meta["state"])
         opt_json = json.loads(meta["opt"])
         params = {n: tensors[f"param/{n}"] for n in trained}
-    except Exception as exc:     # safetensors / json / a missing key: one message
-        raise TopoVLMInputError(f"training checkpoint {path} is unreadable ({exc.__class__.__name__}: {exc}); "
-                                "delete it or start over with --fresh (resume=False)") from None
+    except Exception as exc:  # safetensors / json / a missing key: one message
+        raise TopoVLMInputError(
+            f"training checkpoint {path} is unreadable ({exc.__class__.__name__}: {exc}); "
+            "delete it or start over with --fresh (resume=False)"
+        ) from None
     opt = None
     if opt_json is not None:
         slots: dict = {}
@@ -332,8 +251,11 @@ def _load_checkpoint(path: Path, trained, device: str) -> dict:
 
 
 def _state_path(name: str, config: TrainConfig, checkpoint_dir, cache_dir=None) -> Path:
-    key = hashlib.sha256(json.dumps([name, asdict(config), asdict(mini.SPECS[name]()), recipe(name).mix], sort_keys=True,
-                                    default=str).encode()).hexdigest()[:12]
+    key = hashlib.sha256(
+        json.dumps(
+            [name, asdict(config), asdict(get(name).spec()), recipe(name).mix], sort_keys=True, default=str
+        ).encode()
+    ).hexdigest()[:12]
     if checkpoint_dir is not None:
         root = Path(checkpoint_dir)
     else:
@@ -341,8 +263,17 @@ def _state_path(name: str, config: TrainConfig, checkpoint_dir, cache_dir=None) 
     return root / f"{name}-{key}.safetensors"
 
 
-def train(name: str, config: TrainConfig | None = None, out_dir=None, cache_dir=None, resume: bool = True,
-          progress: bool = True, device: str = "cpu", evaluate: bool = True, checkpoint_dir=None) -> dict:
+def train(
+    name: str,
+    config: TrainConfig | None = None,
+    out_dir=None,
+    cache_dir=None,
+    resume: bool = True,
+    progress: bool = True,
+    device: str = "cpu",
+    evaluate: bool = True,
+    checkpoint_dir=None,
+) -> dict:
     """Train a mini model from scratch (or resume) and store its weights.
 
     Parameters
@@ -352,7 +283,7 @@ def train(name: str, config: TrainConfig | None = None, out_dir=None, cache_dir=
         Default: the recipe's.
     out_dir : path, optional
         Where ``weights.safetensors``, ``mini.json`` and ``train_log.jsonl``
-        go; default the package's ``topovlm/weights/<name>``.
+        go; default the package's ``topovlm/models/mini/trained/<name>``.
     cache_dir : path, optional
         Cache root (default ``$TOPOVLM_CACHE`` or ``~/.cache/topovlm``): SmolLM2's
         conversion and, under ``train/``, the resumable checkpoints.
@@ -372,17 +303,16 @@ def train(name: str, config: TrainConfig | None = None, out_dir=None, cache_dir=
         seconds, accuracy per suite.
     """
     import torch
-    from tqdm.auto import tqdm
 
     rec = recipe(name)
     config = config or rec.config
     if config.steps < 1 or config.batch_size < 1:
         raise TopoVLMInputError("steps and batch_size must be positive")
     torch.manual_seed(config.seed)
-    adapter = mini.build(name, seed=config.seed, cache_dir=cache_dir)
+    adapter = build(name, seed=config.seed, cache_dir=cache_dir)
     adapter.model.to(device)
     named = dict(adapter.model.named_parameters())
-    trained = mini.trained_names(adapter)                 # everything stored: media modules + LoRA
+    trained = trained_names(adapter)  # everything stored: media modules + LoRA
     media = [named[n] for n in trained if "lora_" not in n]
     lora = [named[n] for n in trained if "lora_" in n]
     state, path = _State(), _state_path(name, config, checkpoint_dir, cache_dir)
@@ -409,8 +339,14 @@ def train(name: str, config: TrainConfig | None = None, out_dir=None, cache_dir=
             opt.zero_grad(set_to_none=True)
             losses.append(loss.item())
             if (step + 1) % (10 * config.log_every) == 0 or step + 1 == config.align_steps:
-                state.log.append({"stage": "align", "step": step + 1, "loss": float(np.mean(losses)),
-                                  "seconds": round(time.perf_counter() - t0, 1)})
+                state.log.append(
+                    {
+                        "stage": "align",
+                        "step": step + 1,
+                        "loss": float(np.mean(losses)),
+                        "seconds": round(time.perf_counter() - t0, 1),
+                    }
+                )
                 losses = []
         state.aligned = True
         state.seconds = time.perf_counter() - t0
@@ -438,8 +374,15 @@ def train(name: str, config: TrainConfig | None = None, out_dir=None, cache_dir=
         state.step = step + 1
         state.seconds = time.perf_counter() - t0
         if state.step % config.log_every == 0 or state.step == config.steps:
-            state.log.append({"stage": "qa", "step": state.step, "loss": float(np.mean(losses)), "lr": _lr(config, step),
-                              "seconds": round(state.seconds, 1)})
+            state.log.append(
+                {
+                    "stage": "qa",
+                    "step": state.step,
+                    "loss": float(np.mean(losses)),
+                    "lr": _lr(config, step),
+                    "seconds": round(state.seconds, 1),
+                }
+            )
             bar.set_postfix(loss=f"{np.mean(losses):.3f}")
             losses = []
         if state.step % config.checkpoint_every == 0 or state.step == config.steps:
@@ -449,23 +392,27 @@ def train(name: str, config: TrainConfig | None = None, out_dir=None, cache_dir=
     for p in media:
         p.requires_grad_(True)
     adapter.model.eval()
-    info = {"seed": config.seed, "train_config": asdict(config), "task": rec.task, "data": rec.notes,
-            "mix": dict(rec.mix),
-            "data_hash": hashlib.sha256("".join(state.digests).encode()).hexdigest(),
-            "train_seconds": round(state.seconds, 1), "device": device, "machine": platform.processor() or platform.machine(),
-            "torch": torch.__version__, "trained_parameters": int(sum(named[n].numel() for n in trained))}
+    info = {
+        "seed": config.seed,
+        "train_config": asdict(config),
+        "task": rec.task,
+        "data": rec.notes,
+        "mix": dict(rec.mix),
+        "data_hash": hashlib.sha256("".join(state.digests).encode()).hexdigest(),
+        "train_seconds": round(state.seconds, 1),
+        "device": device,
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "trained_parameters": int(sum(named[n].numel() for n in trained)),
+    }
     if evaluate:
-        from . import tasks
-        from .evaluate import accuracy
-
         n = config.eval_n if config.eval_n is not None else rec.eval_n
         t1 = time.perf_counter()
         scores = accuracy(adapter, tasks.load(rec.task, split="test", n=n), progress=progress)
         info["accuracy"] = scores
         info["eval"] = {"split": "test", "n": n, "seconds": round(time.perf_counter() - t1, 1)}
     adapter.model.to("cpu")
-    out = Path(out_dir) if out_dir is not None else mini.weights_dir(name)
-    mini.save(adapter, out, info)
+    out = Path(out_dir) if out_dir is not None else weights_dir(name)
+    save(adapter, out, info)
     (out / "train_log.jsonl").write_text("".join(json.dumps(r) + "\n" for r in state.log))
     return info
-

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._checks import TopoVLMInputError, is_number
+from .._checks import TopoVLMInputError, is_number
 
 COMBINE = ("mean", "max", "sum")
 
@@ -197,8 +197,16 @@ class LayerScores:
         return self._decoder(self.combined_activity)
 
 
-def topological_scores(images: np.ndarray, v_grid: np.ndarray, dims=(0, 1), alpha: float = 1.0, how: str = "mean",
-                       survival: str = "alive", include_self: bool = False, layer_map: str = "output") -> LayerScores:
+def topological_scores(
+    images: np.ndarray,
+    v_grid: np.ndarray,
+    dims=(0, 1),
+    alpha: float = 1.0,
+    how: str = "mean",
+    survival: str = "alive",
+    include_self: bool = False,
+    layer_map: str = "output",
+) -> LayerScores:
     """Activity, survival and consistency from (effective) persistence images.
 
     Parameters
@@ -227,13 +235,19 @@ def topological_scores(images: np.ndarray, v_grid: np.ndarray, dims=(0, 1), alph
     return LayerScores(tuple(dims), images.sum(axis=2), Z, S, how, layer_map)
 
 
-def standard_scores(images: np.ndarray, dims=(0, 1), alpha: float = 1.0, how: str = "mean",
-                    include_self: bool = False, layer_map: str = "output") -> LayerScores:
+def standard_scores(
+    images: np.ndarray,
+    dims=(0, 1),
+    alpha: float = 1.0,
+    how: str = "mean",
+    include_self: bool = False,
+    layer_map: str = "output",
+) -> LayerScores:
     """Scores for the standard-PH ablation: similarity of per-layer images.
 
     Parameters
     ----------
-    images : (P, L+1, R, R) — :func:`topovlm.images.standard_persistence_images`
+    images : (P, L+1, R, R) — :func:`topovlm.topology.images.standard_persistence_images`
 
     Notes
     -----

@@ -62,6 +62,8 @@ def circle_clouds(
     theta = (np.arange(n_points) + rng.uniform(-0.25, 0.25, n_points)) * (2 * np.pi / n_points)
     ring = np.stack([np.cos(theta), np.sin(theta)], axis=1)
     cluster = rng.normal(scale=blob, size=(n_points, 2))
-    out = [(ring if circle_from <= l < circle_until else cluster) + noise * rng.normal(size=(n_points, 2))
-           for l in range(n_layers)]
+    out = [
+        (ring if circle_from <= l < circle_until else cluster) + noise * rng.normal(size=(n_points, 2))
+        for l in range(n_layers)
+    ]
     return np.stack(out)

@@ -4,12 +4,12 @@ One function, :func:`zigzag_persistence`, with interchangeable engines:
 
 ========================  =====================================================
 ``"fast"`` (default)      ours: homology of each complex, then the zigzag of
-                          small matrices (:mod:`topovlm.zigzag_fast`)
+                          small matrices (:mod:`topovlm.topology.zigzag.fast`)
 ``"dionysus"``            dionysus' classic zigzag algorithm (reference)
 ``"dionysus-fast"``       dionysus' FastZigzag route (reference)
 ========================  =====================================================
 
-All engines return the same :class:`~topovlm.barcode.Barcode` (closed
+All engines return the same :class:`~topovlm.topology.barcode.Barcode` (closed
 intervals in zigzag indices; the test suite checks that they agree).
 A new engine is one function ``(ZigzagComplexes, max_dim) -> Barcode`` and one
 line in :data:`ENGINES`.
@@ -17,13 +17,13 @@ line in :data:`ENGINES`.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-from ._checks import TopoVLMInputError, check_choice
-from .barcode import Barcode
-from .complexes import ZigzagComplexes, zigzag_complexes
-from .zigzag_dionysus import dionysus_fast_zigzag_barcode, dionysus_zigzag_barcode
-from .zigzag_fast import fast_zigzag_barcode
+from ..._checks import TopoVLMInputError, check_choice
+from ..barcode import Barcode
+from ..complexes import ZigzagComplexes, zigzag_complexes
+from .fast import fast_zigzag_barcode
+from .reference import dionysus_fast_zigzag_barcode, dionysus_zigzag_barcode
 
 ENGINES: dict[str, Callable[[ZigzagComplexes, int], Barcode]] = {
     "fast": fast_zigzag_barcode,

@@ -40,16 +40,17 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.sparse as sp
+from ripser import ripser
 from scipy.sparse.csgraph import breadth_first_order, connected_components, minimum_spanning_tree
 
-from .barcode import Barcode
-from .complexes import ZigzagComplexes
-
+from ..barcode import Barcode
+from ..complexes import ZigzagComplexes
 
 # ----------------------------------------------------------------------------
 # Step 3: decomposition of an abstract zigzag module over Z/2.
 # Vectors are Python ints used as bit sets (bit r = coordinate r).
 # ----------------------------------------------------------------------------
+
 
 def _absorb_key(birth: int, forward: bool) -> tuple[int, int]:
     """Sort key, ascending = less able to absorb the others (see module doc)."""
@@ -89,7 +90,9 @@ def _reduce_in_order(vectors: list[int]) -> list[tuple[int, int]]:
     return out
 
 
-def decompose_zigzag_module(dims: list[int], backward: list[list[int]], forward: list[list[int]]) -> list[tuple[int, int]]:
+def decompose_zigzag_module(
+    dims: list[int], backward: list[list[int]], forward: list[list[int]]
+) -> list[tuple[int, int]]:
     """Barcode of a zigzag module ``V_0 <- W_0 -> V_1 <- W_1 -> ... -> V_L``.
 
     Parameters
@@ -121,9 +124,10 @@ def decompose_zigzag_module(dims: list[int], backward: list[list[int]], forward:
 
         pivmask = sum(1 << p for p in img)
 
-        def reduce_mod_image(v: int) -> tuple[int, int]:
+        def reduce_mod_image(v: int, img=img, pivmask=pivmask) -> tuple[int, int]:
             """Canonical representative of v modulo the image (zero on every
-            image pivot) and the preimage (bit set over W) of what was removed."""
+            image pivot) and the preimage (bit set over W) of what was removed
+            (this step's image: bound as defaults, the loop rebinds the names)."""
             pre = 0
             hit = v & pivmask
             while hit:
@@ -173,6 +177,7 @@ def decompose_zigzag_module(dims: list[int], backward: list[list[int]], forward:
 # Steps 1-2: homology of each complex and the induced maps.
 # ----------------------------------------------------------------------------
 
+
 def _pack(bits: np.ndarray) -> list[int]:
     """Columns of a (rows, cols) bool matrix as bit-set ints."""
     if bits.shape[0] == 0:
@@ -197,7 +202,6 @@ class _ComplexHomology:
     """H0 labels and H1 data of one flag complex (dimension <= 2)."""
 
     def __init__(self, n: int, keys: np.ndarray, weights: np.ndarray, want: str | None):
-        from ripser import ripser
 
         self.n, self.keys = n, keys
         edges = np.stack([keys // n, keys % n], axis=1)
