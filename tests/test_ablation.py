@@ -45,6 +45,7 @@ def llava():
     return mini.load("mini-llava-next")
 
 
+@pytest.mark.slow
 def test_every_variant_searches_the_same_clouds_and_removes_the_same_number_of_layers(llava):
     import topovlm as tv
 
@@ -65,6 +66,7 @@ def test_every_variant_searches_the_same_clouds_and_removes_the_same_number_of_l
     assert full["all"] >= 0.9 and all(0 <= r.relative <= 1.2 for r in rows)
 
 
+@pytest.mark.slow
 def test_selection_stability_returns_one_choice_per_seed(llava):
     chosen = ablation.selection_stability(
         llava, "easy-vqa", seeds=(0, 1), n_calib=10, sparsity=0.2, batch_size=5, cache_dir=False, progress=False

@@ -33,7 +33,7 @@ def known():
 
 def test_identity_layer_really_is_an_identity(known):
     ad, calib = known
-    hs = B._all_states(ad, calib.batches[0])
+    hs = tv.forward.all_states(ad, calib.batches[0])
     torch.testing.assert_close(hs[IDENTITY], hs[IDENTITY + 1])
 
 
@@ -104,6 +104,7 @@ def trained():
     return ad
 
 
+@pytest.mark.slow
 def test_sleb_removes_the_identity_layer_first(trained):
     calib = B.Calibration.build(trained, tv.calibration.fortune_prompts(16, seed=3), 8)
     res = B.run("sleb", trained, calib, 1 / 7)
@@ -136,6 +137,7 @@ def test_sleb_resumed_passes_equal_full_passes(family):
 
 @pytest.mark.parametrize("family", ["causal-lm", "llava-next", "videollama2"])
 @pytest.mark.parametrize("sparsity", [0.25, 0.5])
+@pytest.mark.slow
 def test_every_method_returns_round_sL_distinct_valid_layers(family, sparsity):
     ad = {
         "causal-lm": lambda: tiny.tiny_causal_lm("qwen2", 8),

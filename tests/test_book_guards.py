@@ -8,6 +8,9 @@ import sys
 from pathlib import Path
 
 import nbformat
+import pytest
+
+pytestmark = pytest.mark.slow  # builds books and runs nbval in subprocesses
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

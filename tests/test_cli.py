@@ -12,6 +12,7 @@ def run_cli(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "topovlm.cli", *args], capture_output=True, text=True, cwd=cwd)
 
 
+@pytest.mark.slow
 def test_search_command_writes_a_loadable_result(tmp_path):
     np.savez(tmp_path / "c.npz", clouds=tv.drifting_clouds(9, 60, 4, seed=1))
     r = run_cli("search", str(tmp_path / "c.npz"), "--k", "8", "--sparsity", "0.25", "--out", str(tmp_path / "res"))
@@ -22,6 +23,7 @@ def test_search_command_writes_a_loadable_result(tmp_path):
     assert len(res.layers_to_remove) == 2
 
 
+@pytest.mark.slow
 def test_search_command_bad_input_is_one_line_error(tmp_path):
     r = run_cli("search", str(tmp_path / "missing.npz"))
     assert r.returncode == 2 and "no such file" in r.stderr and "Traceback" not in r.stderr
@@ -33,6 +35,7 @@ def test_search_command_bad_input_is_one_line_error(tmp_path):
     assert r.returncode == 2 and "no array named 'clouds'" in r.stderr
 
 
+@pytest.mark.slow
 def test_extract_command_saves_clouds_for_search(tmp_path):
     from topovlm.models import tiny
 
@@ -61,6 +64,7 @@ def test_extract_command_saves_clouds_for_search(tmp_path):
     assert r.returncode == 0 and "remove 2 of 4" in r.stdout
 
 
+@pytest.mark.slow
 def test_prune_command_with_explicit_layers(tmp_path):
     from topovlm.models import tiny
 
@@ -74,6 +78,7 @@ def test_prune_command_with_explicit_layers(tmp_path):
     assert cfg["text_config"]["num_hidden_layers"] == 2
 
 
+@pytest.mark.slow
 def test_prune_command_progressive_records_its_rounds(tmp_path):
     from topovlm.models import tiny
 
@@ -119,6 +124,7 @@ def test_prune_command_progressive_records_its_rounds(tmp_path):
         (["--sparsity", "0.5", "--step", "0"], "--step must be a positive"),
     ],
 )
+@pytest.mark.slow
 def test_prune_command_bad_input_is_one_line_error(tmp_path, args, msg):
     from topovlm.models import tiny
 
@@ -140,12 +146,14 @@ def test_prune_command_bad_input_is_one_line_error(tmp_path, args, msg):
         (["--model", "smollm2", "--token", "first"], "token must be one of"),
     ],
 )
+@pytest.mark.slow
 def test_extract_command_bad_input_is_one_line_error(tmp_path, args, msg):
     r = run_cli("extract", *args, "--out", str(tmp_path / "c.npz"))
     assert r.returncode == 2, r.stderr[-1500:]
     assert msg in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_train_and_evaluate_bad_input_are_one_line_errors():
     r = run_cli("train", "mini-gpt")
     assert r.returncode == 2 and "unknown mini model 'mini-gpt'" in r.stderr and "Traceback" not in r.stderr
@@ -157,6 +165,7 @@ def test_train_and_evaluate_bad_input_are_one_line_errors():
     assert r.returncode == 2 and "unknown scoring 'logprob'" in r.stderr and "Traceback" not in r.stderr
 
 
+@pytest.mark.slow
 def test_search_command_takes_a_preset_and_the_open_choices(tmp_path):
     np.savez(tmp_path / "c.npz", clouds=tv.drifting_clouds(9, 60, 4, seed=1))
     r = run_cli(

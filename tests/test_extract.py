@@ -89,6 +89,7 @@ tv.extract(ad, family_samples(ad, 10), batch_size=3, cache_dir=sys.argv[1], prog
 """
 
 
+@pytest.mark.slow
 def test_killed_process_resumes_to_identical_clouds(ad, tmp_path):
     import os
 

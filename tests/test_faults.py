@@ -68,6 +68,7 @@ np.save(sys.argv[3], out)
 
 
 @pytest.mark.parametrize("sizes", [(4, 6), (5, 5)])
+@pytest.mark.slow
 def test_concurrent_extractions_into_one_cache_both_return_the_clouds(tmp_path, reference, sizes):
     procs = [_spawn(EXTRACT, tmp_path / "cache", b, tmp_path / f"out{i}.npy") for i, b in enumerate(sizes)]
     for p in procs:
@@ -109,6 +110,7 @@ tv.extract(ad, samples, batch_size=5, cache_dir=sys.argv[1], progress=False, on_
 
 
 @pytest.mark.parametrize("kill_after", [5, 15, 24])
+@pytest.mark.slow
 def test_a_kill_after_any_batch_resumes_to_the_same_clouds(tmp_path, reference, kill_after):
     p = _spawn(KILL_AT, tmp_path, kill_after)
     p.communicate(timeout=300)
@@ -237,6 +239,7 @@ def test_a_consistent_edit_with_a_recomputed_hash_is_still_range_checked(saved, 
 # --- training checkpoints: no pickle --------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_planted_pickle_is_never_unpickled_by_training_resume(tmp_path, monkeypatch):
     import pickle
 
@@ -330,6 +333,7 @@ def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "topovlm.cli", *map(str, args)], capture_output=True, text=True)
 
 
+@pytest.mark.slow
 def test_extract_with_an_unusable_out_fails_before_any_forward_pass(tmp_path):
     tiny.tiny_causal_lm("llama", 4).save(tmp_path / "m")
     (tmp_path / "p.txt").write_text("\n".join(f"prompt {i}" for i in range(6)))
@@ -366,6 +370,7 @@ def test_extract_with_an_unusable_out_fails_before_any_forward_pass(tmp_path):
     assert f"saved to {tmp_path / 'r' / 'noext.npz'}" in r.stdout and (tmp_path / "r" / "noext.npz").exists()
 
 
+@pytest.mark.slow
 def test_prune_refuses_a_sparsity_that_removes_every_layer_before_extracting(tmp_path):
     tiny.tiny_causal_lm("llama", 6).save(tmp_path / "m")
     r = run_cli(
@@ -383,6 +388,7 @@ def test_prune_refuses_a_sparsity_that_removes_every_layer_before_extracting(tmp
     assert not (tmp_path / "p").exists() and not (tmp_path / "cache" / "clouds").exists()
 
 
+@pytest.mark.slow
 def test_prune_refuses_clouds_of_another_model(tmp_path):
     tiny.tiny_causal_lm("llama", 4).save(tmp_path / "m")
     np.savez(tmp_path / "wide.npz", clouds=np.random.default_rng(0).random((5, 20, 48)))
@@ -421,6 +427,7 @@ def test_prune_refuses_clouds_of_another_model(tmp_path):
         (lambda p: np.savez(p, clouds=np.zeros((3, 4, 2), complex)), "real numbers"),
     ],
 )
+@pytest.mark.slow
 def test_search_refuses_files_that_are_not_clouds_in_one_line(tmp_path, make, msg):
     path = tmp_path / "c.npz"
     make(path)
@@ -431,6 +438,7 @@ def test_search_refuses_files_that_are_not_clouds_in_one_line(tmp_path, make, ms
     assert "Traceback" not in r.stderr and "allow_pickle" not in r.stderr
 
 
+@pytest.mark.slow
 def test_search_refuses_a_foreign_non_empty_out_before_searching(tmp_path):
     np.savez(tmp_path / "c.npz", clouds=tv.drifting_clouds(5, 30, 3))
     (tmp_path / "s").mkdir()

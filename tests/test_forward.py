@@ -120,6 +120,7 @@ def test_outcomes_are_computed_once_per_removal_and_equal_plain_passes():
         losses([9])
 
 
+@pytest.mark.slow
 def test_text_quality_matches_perplexity_and_factual_accuracy_per_removal():
     ad = FAMILIES["qwen2"]()
     texts = [f"text number {i} is here" + " and more" * i for i in range(5)]

@@ -8,6 +8,8 @@ import pytest
 from topovlm import TopoVLMInputError, tasks
 from topovlm.models import mini
 
+pytestmark = pytest.mark.slow  # loads SmolLM2 and the mini models, trains
+
 pytest.importorskip("peft")
 
 

@@ -153,6 +153,7 @@ print(type(model).__name__, model.config.get_text_config().num_hidden_layers)
 
 
 @pytest.mark.parametrize("family,arch", FAMILIES, ids=IDS)
+@pytest.mark.slow
 def test_pruned_checkpoint_reloads_without_topovlm(family, arch, tmp_path):
     from safetensors.torch import load_file, save_file
 

@@ -79,6 +79,7 @@ def test_the_sparsity_rule_removes_exactly_round_s_L_layers(data, s):
     assert len(layers) == m and len(set(layers)) == m and all(0 <= i < L for i in layers)
 
 
+@pytest.mark.slow
 def test_the_search_is_deterministic_across_processes(tmp_path):
     X = tv.drifting_clouds(6, 30, 3, seed=4)
     np.save(tmp_path / "X.npy", X)

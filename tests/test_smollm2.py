@@ -11,6 +11,8 @@ from conftest import insert_identity_layer
 
 import topovlm as tv
 
+pytestmark = pytest.mark.slow  # loads SmolLM2
+
 FACTS = [
     ("What is the capital of France?", ["paris"]),
     ("What is the capital of Japan?", ["tokyo"]),

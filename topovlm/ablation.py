@@ -19,13 +19,14 @@ from dataclasses import dataclass
 import numpy as np
 from tqdm.auto import tqdm
 
+from . import reports
 from ._checks import TopoVLMInputError
 from .calibration import calibration_set
-from .evaluate import Outcomes, correct, layer_ranges, per_suite, relative_score
+from .evaluate import Outcomes, correct, per_suite, relative_score
 from .extract import extract
-from .intervals import difference_interval, relative_score_interval
+from .reports import stability_table  # noqa: F401  (tv.ablation.stability_table)
 from .topology.search import SearchConfig, search
-from .topology.selection import jaccard
+from .topology.selection import jaccard, random_jaccard  # noqa: F401  (tv.ablation.random_jaccard)
 
 DEFAULT = "TopoVLM (zigzag, H1, EPI, k=15, alpha=1)"
 
@@ -150,47 +151,6 @@ def run_ablation(
     return full, rows
 
 
-def ablation_table(rows: list[AblationRow], reported: dict | None = None, reference: str = DEFAULT) -> str:
-    """Markdown: one row per variant, accuracy per suite (%), relative score
-    [95 % interval], its change against ``reference`` in points [paired 95 %
-    interval], and the paper's reported change."""
-    ref = next((r for r in rows if r.name == reference), None)
-    suites = [s for s in rows[0].accuracy if s != "all"]
-    ci = all(r.outcomes and r.full_outcomes for r in rows)
-    head = ["variant", "layers removed", *suites, "relative score" + (" [95 % CI]" if ci else ""), "change"]
-    if reported:
-        head.append("paper (reported change)")
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for r in rows:
-        if ref is None or r is ref:
-            change = "-"
-        elif ci:
-            d = difference_interval(r.outcomes, ref.outcomes, r.full_outcomes, r.suites)
-            change = f"{100 * d.value:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}]"
-        else:
-            change = f"{100 * (r.relative - ref.relative):+.1f}"
-        rel = relative_score_interval(r.outcomes, r.full_outcomes, r.suites).format(3) if ci else f"{r.relative:.3f}"
-        cells = [r.name, layer_ranges(r.layers), *(f"{100 * r.accuracy[s]:.1f}" for s in suites), rel, change]
-        if reported:
-            cells.append(reported.get(r.name, ""))
-        out.append("| " + " | ".join(cells) + " |")
-    return "\n".join(out)
-
-
-def random_jaccard(n_layers: int, n_remove: int, draws: int = 2000, seed: int = 0) -> float:
-    """Mean Jaccard index of two independent random choices of ``n_remove``
-    of ``n_layers`` layers: what agreement means nothing."""
-    rng = np.random.default_rng(seed)
-    return float(
-        np.mean(
-            [
-                jaccard(rng.choice(n_layers, n_remove, replace=False), rng.choice(n_layers, n_remove, replace=False))
-                for _ in range(draws)
-            ]
-        )
-    )
-
-
 def selection_stability(
     adapter,
     task: str,
@@ -236,17 +196,8 @@ def selection_stability(
     return out
 
 
-def stability_table(selections: dict, n_layers: int) -> str:
-    """Markdown: pairwise Jaccard indices of the selections, their mean, and
-    the mean of two random choices of the same size."""
-    keys = list(selections)
-    head = ["seed", *map(str, keys)]
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for a in keys:
-        out.append("| " + " | ".join([str(a), *(f"{jaccard(selections[a], selections[b]):.2f}" for b in keys)]) + " |")
-    pairs = [jaccard(selections[a], selections[b]) for i, a in enumerate(keys) for b in keys[i + 1 :]]
-    m = len(next(iter(selections.values())))
-    return (
-        "\n".join(out) + f"\n\nmean pairwise Jaccard index {np.mean(pairs):.2f}; two random choices of {m} of "
-        f"{n_layers} layers: {random_jaccard(n_layers, m):.2f}"
-    )
+def ablation_table(rows: list[AblationRow], reported: dict | None = None, reference: str = DEFAULT) -> str:
+    """Markdown: one row per variant, accuracy per suite (%), relative score
+    [95 % interval], its change against ``reference`` in points [paired 95 %
+    interval], and the paper's reported change (:func:`topovlm.reports.ablation_table`)."""
+    return reports.ablation_table(rows, reported, reference)

@@ -20,9 +20,9 @@ streamline      the contiguous block of n layers whose input and output are most
                 replacement layer
 sleb            greedy: remove the layer whose removal raises the calibration
                 loss least, repeat
-taylor          first-order |grad * weight| of the calibration loss, summed per layer
+taylor          first-order ``|grad * weight|`` of the calibration loss, summed per layer
 magnitude       Frobenius norm of a layer's weights
-wanda           sum over a layer's linear maps of |W_jk| * ||X_k||_2 (Wanda's score)
+wanda           sum over a layer's linear maps of ``|W_jk| * ||X_k||_2`` (Wanda's score)
 tamp            TAMP's multimodal density importance: (1 - vision density) +
                 (1 - text density) + (1 - cos(mean vision, mean text)) of a layer's
                 output tokens; text-only models: (1 - text density)
@@ -42,10 +42,10 @@ from tqdm.auto import tqdm
 
 from . import forward
 from ._checks import TopoVLMInputError
-from .extract import LayerTaps, extract
+from .extract import extract
+from .forward import Calibration, LayerTaps, all_states, calibration_loss, layer_inputs, token_nll, valid_tokens  # noqa: F401  (Calibration, calibration_loss: tv.baselines.*)
 from .models.base import Adapter
 from .prune import skipped
-from .samples import as_samples
 from .topology.search import search
 from .topology.selection import n_to_remove  # noqa: F401  (re-exported: baselines.n_to_remove)
 
@@ -60,22 +60,6 @@ def register(name: str):
         return fn
 
     return deco
-
-
-@dataclass
-class Calibration:
-    """The calibration set, as samples and as encoded batches (right-padded)."""
-
-    samples: list
-    batches: list
-    batch_size: int
-    n_backward: int = 0  # methods that backpropagate count their backward passes here
-
-    @classmethod
-    def build(cls, adapter: Adapter, samples, batch_size: int = 8) -> Calibration:
-        samples = as_samples(samples)
-        batches = [adapter.encode(samples[i : i + batch_size], None) for i in range(0, len(samples), batch_size)]
-        return cls(samples, batches, batch_size)
 
 
 @dataclass
@@ -131,26 +115,6 @@ class _Counter:
             h.remove()
 
 
-def _valid(batch):
-    """(B, T) bool of real (non-padding) tokens."""
-    return batch["attention_mask"].bool()
-
-
-def _all_states(adapter: Adapter, batch) -> list:
-    """Hidden states at every layer boundary: L+1 tensors (B, T, d), float32 on CPU."""
-    import torch
-
-    with LayerTaps(adapter.decoder_layers, lambda h: h.float().cpu()) as taps, torch.no_grad():
-        adapter.model(**adapter.to_device(batch), use_cache=False, logits_to_keep=1)
-    out = taps.out
-    if any(h.shape[1] != batch["attention_mask"].shape[1] for h in out):
-        raise TopoVLMInputError(
-            "this method needs the model's sequence to match input_ids (batch_size=1 "
-            "models that insert media features are not supported)"
-        )
-    return out
-
-
 def token_similarity(adapter: Adapter, calib: Calibration, metric: str = "cosine") -> np.ndarray:
     """Mean over real tokens of the similarity between layer boundaries.
 
@@ -163,8 +127,8 @@ def token_similarity(adapter: Adapter, calib: Calibration, metric: str = "cosine
 
     total, count = None, 0
     for batch in calib.batches:
-        hs = _all_states(adapter, batch)
-        mask = _valid(batch).reshape(-1)
+        hs = all_states(adapter, batch)
+        mask = valid_tokens(batch).reshape(-1)
         H = torch.stack([h.reshape(-1, h.shape[-1])[mask] for h in hs])  # (L+1, tokens, d)
         U = H / H.norm(dim=-1, keepdim=True).clamp_min(1e-12)
         C = torch.einsum("ltd,mtd->lmt", U, U).clamp(-1, 1)  # (L+1, L+1, tokens)
@@ -199,56 +163,6 @@ def streamline(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 
     return _block_influence(C), list(range(start, start + n_remove))
 
 
-def _token_nll(adapter: Adapter, batch, per_sample: bool = False):
-    """Summed next-token cross-entropy of one batch and its number of targets
-    (real text tokens only: no padding, no image/video/audio positions);
-    ``per_sample=True``: (B,) sums and (B,) counts, one per sample.
-
-    The 49k-word head runs only at the positions that predict a target (those
-    of any sample in the batch): media and padding positions cost no logits.
-    """
-    import torch
-
-    keep = _valid(batch)
-    media = adapter.media_token_mask(batch)
-    if media is not None:
-        keep = keep & ~media.to(keep.device)
-    target = keep[:, 1:]  # position t predicts token t + 1
-    cols = torch.nonzero(target.any(0)).squeeze(1)  # (C,) positions that predict some target
-    logits = adapter.model(
-        **adapter.to_device(batch), use_cache=False, logits_to_keep=cols.to(adapter.device)
-    ).logits.float()  # (B, C, V)
-    ids = batch["input_ids"][:, 1:][:, cols].to(logits.device)
-    nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids.reshape(-1), reduction="none")
-    mask = target[:, cols].reshape(-1).to(logits.device)
-    if per_sample:
-        B = ids.shape[0]
-        return (nll * mask).reshape(B, -1).sum(1), mask.reshape(B, -1).sum(1)
-    return (nll * mask).sum(), int(mask.sum())
-
-
-def calibration_loss(adapter: Adapter, calib: Calibration) -> float:
-    """Mean next-token cross-entropy over the real text tokens of the calibration set."""
-    import torch
-
-    total, count = 0.0, 0
-    for batch in calib.batches:
-        with torch.no_grad():
-            s, n = _token_nll(adapter, batch)
-        total += float(s)
-        count += n
-    return total / max(1, count)
-
-
-def _layer_inputs(adapter: Adapter, batch, removed) -> list:
-    """The input of every decoder layer (L tensors (B, T, d)) with ``removed`` skipped (one forward)."""
-    import torch
-
-    with skipped(adapter, removed), LayerTaps(adapter.decoder_layers, lambda h: h) as taps, torch.no_grad():
-        adapter.model(**adapter.to_device(batch), use_cache=False, logits_to_keep=1)
-    return taps.out[:-1]
-
-
 def _losses_without_each(adapter: Adapter, calib: Calibration, removed: list, resumed: bool = True) -> dict:
     """Calibration loss with ``removed`` plus each other layer j skipped, for every j.
 
@@ -264,16 +178,16 @@ def _losses_without_each(adapter: Adapter, calib: Calibration, removed: list, re
     total = {j: 0.0 for j in candidates}
     count = 0
     for batch in calib.batches:
-        inputs = _layer_inputs(adapter, batch, removed) if resumed else None
+        inputs = layer_inputs(adapter, batch, removed) if resumed else None
         for j in candidates:
             nxt = next((i for i in range(j + 1, L) if i not in removed), None) if resumed else None
             with torch.no_grad():
                 if nxt is None:  # the plain pruned forward
                     with skipped(adapter, removed + [j]):
-                        s, n = _token_nll(adapter, batch)
+                        s, n = token_nll(adapter, batch)
                 else:
                     with forward.resumed(adapter, nxt, inputs[j], also=removed):
-                        s, n = _token_nll(adapter, batch)
+                        s, n = token_nll(adapter, batch)
             total[j] += float(s)
         count += n
     return {j: t / max(1, count) for j, t in total.items()}
@@ -301,7 +215,7 @@ def sleb(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0, res
 @register("taylor")
 def taylor(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
     """First-order Taylor importance (LLM-Pruner, Ma et al., 2023), per layer:
-    sum over its weights of |dLoss/dw * w| for the calibration loss."""
+    sum over its weights of ``|dLoss/dw * w|`` for the calibration loss."""
     model = adapter.model
     layers = adapter.decoder_layers
     model.zero_grad(set_to_none=True)
@@ -312,7 +226,7 @@ def taylor(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
         p.requires_grad_(True)
     try:
         for batch in calib.batches:
-            s, n = _token_nll(adapter, batch)
+            s, n = token_nll(adapter, batch)
             loss = s / max(1, n)
             loss.backward()
             calib.n_backward += 1
@@ -345,7 +259,7 @@ def magnitude(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0
 
 @register("wanda")
 def wanda(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
-    """Wanda's score (Sun et al., 2024) summed per layer: sum_jk |W_jk| * ||X_k||_2 over
+    """Wanda's score (Sun et al., 2024) summed per layer: ``sum_jk |W_jk| * ||X_k||_2`` over
     every linear map, X_k the k-th input feature over the calibration tokens."""
     import torch
 
@@ -366,7 +280,7 @@ def wanda(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
     handles = [mod.register_forward_pre_hook(hook) for _, mod in linears]
     try:
         for batch in calib.batches:
-            state["mask"] = _valid(batch)
+            state["mask"] = valid_tokens(batch)
             with torch.no_grad():
                 adapter.model(**adapter.to_device(batch), use_cache=False, logits_to_keep=1)
     finally:
@@ -396,8 +310,8 @@ def tamp(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
     L = adapter.n_layers
     acc, n = np.zeros(L), 0
     for batch in calib.batches:
-        hs = _all_states(adapter, batch)[1:]
-        valid = _valid(batch)
+        hs = all_states(adapter, batch)[1:]
+        valid = valid_tokens(batch)
         media = adapter.media_token_mask(batch)
         for b in range(valid.shape[0]):
             text = valid[b] & (~media[b] if media is not None else True)
@@ -535,16 +449,4 @@ def compare(
     return results
 
 
-def results_table(results: list[BaselineResult]) -> str:
-    """Markdown table: layers removed, search time, forward/backward passes."""
-    rows = [
-        "| method | seed | layers removed | search s | forward batches | backward batches | "
-        "passes over calib. | notes |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in results:
-        rows.append(
-            f"| {r.method} | {r.seed} | {r.layers_to_remove} | {r.seconds:.2f} | {r.n_forward} | "
-            f"{r.n_backward} | {r.passes:.0f} | {r.notes} |"
-        )
-    return "\n".join(rows)
+from .reports import results_table  # noqa: E402, F401  (tv.baselines.results_table)

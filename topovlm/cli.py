@@ -29,7 +29,6 @@ from ._checks import TopoVLMInputError
 from ._outputs import check_out_dir, check_out_file
 from .baselines import check_methods, compare, n_to_remove, results_table
 from .calibration import calibration_set
-from .evaluate import chance, check_scoring, efficiency_table, measure
 from .extract import extract as run_extract
 from .models import load_model
 from .models.mini import check_name
@@ -37,7 +36,7 @@ from .models.mini.train import recipe
 from .models.mini.train import train as run_train
 from .progressive import prune_progressive
 from .prune import prune as run_prune
-from .sweep import pruning_sweep, study_data, sweep_table, task_of
+from .sweep import evaluation
 from .topology.search import SearchConfig
 from .topology.search import search as run_search
 
@@ -115,21 +114,9 @@ def search(
 ):
     """Choose the decoder layers to remove from cached hidden-state clouds."""
 
-    given = dict(
-        k=k,
-        alpha=alpha,
-        sigma=sigma,
-        sparsity=sparsity,
-        eps=eps,
-        metric=metric,
-        representation=representation,
-        homology=homology,
-        survival=survival,
-        layer_map=layer_map,
-        degenerate=degenerate,
-        dims=tuple(dims) or None,
-        keep=tuple(keep) or None,
-    )
+    scalars = dict(k=k, alpha=alpha, sigma=sigma, sparsity=sparsity, eps=eps, metric=metric)
+    choices = dict(representation=representation, homology=homology, survival=survival, layer_map=layer_map)
+    given = {**scalars, **choices, "degenerate": degenerate, "dims": tuple(dims) or None, "keep": tuple(keep) or None}
     overrides = {name: value for name, value in given.items() if value is not None}
     try:
         config = SearchConfig.preset(preset, **overrides) if preset else SearchConfig(**overrides)
@@ -408,51 +395,26 @@ def evaluate(
     """Held-out accuracy of the full model and of pruned ones (per suite, relative score), and efficiency."""
 
     try:
-        check_methods(methods)
-        check_scoring(scoring)
-        for s in sparsity:
-            if not 0 < s < 1:
-                raise TopoVLMInputError(f"sparsity must be in (0, 1), got {s!r}")
         adapter = load_model(model, device=device, cache_dir=cache_dir)
-        task = task_of(adapter)
-        calibration, questions = study_data(task, n_calib=n_calib, n=n)
-        full, rows = pruning_sweep(
+        report = evaluation(
             adapter,
-            calibration,
-            questions,
+            model,
             tuple(sparsity) or (0.25, 0.5, 0.6),
             tuple(methods) or ("topovlm", "shortgpt", "random"),
-            tuple(range(random_seeds)),
-            scoring=scoring,
+            random_seeds,
+            n,
+            n_calib,
+            scoring,
+            efficiency,
         )
     except TopoVLMInputError as exc:
         _fail(exc)
-    how = (
-        "constrained greedy decoding among each question's possible answers (exact match of the free answer "
-        "in the last column)"
-        if scoring == "choice"
-        else "exact match of the greedy answer"
-    )
-    text = (
-        f"{model}: {len(questions)} held-out {task} questions, {n_calib} calibration samples; scored by {how}\n\n"
-        + sweep_table(full, rows, chance=chance(questions) if scoring == "choice" else None)
-    )
-    if efficiency:
-        half = next((r for r in rows if r.sparsity == 0.5 and r.method == "topovlm"), None)
-        layers = list(half.layers) if half else list(range(0, adapter.n_layers, 2))
-        before = measure(adapter, questions[0].sample)
-        pruned = adapter.copy()
-        run_prune(pruned, layers)
-        text += "\n\nefficiency, full vs 50 % pruned\n\n" + efficiency_table(
-            before, measure(pruned, questions[0].sample)
-        )
+    text = report.text()
     typer.echo(text)
     if out is not None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "evaluation.md").write_text(text + "\n")
-        (out / "evaluation.json").write_text(
-            json.dumps({"scoring": scoring, "full": full.to_dict(), "rows": [r.to_dict() for r in rows]}, indent=2)
-        )
+        (out / "evaluation.json").write_text(json.dumps(report.to_dict(), indent=2))
 
 
 if __name__ == "__main__":

@@ -18,18 +18,16 @@
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass
-
 import numpy as np
 from tqdm.auto import tqdm
 
 from ._checks import TopoVLMInputError
-from .baselines import Calibration, _token_nll, calibration_loss
-from .forward import Replay
+from .efficiency import Efficiency, measure  # noqa: F401  (tv.evaluate.measure)
+from .forward import Calibration, Replay, calibration_loss, token_nll
 from .intervals import perplexity_ratio_interval
 from .models.base import Adapter
 from .prune import check_layers, removed
+from .reports import efficiency_table, layer_ranges, quality_table  # noqa: F401  (chapters call tv.evaluate.*)
 from .samples import as_samples
 from .tasks import is_correct
 
@@ -238,7 +236,7 @@ def text_losses(adapter: Adapter, samples, batch_size: int = 8, skip=()) -> tupl
     nll, tokens = [], []
     with removed(adapter, list(skip)), torch.no_grad():
         for batch in calib.batches:
-            s, n = _token_nll(adapter, batch, per_sample=True)
+            s, n = token_nll(adapter, batch, per_sample=True)
             nll.append(s.double().cpu().numpy())
             tokens.append(n.long().cpu().numpy())
     return np.concatenate(nll), np.concatenate(tokens)
@@ -339,141 +337,3 @@ def factual_accuracy(adapter: Adapter, facts=FACTS, skip=(), max_new_tokens: int
         answers = adapter.generate([q for q, _ in facts], max_new_tokens=max_new_tokens)
     right = [any(w in a.lower() for w in ok) for (_, ok), a in zip(facts, answers)]
     return float(np.mean(right)), answers
-
-
-@dataclass(frozen=True)
-class Efficiency:
-    """Cost of one model on one prompt (medians of repeated runs).
-
-    ``memory_mb`` is the peak GPU memory allocated on CUDA; on the CPU, the
-    bytes of the weights plus the KV cache the generation held (what scales
-    with the number of layers; the process's own overhead does not).
-    """
-
-    n_layers: int
-    params_m: float
-    prefill_ms: float
-    decode_ms_per_token: float
-    memory_mb: float = float("nan")
-
-
-def _cache_bytes(cache) -> int:
-    layers = getattr(cache, "layers", None)
-    pairs = [(layer.keys, layer.values) for layer in layers] if layers is not None else list(cache or ())
-    return sum(t.numel() * t.element_size() for pair in pairs for t in pair if hasattr(t, "numel"))
-
-
-def measure(
-    adapter: Adapter, prompt="Tell me about the history of mathematics.", new_tokens: int = 32, repeat: int = 3
-) -> Efficiency:
-    """Prefill time, per-token decode latency (greedy, KV cache on) and memory.
-
-    Parameters
-    ----------
-    adapter : Adapter
-    prompt : str or Sample
-        A sample with an image/video/audio times the multimodal prompt.
-    """
-    import torch
-
-    inputs = adapter.to_device(adapter.encode(as_samples([prompt]), None))
-    pad = adapter.tokenizer.pad_token_id
-    cuda = adapter.device.type == "cuda"
-    prefill, decode = [], []
-    with torch.no_grad():
-        adapter.model(**inputs, use_cache=True)  # warm-up
-        if cuda:
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-        for _ in range(repeat):
-            t0 = time.perf_counter()
-            adapter.model(**inputs, use_cache=True, logits_to_keep=1)
-            t1 = time.perf_counter()
-            out = adapter.model.generate(
-                **inputs,
-                max_new_tokens=new_tokens,
-                min_new_tokens=new_tokens,
-                do_sample=False,
-                pad_token_id=pad,
-                return_dict_in_generate=True,
-            )
-            if cuda:
-                torch.cuda.synchronize()
-            t2 = time.perf_counter()
-            prefill.append(t1 - t0)
-            decode.append(((t2 - t1) - (t1 - t0)) / (new_tokens - 1))
-    if cuda:
-        memory = torch.cuda.max_memory_allocated()
-    else:
-        weights = sum(
-            t.numel() * t.element_size() for t in list(adapter.model.parameters()) + list(adapter.model.buffers())
-        )
-        memory = weights + _cache_bytes(out.past_key_values)
-    return Efficiency(
-        adapter.n_layers,
-        adapter.n_parameters() / 1e6,
-        1e3 * float(np.median(prefill)),
-        1e3 * float(np.median(decode)),
-        memory / 2**20,
-    )
-
-
-def efficiency_table(full: Efficiency, pruned: Efficiency) -> str:
-    """Markdown table full vs pruned, with the ideal ratio L / L_kept."""
-    ideal = full.n_layers / pruned.n_layers
-    rows = [
-        "| | decoder layers | parameters (M) | memory (MB) | prefill (ms) | decode (ms/token) |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, e in (("full", full), ("pruned", pruned)):
-        rows.append(
-            f"| {name} | {e.n_layers} | {e.params_m:.1f} | {e.memory_mb:.0f} | {e.prefill_ms:.1f} | "
-            f"{e.decode_ms_per_token:.1f} |"
-        )
-    rows.append(
-        f"| full / pruned | {ideal:.2f} | {full.params_m / pruned.params_m:.2f} | "
-        f"{full.memory_mb / pruned.memory_mb:.2f} | {full.prefill_ms / pruned.prefill_ms:.2f} | "
-        f"{full.decode_ms_per_token / pruned.decode_ms_per_token:.2f} |"
-    )
-    return "\n".join(rows) + f"\n\nideal speed-up of the decoder stack: L / L_kept = {ideal:.2f}"
-
-
-def layer_ranges(layers) -> str:
-    """Compact layer list: [0, 1, 2, 5, 7, 8] -> "0-2, 5, 7-8"."""
-    out, run = [], []
-    for x in sorted(layers):
-        if run and x != run[-1] + 1:
-            out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-            run = []
-        run.append(x)
-    if run:
-        out.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
-    return ", ".join(out)
-
-
-def quality_table(rows, full_ppl: float, full_acc: float) -> str:
-    """Markdown table of methods: layers, search cost, held-out perplexity, factual accuracy.
-
-    Parameters
-    ----------
-    rows : list of (BaselineResult, perplexity, accuracy) or (..., Interval)
-        With a fourth item, the perplexity ratio's bootstrap interval over texts
-        (:func:`topovlm.intervals.perplexity_ratio_interval`) is shown beside it.
-    full_ppl, full_acc : float
-        The unpruned model's numbers (the reference row).
-    """
-    ci = all(len(row) > 3 for row in rows)
-    out = [
-        f"| method | layers removed | search time | passes | perplexity | x full{' [95 % CI]' if ci else ''} | factual |",
-        "|---|---|---|---|---|---|---|",
-        f"| full model | - | - | - | {full_ppl:.1f} | 1.00 | {full_acc:.0%} |",
-    ]
-    for row in rows:
-        r, ppl, acc = row[:3]
-        name = r.method + (f" (seed {r.seed})" if r.method == "random" else "")
-        ratio = f"{ppl / full_ppl:.3g}" if not ci else f"{row[3].value:.3g} [{row[3].low:.3g}, {row[3].high:.3g}]"
-        out.append(
-            f"| {name} | {layer_ranges(r.layers_to_remove)} | {r.seconds:.1f} s | {r.passes:.0f} | {ppl:.4g} | "
-            f"{ratio} | {acc:.0%} |"
-        )
-    return "\n".join(out)

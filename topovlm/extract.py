@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from ._cache import default_cache_dir
 from ._checks import TopoVLMInputError, check_choice
+from .forward import LayerTaps, ModuleTaps
 from .models.base import RET_MARKER, TOKEN_CHOICES, Adapter
 from .samples import Sample, as_samples
 
@@ -93,64 +94,6 @@ def cache_key(
 
 def _meta_key(meta: dict) -> str:
     return hashlib.sha256(json.dumps(meta, sort_keys=True).encode()).hexdigest()[:20]
-
-
-class LayerTaps:
-    """Forward hooks keeping ``reduce(h)`` at every decoder-layer boundary.
-
-    ``out[0]`` comes from the input of layer 0 (the embeddings, media merged in),
-    ``out[i+1]`` from the output of layer i; ``h`` is (B, T, d). Use as a context
-    manager, or call :meth:`remove`.
-    """
-
-    def __init__(self, layers, reduce: Callable):
-        self.reduce = reduce
-        self.out: list = [None] * (len(layers) + 1)
-        self.handles = [layers[0].register_forward_pre_hook(self._pre, with_kwargs=True)]
-        for i, layer in enumerate(layers):
-            self.handles.append(layer.register_forward_hook(self._post(i + 1)))
-
-    def _pre(self, module, args, kwargs):
-        self.out[0] = self.reduce((args[0] if args else kwargs["hidden_states"]).detach())
-
-    def _post(self, index):
-        def hook(module, args, output):
-            h = output[0] if isinstance(output, (tuple, list)) else output
-            self.out[index] = self.reduce(h.detach())
-
-        return hook
-
-    def remove(self):
-        for h in self.handles:
-            h.remove()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
-        return False
-
-
-class ModuleTaps:
-    """Forward hooks keeping ``reduce(output)`` of each module: ``out[i]`` from
-    ``modules[i]`` (the ``point="normed"`` clouds: :meth:`Adapter.norm_modules`)."""
-
-    def __init__(self, modules, reduce: Callable):
-        self.reduce = reduce
-        self.out: list = [None] * len(modules)
-        self.handles = [m.register_forward_hook(self._post(i)) for i, m in enumerate(modules)]
-
-    def _post(self, index):
-        def hook(module, args, output):
-            h = output[0] if isinstance(output, (tuple, list)) else output
-            self.out[index] = self.reduce(h.detach())
-
-        return hook
-
-    remove = LayerTaps.remove
-    __enter__ = LayerTaps.__enter__
-    __exit__ = LayerTaps.__exit__
 
 
 class _AtToken:

@@ -41,13 +41,14 @@ import numpy as np
 from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
-from . import tasks
+from . import reports, tasks
 from ._checks import TopoVLMInputError
 from .baselines import IMPORTANCE_RANKED, METHODS, Calibration, at_sparsity, n_to_remove, run
 from .calibration import calibration_set, fortune_prompts
-from .evaluate import Outcomes, correct, layer_ranges, text_losses
+from .evaluate import Outcomes, correct, text_losses
 from .extract import extract
 from .intervals import LEVEL, Interval, _interval, draws, perplexity_ratio_interval, relative_score_interval, resample
+from .reports import test_table  # noqa: F401  (tv.fidelity.test_table)
 from .topology.search import PRESETS, SearchConfig, search
 
 #: Fields of a reading that change the clouds rather than the search.
@@ -466,35 +467,6 @@ def run_test(
     return rows
 
 
-def dev_table(rows: list[Row], readings: list[Reading]) -> str:
-    """Markdown: every reading (rows) by model and sparsity (columns) on dev:
-    relative score [95 % CI] (vision-language models) or perplexity x full
-    [95 % CI] (text model), and the mean rank over the columns."""
-    ranks = mean_ranks(rows)
-    cells = sorted({(r.model, r.sparsity) for r in rows}, key=lambda c: ([r.model for r in rows].index(c[0]), c[1]))
-    head = ["reading", *(f"{m}, {s:.0%}" for m, s in cells), "mean rank"]
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    at = {(r.reading, r.model, r.sparsity): r for r in rows}
-    for reading in readings:
-        if reading.name not in ranks:
-            continue
-        vals = [at[(reading.name, m, s)].cell(2) if (reading.name, m, s) in at else "" for m, s in cells]
-        out.append("| " + " | ".join([reading.name, *vals, f"{ranks[reading.name]:.2f}"]) + " |")
-    return "\n".join(out)
-
-
-def test_table(rows: list[Row]) -> str:
-    """Markdown: the finalists and the baselines on test, per model and sparsity,
-    with the layers removed and the share of the full model kept [95 % interval]."""
-    out = [
-        "| model | sparsity | method | layers removed | relative score or perplexity x full [95 % CI] |",
-        "|---|---|---|---|---|",
-    ]
-    for r in rows:
-        out.append(f"| {r.model} | {r.sparsity:.0%} | {r.reading} | {layer_ranges(r.layers)} | {r.cell(3)} |")
-    return "\n".join(out)
-
-
 def matches_defaults(reading: Reading, n_calib: int | None = None) -> bool:
     """Whether the package's defaults (``SearchConfig()``, ``tv.extract``'s token
     and point) are this reading, so that the other chapters use it."""
@@ -603,3 +575,9 @@ def finding_lines(rows: list[Row], readings) -> list[str]:
             f"{f['consistency_peak']} (middle/deep: {verdict(f['consistency_deep'])})"
         )
     return lines
+
+
+def dev_table(rows: list[Row], readings: list[Reading]) -> str:
+    """Markdown: every reading by model and sparsity on dev, with its mean rank
+    (:func:`topovlm.reports.dev_table`)."""
+    return reports.dev_table(rows, readings, mean_ranks(rows))

@@ -1,4 +1,9 @@
-"""Forward passes that start in the middle of the decoder.
+"""Forward passes: calibration batches, token losses, layer taps, and passes that
+start in the middle of the decoder.
+
+Shared by extraction (:class:`LayerTaps`, :class:`ModuleTaps`), the baselines
+(:class:`Calibration`, :func:`token_nll`, :func:`all_states`,
+:func:`layer_inputs`) and evaluation (:func:`calibration_loss`, :class:`Replay`).
 
 Removing decoder layers changes nothing *before* the first removed layer: its
 input is the full model's. Studies that evaluate many removals on the same
@@ -11,12 +16,158 @@ skips the layers whose output it already has.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 
 from ._checks import TopoVLMInputError
 from .models.base import Adapter
 from .prune import check_layers, removed, skipped
+from .samples import as_samples
+
+
+@dataclass
+class Calibration:
+    """The calibration set, as samples and as encoded batches (right-padded)."""
+
+    samples: list
+    batches: list
+    batch_size: int
+    n_backward: int = 0  # methods that backpropagate count their backward passes here
+
+    @classmethod
+    def build(cls, adapter: Adapter, samples, batch_size: int = 8) -> Calibration:
+        samples = as_samples(samples)
+        batches = [adapter.encode(samples[i : i + batch_size], None) for i in range(0, len(samples), batch_size)]
+        return cls(samples, batches, batch_size)
+
+
+def valid_tokens(batch):
+    """(B, T) bool of real (non-padding) tokens."""
+    return batch["attention_mask"].bool()
+
+
+def token_nll(adapter: Adapter, batch, per_sample: bool = False):
+    """Summed next-token cross-entropy of one batch and its number of targets
+    (real text tokens only: no padding, no image/video/audio positions);
+    ``per_sample=True``: (B,) sums and (B,) counts, one per sample.
+
+    The 49k-word head runs only at the positions that predict a target (those
+    of any sample in the batch): media and padding positions cost no logits.
+    """
+    import torch
+
+    keep = valid_tokens(batch)
+    media = adapter.media_token_mask(batch)
+    if media is not None:
+        keep = keep & ~media.to(keep.device)
+    target = keep[:, 1:]  # position t predicts token t + 1
+    cols = torch.nonzero(target.any(0)).squeeze(1)  # (C,) positions that predict some target
+    logits = adapter.model(
+        **adapter.to_device(batch), use_cache=False, logits_to_keep=cols.to(adapter.device)
+    ).logits.float()  # (B, C, V)
+    ids = batch["input_ids"][:, 1:][:, cols].to(logits.device)
+    nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids.reshape(-1), reduction="none")
+    mask = target[:, cols].reshape(-1).to(logits.device)
+    if per_sample:
+        B = ids.shape[0]
+        return (nll * mask).reshape(B, -1).sum(1), mask.reshape(B, -1).sum(1)
+    return (nll * mask).sum(), int(mask.sum())
+
+
+def calibration_loss(adapter: Adapter, calib: Calibration) -> float:
+    """Mean next-token cross-entropy over the real text tokens of the calibration set."""
+    import torch
+
+    total, count = 0.0, 0
+    for batch in calib.batches:
+        with torch.no_grad():
+            s, n = token_nll(adapter, batch)
+        total += float(s)
+        count += n
+    return total / max(1, count)
+
+
+class LayerTaps:
+    """Forward hooks keeping ``reduce(h)`` at every decoder-layer boundary.
+
+    ``out[0]`` comes from the input of layer 0 (the embeddings, media merged in),
+    ``out[i+1]`` from the output of layer i; ``h`` is (B, T, d). Use as a context
+    manager, or call :meth:`remove`.
+    """
+
+    def __init__(self, layers, reduce: Callable):
+        self.reduce = reduce
+        self.out: list = [None] * (len(layers) + 1)
+        self.handles = [layers[0].register_forward_pre_hook(self._pre, with_kwargs=True)]
+        for i, layer in enumerate(layers):
+            self.handles.append(layer.register_forward_hook(self._post(i + 1)))
+
+    def _pre(self, module, args, kwargs):
+        self.out[0] = self.reduce((args[0] if args else kwargs["hidden_states"]).detach())
+
+    def _post(self, index):
+        def hook(module, args, output):
+            h = output[0] if isinstance(output, (tuple, list)) else output
+            self.out[index] = self.reduce(h.detach())
+
+        return hook
+
+    def remove(self):
+        for h in self.handles:
+            h.remove()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
+
+
+class ModuleTaps:
+    """Forward hooks keeping ``reduce(output)`` of each module: ``out[i]`` from
+    ``modules[i]`` (the ``point="normed"`` clouds: :meth:`Adapter.norm_modules`)."""
+
+    def __init__(self, modules, reduce: Callable):
+        self.reduce = reduce
+        self.out: list = [None] * len(modules)
+        self.handles = [m.register_forward_hook(self._post(i)) for i, m in enumerate(modules)]
+
+    def _post(self, index):
+        def hook(module, args, output):
+            h = output[0] if isinstance(output, (tuple, list)) else output
+            self.out[index] = self.reduce(h.detach())
+
+        return hook
+
+    remove = LayerTaps.remove
+    __enter__ = LayerTaps.__enter__
+    __exit__ = LayerTaps.__exit__
+
+
+def all_states(adapter: Adapter, batch) -> list:
+    """Hidden states at every layer boundary: L+1 tensors (B, T, d), float32 on CPU."""
+    import torch
+
+    with LayerTaps(adapter.decoder_layers, lambda h: h.float().cpu()) as taps, torch.no_grad():
+        adapter.model(**adapter.to_device(batch), use_cache=False, logits_to_keep=1)
+    out = taps.out
+    if any(h.shape[1] != batch["attention_mask"].shape[1] for h in out):
+        raise TopoVLMInputError(
+            "this method needs the model's sequence to match input_ids (batch_size=1 "
+            "models that insert media features are not supported)"
+        )
+    return out
+
+
+def layer_inputs(adapter: Adapter, batch, removed) -> list:
+    """The input of every decoder layer (L tensors (B, T, d)) with ``removed`` skipped (one forward)."""
+    import torch
+
+    with skipped(adapter, removed), LayerTaps(adapter.decoder_layers, lambda h: h) as taps, torch.no_grad():
+        adapter.model(**adapter.to_device(batch), use_cache=False, logits_to_keep=1)
+    return taps.out[:-1]
 
 
 class resumed:

@@ -35,9 +35,10 @@ def markdown(frame: pd.DataFrame, note: str = "") -> str:
     """A frame of display strings as a Markdown table (``note`` as a paragraph after it)."""
 
     def line(cells) -> str:
-        return "|" + "|".join(f" {c} " if str(c) != "" else " " for c in cells) + "|"
+        return "| " + " | ".join(str(c) for c in cells) + " |"
 
-    out = [line(frame.columns), "|" + "---|" * len(frame.columns)]
+    head = line(frame.columns).replace("|  |", "| |")  # an unnamed first column: "| | a |"
+    out = [head, "|" + "---|" * len(frame.columns)]
     out += [line(row) for row in frame.itertuples(index=False)]
     return "\n".join(out) + (f"\n\n{note}" if note else "")
 
@@ -512,5 +513,5 @@ def versions_frame(versions: dict) -> pd.DataFrame:
 def versions_table(versions: dict) -> str:
     f = versions_frame(versions)
     return markdown(
-        pd.DataFrame({"package": f.package, "version": [v if v is not None else "not installed" for v in f.version]})
+        pd.DataFrame({"package": f.package, "version": ["not installed" if pd.isna(v) else v for v in f.version]})
     )

@@ -23,10 +23,9 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ._checks import TopoVLMInputError, check_choice
-from .ablation import random_jaccard
 from .calibration import calibration_set
-from .evaluate import layer_ranges
 from .extract import extract
+from .reports import robustness_table  # noqa: F401  (tv.robustness.robustness_table)
 from .samples import Sample
 from .topology.search import SearchConfig, search
 from .topology.selection import jaccard
@@ -38,7 +37,9 @@ PERTURBATIONS = ("none", "shuffle", "noise", "both")
 class CalibrationVariant:
     """One calibration set.
 
-    Parameters
+    Drawn by :func:`topovlm.calibration.calibration_set`, then :func:`perturbed`.
+
+    Attributes
     ----------
     name : str
     source : str
@@ -154,25 +155,3 @@ def calibration_robustness(
         reference = layers if reference is None else reference
         rows.append(RobustnessRow(v, layers, jaccard(layers, reference), scorer(layers) if scorer else None))
     return rows
-
-
-def robustness_table(rows: list[RobustnessRow], n_layers: int) -> str:
-    """Markdown: each variant's layers, Jaccard with the reference, score; and
-    the Jaccard of two random choices of the same size (agreement by chance)."""
-
-    out = [
-        "| calibration | source | n | seed | perturbation | layers removed | Jaccard with the first | score |",
-        "|---|---|---|---|---|---|---|---|",
-    ]
-    for r in rows:
-        v = r.variant
-        score = r.score.format(3) if hasattr(r.score, "format") else ("-" if r.score is None else str(r.score))
-        out.append(
-            f"| {v.name} | {v.source} | {v.n} | {v.seed} | {v.perturb} | {layer_ranges(list(r.layers))} | "
-            f"{r.jaccard:.2f} | {score} |"
-        )
-    m = len(rows[0].layers)
-    return "\n".join(out) + (
-        f"\n\ntwo random choices of {m} of {n_layers} layers agree by a Jaccard index of "
-        f"{random_jaccard(n_layers, m):.2f} on average"
-    )

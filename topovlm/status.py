@@ -6,6 +6,8 @@ import os
 import platform
 from importlib import metadata
 
+from . import reports
+
 PACKAGES = (
     "topovlm",
     "numpy",
@@ -46,6 +48,4 @@ def versions() -> dict:
 
 def versions_table() -> str:
     """:func:`versions` as a Markdown table."""
-    rows = ["| package | version |", "|---|---|"]
-    rows += [f"| {k} | {v if v is not None else 'not installed'} |" for k, v in versions().items()]
-    return "\n".join(rows)
+    return reports.versions_table(versions())

@@ -22,10 +22,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from . import tasks
-from .baselines import compare, run
+from ._checks import TopoVLMInputError
+from .baselines import check_methods, compare, run
 from .calibration import calibration_set
-from .evaluate import Outcomes, accuracy, correct, layer_ranges, per_suite, relative_score
+from .efficiency import measure
+from .evaluate import Outcomes, accuracy, chance, check_scoring, correct, per_suite, relative_score
 from .intervals import relative_score_interval
+from .prune import prune
+from .reports import efficiency_table, sweep_table
 
 
 def task_of(adapter) -> str | None:
@@ -106,6 +110,29 @@ class SweepRow:
         if not self.outcomes or not full.outcomes:
             return None
         return relative_score_interval(self.outcomes, full.outcomes, full.suites, seed=seed)
+
+    @classmethod
+    def mean_of(cls, rows: list[SweepRow]) -> SweepRow:
+        """The mean of several seeds' rows (random baseline): mean accuracies and
+        per-question outcomes, named ``random (mean of n)``."""
+        outcomes = tuple(np.mean([r.outcomes for r in rows], axis=0).tolist()) if all(r.outcomes for r in rows) else ()
+        return cls(
+            rows[0].sparsity,
+            f"random (mean of {len(rows)})",
+            -1,
+            (),
+            _mean([r.accuracy for r in rows]),
+            float(np.mean([r.relative for r in rows])),
+            float(np.mean([r.seconds for r in rows])),
+            _mean([r.exact for r in rows]),
+            outcomes,
+            rows[0].suites,
+        )
+
+    @classmethod
+    def chance_row(cls, full: SweepRow, chance: dict) -> SweepRow:
+        """Uniform guessing (:func:`topovlm.evaluate.chance`) as a row against ``full``."""
+        return cls(0.0, "chance", -1, (), chance, relative_score(chance, full.accuracy), 0.0)
 
 
 def pruning_sweep(
@@ -215,79 +242,109 @@ def _mean(dicts: list) -> dict | None:
     return None if dicts[0] is None else {k: float(np.mean([d[k] for d in dicts])) for k in dicts[0]}
 
 
-def _mean_row(rows: list[SweepRow]) -> SweepRow:
-    outcomes = tuple(np.mean([r.outcomes for r in rows], axis=0).tolist()) if all(r.outcomes for r in rows) else ()
-    return SweepRow(
-        rows[0].sparsity,
-        f"random (mean of {len(rows)})",
-        -1,
-        (),
-        _mean([r.accuracy for r in rows]),
-        float(np.mean([r.relative for r in rows])),
-        float(np.mean([r.seconds for r in rows])),
-        _mean([r.exact for r in rows]),
-        outcomes,
-        rows[0].suites,
-    )
+@dataclass
+class Evaluation:
+    """What ``topovlm evaluate`` reports: the sweep of one model, and its efficiency.
 
-
-def sweep_table(
-    full: SweepRow,
-    rows: list[SweepRow],
-    reported: dict | None = None,
-    chance: dict | None = None,
-    reported_on: str = "",
-) -> str:
-    """Markdown: one row per (sparsity, method), accuracy per suite in %, relative score.
-
-    Random seeds get their own rows and a mean row (its interval resamples
-    the questions of the seeds' mean outcome). Rows that carry per-question
-    outcomes show the relative score with its paired bootstrap 95 % interval
-    (:mod:`topovlm.intervals`). When the sweep recorded
-    exact match, its overall value is a column of its own. ``chance`` (from
-    :func:`topovlm.evaluate.chance`) adds the row of uniform guessing;
-    ``reported`` maps a method to the paper's relative score, shown in its
-    own column, headed with the model it was measured on (``reported_on``).
+    Attributes
+    ----------
+    model : str
+    task : str
+    n_calib : int
+    scoring : {"choice", "generate"}
+    n_questions : int
+    full : SweepRow
+    rows : list of SweepRow
+    chance : dict or None
+        Uniform guessing per suite (constrained scoring only).
+    efficiency : (Efficiency, Efficiency) or None
+        The full model and the 50 %-pruned one, timed on the first question.
     """
-    suites = [s for s in full.accuracy if s != "all"]
-    ci = bool(full.outcomes)
-    head = ["sparsity", "method", "layers removed", *suites, "all", "relative score" + (" [95 % CI]" if ci else "")]
-    if full.exact is not None:
-        head.append("exact match, all")
-    if reported:
-        head.append(f"paper, reported ({reported_on})" if reported_on else "paper (reported)")
-    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
 
-    def line(r: SweepRow, sparsity="-", method="full model", layers="-"):
-        iv = r.interval(full) if ci and r is not full and r.outcomes else None
-        cells = [
-            str(sparsity),
-            method,
-            layers,
-            *(f"{100 * r.accuracy[s]:.1f}" for s in suites),
-            f"{100 * r.accuracy['all']:.1f}",
-            iv.format(3) if iv is not None else f"{r.relative:.3f}",
-        ]
-        if full.exact is not None:
-            cells.append("-" if r.exact is None else f"{100 * r.exact['all']:.1f}")
-        if reported:
-            cells.append(str(reported.get(method, "")))
-        out.append("| " + " | ".join(cells) + " |")
+    model: str
+    task: str
+    n_calib: int
+    scoring: str
+    n_questions: int
+    full: SweepRow
+    rows: list
+    chance: dict | None = None
+    efficiency: tuple | None = None
 
-    line(full)
-    if chance is not None:
-        line(
-            SweepRow(0.0, "chance", -1, (), chance, relative_score(chance, full.accuracy), 0.0),
-            "-",
-            "chance (uniform guess)",
+    def text(self) -> str:
+        """The report as Markdown: the sweep table, then the efficiency table."""
+        how = (
+            "constrained greedy decoding among each question's possible answers (exact match of the free answer "
+            "in the last column)"
+            if self.scoring == "choice"
+            else "exact match of the greedy answer"
         )
-    for s in sorted({r.sparsity for r in rows}):
-        at = [r for r in rows if r.sparsity == s]
-        for r in at:
-            name = r.method + (f" (seed {r.seed})" if r.method == "random" else "")
-            line(r, f"{s:.0%}", name, layer_ranges(r.layers))
-        rnd = [r for r in at if r.method == "random"]
-        if len(rnd) > 1:
-            m = _mean_row(rnd)
-            line(m, f"{s:.0%}", m.method, "")
-    return "\n".join(out)
+        text = (
+            f"{self.model}: {self.n_questions} held-out {self.task} questions, {self.n_calib} calibration samples; "
+            f"scored by {how}\n\n" + sweep_table(self.full, self.rows, chance=self.chance)
+        )
+        if self.efficiency is not None:
+            text += "\n\nefficiency, full vs 50 % pruned\n\n" + efficiency_table(*self.efficiency)
+        return text
+
+    def to_dict(self) -> dict:
+        return {"scoring": self.scoring, "full": self.full.to_dict(), "rows": [r.to_dict() for r in self.rows]}
+
+
+def evaluation(
+    adapter,
+    model: str,
+    sparsities=(0.25, 0.5, 0.6),
+    methods=("topovlm", "shortgpt", "random"),
+    random_seeds: int = 3,
+    n: int | None = None,
+    n_calib: int = 64,
+    scoring: str = "choice",
+    efficiency: bool = True,
+) -> Evaluation:
+    """Held-out accuracy of a vision-language model, full and pruned by each method at
+    each sparsity (:func:`pruning_sweep`), and its efficiency full vs 50 % pruned.
+
+    Parameters
+    ----------
+    adapter : Adapter
+        A vision-language model whose family has a task (``adapter.task``).
+    model : str
+        Its name in the report.
+    n : int, optional
+        Held-out questions (in all, or per suite for the audio-visual task).
+    """
+    check_methods(methods)
+    check_scoring(scoring)
+    for s in sparsities:
+        if not 0 < s < 1:
+            raise TopoVLMInputError(f"sparsity must be in (0, 1), got {s!r}")
+    task = task_of(adapter)
+    if task is None:
+        raise TopoVLMInputError(
+            f"{model} is a text model: evaluate scores vision-language models on their question suites "
+            "(use `topovlm baselines` and perplexity for a text model)"
+        )
+    calibration, questions = study_data(task, n_calib=n_calib, n=n)
+    full, rows = pruning_sweep(
+        adapter, calibration, questions, tuple(sparsities), tuple(methods), tuple(range(random_seeds)), scoring=scoring
+    )
+    times = None
+    if efficiency:
+        half = next((r for r in rows if r.sparsity == 0.5 and r.method == "topovlm"), None)
+        layers = list(half.layers) if half else list(range(0, adapter.n_layers, 2))
+        before = measure(adapter, questions[0].sample)
+        pruned = adapter.copy()
+        prune(pruned, layers)
+        times = (before, measure(pruned, questions[0].sample))
+    return Evaluation(
+        model,
+        task,
+        n_calib,
+        scoring,
+        len(questions),
+        full,
+        rows,
+        chance(questions) if scoring == "choice" else None,
+        times,
+    )

@@ -23,11 +23,7 @@ from .causal_lm import CausalLMAdapter, load_causal_lm
 from .llava_next import LlavaNextAdapter, load_llava_next
 from .videollama2 import VideoLLaMA2Adapter, load_videollama2
 
-FAMILIES = {
-    "causal-lm": CausalLMAdapter,
-    "llava-next": LlavaNextAdapter,
-    "videollama2": VideoLLaMA2Adapter,
-}
+FAMILIES = {"causal-lm": CausalLMAdapter, "llava-next": LlavaNextAdapter, "videollama2": VideoLLaMA2Adapter}
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 # The book's two profiles and the device each runs on unless told otherwise: "mini" runs

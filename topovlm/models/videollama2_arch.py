@@ -128,6 +128,11 @@ class _AudioVisual:
     """The media modules and the forward that inserts their features; mixed
     into a decoder's ``*ForCausalLM`` (VideoLLaMA2's ``Videollama2MetaForCausalLM``)."""
 
+    def __init__(self, config):
+        super().__init__(config)  # the decoder's *ForCausalLM, next in the method resolution order
+        self._add_media_modules(config)
+        self.post_init()
+
     def _add_media_modules(self, config):
         # same attribute names as VideoLLaMA2's Videollama2MetaModel
         self.model.vision_tower = FrameEncoder(config)
@@ -160,26 +165,18 @@ class _AudioVisual:
 
     def forward(self, input_ids=None, pixel_values_videos=None, audio_values=None, inputs_embeds=None, **kwargs):
         cfg = self.config
-        has_video = (
-            pixel_values_videos is not None and input_ids is not None and bool((input_ids == cfg.video_token_id).any())
-        )
-        has_audio = audio_values is not None and input_ids is not None and bool((input_ids == cfg.audio_token_id).any())
-        if inputs_embeds is None and (has_video or has_audio):
+        media = [  # (placeholder token, encoder, values) of each modality the prompt holds
+            (token_id, encode, values)
+            for token_id, encode, values in (
+                (cfg.video_token_id, self.encode_video, pixel_values_videos),
+                (cfg.audio_token_id, self.encode_audio, audio_values),
+            )
+            if values is not None and input_ids is not None and bool((input_ids == token_id).any())
+        ]
+        if inputs_embeds is None and media:
             inputs_embeds = self.model.embed_tokens(input_ids)
-            if has_video:
-                inputs_embeds = self._merge(
-                    input_ids,
-                    inputs_embeds,
-                    cfg.video_token_id,
-                    self.encode_video(pixel_values_videos.to(inputs_embeds.dtype)),
-                )
-            if has_audio:
-                inputs_embeds = self._merge(
-                    input_ids,
-                    inputs_embeds,
-                    cfg.audio_token_id,
-                    self.encode_audio(audio_values.to(inputs_embeds.dtype)),
-                )
+            for token_id, encode, values in media:
+                inputs_embeds = self._merge(input_ids, inputs_embeds, token_id, encode(values.to(inputs_embeds.dtype)))
             input_ids = None
         return super().forward(input_ids=input_ids, inputs_embeds=inputs_embeds, **kwargs)
 
@@ -187,19 +184,9 @@ class _AudioVisual:
 class MiniVideoLLaMA2ForCausalLM(_AudioVisual, Qwen2ForCausalLM):
     config_class = MiniVideoLLaMA2Config
 
-    def __init__(self, config):
-        super().__init__(config)
-        self._add_media_modules(config)
-        self.post_init()
-
 
 class MiniVideoLLaMA2LlamaForCausalLM(_AudioVisual, LlamaForCausalLM):
     config_class = MiniVideoLLaMA2LlamaConfig
-
-    def __init__(self, config):
-        super().__init__(config)
-        self._add_media_modules(config)
-        self.post_init()
 
 
 for _config, _model in (

@@ -24,10 +24,7 @@ from . import avqa, easyvqa
 from .qa import QA, is_correct, normalise
 
 #: task -> its suites, in table order
-TASKS = {
-    "easy-vqa": ("shape", "color", "yes/no"),
-    "av": ("audio", "music", "video", "temporal"),
-}
+TASKS = {"easy-vqa": ("shape", "color", "yes/no"), "av": ("audio", "music", "video", "temporal")}
 SPLITS = ("train", "test")
 #: task -> whether a number of questions counts per suite (generated clips) or in all
 PER_SUITE = {"easy-vqa": False, "av": True}

@@ -200,6 +200,7 @@ class LayerScores:
 def topological_scores(
     images: np.ndarray,
     v_grid: np.ndarray,
+    *,
     dims=(0, 1),
     alpha: float = 1.0,
     how: str = "mean",
@@ -237,6 +238,7 @@ def topological_scores(
 
 def standard_scores(
     images: np.ndarray,
+    *,
     dims=(0, 1),
     alpha: float = 1.0,
     how: str = "mean",

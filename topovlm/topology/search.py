@@ -142,39 +142,22 @@ class SearchConfig:
 
 #: Named readings of the method (:meth:`SearchConfig.preset`): the fields that
 #: differ from the dataclass defaults.
+# this package's first reconstruction (its 0.1 defaults)
+_RECONSTRUCTION = dict(dims=(0, 1), representation="epi", survival="alive", alpha=1.0)
+_RECONSTRUCTION.update(include_self=False, layer_map="output", degenerate="keep")
+
 PRESETS: dict[str, dict] = {
-    # this package's first reconstruction (its 0.1 defaults)
-    "reconstruction": dict(
-        dims=(0, 1),
-        representation="epi",
-        survival="alive",
-        alpha=1.0,
-        include_self=False,
-        layer_map="output",
-        degenerate="keep",
-    ),
+    "reconstruction": _RECONSTRUCTION,
     # the paper's words taken literally: "features generated at layer l", |l - l'|^alpha, EPI, H0 + H1
-    "paper": dict(
-        dims=(0, 1),
-        representation="epi",
-        survival="born",
-        alpha=1.0,
-        include_self=False,
-        layer_map="output",
-        degenerate="keep",
-    ),
-    # RitAreaSciencePark/ZigZagLLMs (Gardinazzi et al., ICML 2025), as their code computes it
-    "gardinazzi2025": dict(
-        dims=(1,),
-        representation="diagram",
-        survival="other",
-        alpha=0.0,
-        include_self=True,
-        layer_map="input",
-        degenerate="keep",
-        eps=0.9,
-        sparsity=None,
-    ),
+    "paper": {**_RECONSTRUCTION, "survival": "born"},
+    # RitAreaSciencePark/ZigZagLLMs (Gardinazzi et al., ICML 2025), as their code computes it: H1 only,
+    # raw counts, no distance weight, every layer j (i included), decoder layer i scored by cloud i,
+    # the threshold rule r >= 0.9 max r
+    "gardinazzi2025": {
+        **_RECONSTRUCTION,
+        **dict(dims=(1,), representation="diagram", survival="other", alpha=0.0, include_self=True),
+        **dict(layer_map="input", eps=0.9, sparsity=None),
+    },
 }
 
 
@@ -395,7 +378,14 @@ def _topology(seq, cfg: SearchConfig, timings: dict):
         images = standard_persistence_images(dgms, cfg.dims)
         timings["images"] = time.perf_counter() - t
         t = time.perf_counter()
-        scores = standard_scores(images, cfg.dims, cfg.alpha, cfg.combine, cfg.include_self, cfg.layer_map)
+        scores = standard_scores(
+            images,
+            dims=cfg.dims,
+            alpha=cfg.alpha,
+            how=cfg.combine,
+            include_self=cfg.include_self,
+            layer_map=cfg.layer_map,
+        )
         timings["scoring"] = time.perf_counter() - t
         return None, images, np.zeros(0), scores
     zz = zigzag_complexes(seq, cfg.k, cfg.metric)
@@ -411,9 +401,8 @@ def _barcode_scores(bc: Barcode, cfg: SearchConfig, timings: dict):
     epi = EffectivePersistenceImage(cfg.sigma, cfg.weight, cfg.dims, smooth=cfg.representation == "epi").fit(bc)
     timings["images"] = time.perf_counter() - t
     t = time.perf_counter()
-    scores = topological_scores(
-        epi.images_, epi.v_, cfg.dims, cfg.alpha, cfg.combine, cfg.survival, cfg.include_self, cfg.layer_map
-    )
+    options = dict(alpha=cfg.alpha, how=cfg.combine, include_self=cfg.include_self, layer_map=cfg.layer_map)
+    scores = topological_scores(epi.images_, epi.v_, dims=cfg.dims, survival=cfg.survival, **options)
     timings["scoring"] = time.perf_counter() - t
     return epi.images_, epi.v_, scores
 

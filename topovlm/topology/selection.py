@@ -204,6 +204,20 @@ def largest_sparsity(n_layers: int) -> float:
 
 
 def jaccard(a, b) -> float:
-    """|a & b| / |a | b| of two sets of layers (1 for two empty sets)."""
+    """``|a & b| / |a | b|`` of two sets of layers (1 for two empty sets)."""
     a, b = set(a), set(b)
     return 1.0 if not a | b else len(a & b) / len(a | b)
+
+
+def random_jaccard(n_layers: int, n_remove: int, draws: int = 2000, seed: int = 0) -> float:
+    """Mean Jaccard index of two independent random choices of ``n_remove``
+    of ``n_layers`` layers: what agreement means nothing."""
+    rng = np.random.default_rng(seed)
+    return float(
+        np.mean(
+            [
+                jaccard(rng.choice(n_layers, n_remove, replace=False), rng.choice(n_layers, n_remove, replace=False))
+                for _ in range(draws)
+            ]
+        )
+    )

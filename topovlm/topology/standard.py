@@ -22,11 +22,7 @@ FILTRATIONS = ("knn", "rips")
 
 
 def standard_persistence(
-    clouds,
-    k: int = 15,
-    metric: str = "euclidean",
-    filtration: str = "knn",
-    max_dim: int = 1,
+    clouds, k: int = 15, metric: str = "euclidean", filtration: str = "knn", max_dim: int = 1
 ) -> list[list[np.ndarray]]:
     """Persistence diagram of every layer on its own.
 

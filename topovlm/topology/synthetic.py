@@ -10,11 +10,7 @@ import numpy as np
 
 
 def drifting_clouds(
-    n_layers: int = 33,
-    n_points: int = 512,
-    dim: int = 64,
-    drift: float = 0.3,
-    seed: int = 0,
+    n_layers: int = 33, n_points: int = 512, dim: int = 64, drift: float = 0.3, seed: int = 0
 ) -> np.ndarray:
     """A residual-stream-like sequence: each layer adds a small random update.
 

@@ -7,6 +7,7 @@ Llama layers.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -139,21 +140,7 @@ def alignment(step: int, config: TrainConfig):
     return [Sample("", image=paths[i]) for i in idx], {("image", a): [v[i] for i in idx] for a, v in labels.items()}
 
 
-MODEL = register(
-    MiniModel(
-        name=NAME,
-        spec=LlavaNextSpec,
-        build=build,
-        media_modules=media_modules,
-        projectors=projectors,
-        decoder_prefix="model.language_model",  # LLaVA-NeXT's CLIP tower has ``layers.N.self_attn`` too
-        media_features=media_features,
-        token_words=TOKEN_WORDS,
-        attribute_words=attribute_words,
-        questions=questions,
-        alignment=alignment,
-        recipe=Recipe(
-            "easy-vqa", TrainConfig(steps=400), eval_n=None, notes="easy-VQA train split, shuffled per epoch"
-        ),
-    )
-)
+SPEC = LlavaNextSpec
+DECODER_PREFIX = "model.language_model"  # LLaVA-NeXT's CLIP tower has ``layers.N.self_attn`` too
+RECIPE = Recipe("easy-vqa", TrainConfig(steps=400), eval_n=None, notes="easy-VQA train split, shuffled per epoch")
+MODEL = register(MiniModel.from_module(sys.modules[__name__]))

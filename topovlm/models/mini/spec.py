@@ -11,7 +11,7 @@ records, so a third mini model is one more module, not edits everywhere.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from ..._checks import TopoVLMInputError
 
@@ -114,6 +114,23 @@ class MiniModel:
     questions: Callable
     alignment: Callable
     recipe: Recipe
+
+    @classmethod
+    def from_module(cls, module) -> MiniModel:
+        """The record a model's module spells out: each field is the module's attribute of
+        the same name (functions: ``build``, ``questions``...) or of the name in capitals
+        (values: ``NAME``, ``SPEC``, ``TOKEN_WORDS``, ``DECODER_PREFIX``, ``RECIPE``)."""
+        values, missing = {}, []
+        for f in fields(cls):
+            for attr in (f.name, f.name.upper()):
+                if hasattr(module, attr):
+                    values[f.name] = getattr(module, attr)
+                    break
+            else:
+                missing.append(f.name)
+        if missing:
+            raise TypeError(f"{module.__name__} defines no {missing}")
+        return cls(**values)
 
 
 #: name -> MiniModel, filled by each model's module on import

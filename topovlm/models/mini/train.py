@@ -266,6 +266,7 @@ def _state_path(name: str, config: TrainConfig, checkpoint_dir, cache_dir=None) 
 def train(
     name: str,
     config: TrainConfig | None = None,
+    *,
     out_dir=None,
     cache_dir=None,
     resume: bool = True,

@@ -7,6 +7,7 @@ SmolLM2 decoder; trained on the audio-visual suites of :mod:`topovlm.tasks.avqa`
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -106,28 +107,18 @@ def alignment(step: int, config: TrainConfig):
     return samples, {(mod, a): [lab[a] for lab in labels] for mod, attrs in avqa.ATTRIBUTES.items() for a in attrs}
 
 
-MODEL = register(
-    MiniModel(
-        name=NAME,
-        spec=VideoLLaMA2Spec,
-        build=build,
-        media_modules=media_modules,
-        projectors=media_modules,  # every module built from scratch
-        decoder_prefix="model",
-        media_features=media_features,
-        token_words=TOKEN_WORDS,
-        attribute_words=attribute_words,
-        questions=questions,
-        alignment=alignment,
-        # temporal multiple choice (direction -> the option letter that names it) needs more
-        # questions than the others: a quarter of 400 steps left it at 29.5 % (chance 25 %);
-        # 150 further temporal-only steps took it to 90 % (measured), hence half of 800 steps
-        recipe=Recipe(
-            "av",
-            TrainConfig(steps=800, align_steps=2000),
-            eval_n=200,
-            notes="generated clips, every suite's question forms at random, temporal questions half of them",
-            mix=(("audio", 1), ("music", 1), ("video", 1), ("temporal", 3)),
-        ),
-    )
+# temporal multiple choice (direction -> the option letter that names it) needs more
+# questions than the others: a quarter of 400 steps left it at 29.5 % (chance 25 %);
+# 150 further temporal-only steps took it to 90 % (measured), hence half of 800 steps
+RECIPE = Recipe(
+    "av",
+    TrainConfig(steps=800, align_steps=2000),
+    eval_n=200,
+    notes="generated clips, every suite's question forms at random, temporal questions half of them",
+    mix=(("audio", 1), ("music", 1), ("video", 1), ("temporal", 3)),
 )
+
+SPEC = VideoLLaMA2Spec
+DECODER_PREFIX = "model"
+projectors = media_modules  # every media module here is built from scratch: all get the default init
+MODEL = register(MiniModel.from_module(sys.modules[__name__]))

@@ -33,11 +33,7 @@ ENGINES: dict[str, Callable[[ZigzagComplexes, int], Barcode]] = {
 
 
 def zigzag_persistence(
-    clouds_or_complexes,
-    k: int = 15,
-    metric: str = "euclidean",
-    max_dim: int = 1,
-    engine: str = "fast",
+    clouds_or_complexes, k: int = 15, metric: str = "euclidean", max_dim: int = 1, engine: str = "fast"
 ) -> Barcode:
     """H0 (and H1) zigzag persistence of the k-NN clique-complex zigzag.
 
