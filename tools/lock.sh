@@ -15,6 +15,6 @@ bash "$(dirname "$0")/ensure_system_packages.sh"
   echo "# Every package version the book's numbers and the tests were produced with."
   echo "# Installed with --no-deps by tools/setup_env.sh (make env); regenerate with 'make lock'."
   echo "# Python $("$tmp/venv/bin/python" -c 'import platform; print(platform.python_version())')."
-  "$tmp/venv/bin/python" -m pip freeze --exclude-editable | grep -v '^topovlm==' | LC_ALL=C sort -f
+  "$tmp/venv/bin/python" -m pip freeze --all --exclude-editable | grep -v -e '^topovlm==' -e '^pip==' | LC_ALL=C sort -f
 } > requirements.lock
 echo "[topovlm] requirements.lock: $(grep -vc '^#' requirements.lock) pinned packages"
