@@ -333,39 +333,21 @@ def run_cli(*args):
     return subprocess.run([sys.executable, "-m", "topovlm.cli", *map(str, args)], capture_output=True, text=True)
 
 
+def extract_six_prompts(tmp_path, out):
+    """`topovlm extract` of the saved tiny model on six prompts, cache under tmp_path."""
+    args = ["--model", tmp_path / "m", "--data", tmp_path / "p.txt", "--n", 6]
+    return run_cli("extract", *args, "--out", out, "--cache-dir", tmp_path / "cache")
+
+
 @pytest.mark.slow
 def test_extract_with_an_unusable_out_fails_before_any_forward_pass(tmp_path):
     tiny.tiny_causal_lm("llama", 4).save(tmp_path / "m")
     (tmp_path / "p.txt").write_text("\n".join(f"prompt {i}" for i in range(6)))
     (tmp_path / "afile").write_text("x")
-    r = run_cli(
-        "extract",
-        "--model",
-        tmp_path / "m",
-        "--data",
-        tmp_path / "p.txt",
-        "--n",
-        6,
-        "--out",
-        tmp_path / "afile" / "c.npz",
-        "--cache-dir",
-        tmp_path / "cache",
-    )
+    r = extract_six_prompts(tmp_path, tmp_path / "afile" / "c.npz")
     assert r.returncode == 2 and "is a file" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "cache" / "clouds").exists()
-    r = run_cli(
-        "extract",
-        "--model",
-        tmp_path / "m",
-        "--data",
-        tmp_path / "p.txt",
-        "--n",
-        6,
-        "--out",
-        tmp_path / "r" / "noext",
-        "--cache-dir",
-        tmp_path / "cache",
-    )
+    r = extract_six_prompts(tmp_path, tmp_path / "r" / "noext")
     assert r.returncode == 0, r.stderr[-1500:]
     assert f"saved to {tmp_path / 'r' / 'noext.npz'}" in r.stdout and (tmp_path / "r" / "noext.npz").exists()
 

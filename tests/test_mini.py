@@ -45,19 +45,24 @@ def test_training_writes_small_weights_with_seed_data_hash_and_log(tmp_path):
     assert info["data_hash"] == meta["data_hash"]
 
 
+def train_short(T, tmp_path, run: str):
+    """The short AV training of these tests into tmp_path/<run> (checkpoints in tmp_path/ck-<run>)."""
+    T.train(
+        "mini-videollama2-av",
+        _short(),
+        out_dir=tmp_path / run,
+        checkpoint_dir=tmp_path / f"ck-{run}",
+        evaluate=False,
+        progress=False,
+    )
+
+
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
     from topovlm.models.mini import train as T
 
-    T.train(
-        "mini-videollama2-av",
-        _short(),
-        out_dir=tmp_path / "a",
-        checkpoint_dir=tmp_path / "ck-a",
-        evaluate=False,
-        progress=False,
-    )
+    train_short(T, tmp_path, "a")
     real, calls = T.answer_loss, []
 
     def dies_at_third_step(adapter, qas):
@@ -68,23 +73,9 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch)
 
     monkeypatch.setattr(T, "answer_loss", dies_at_third_step)
     with pytest.raises(KeyboardInterrupt):
-        T.train(
-            "mini-videollama2-av",
-            _short(),
-            out_dir=tmp_path / "b",
-            checkpoint_dir=tmp_path / "ck-b",
-            evaluate=False,
-            progress=False,
-        )
+        train_short(T, tmp_path, "b")
     monkeypatch.setattr(T, "answer_loss", real)
-    T.train(
-        "mini-videollama2-av",
-        _short(),
-        out_dir=tmp_path / "b",
-        checkpoint_dir=tmp_path / "ck-b",
-        evaluate=False,
-        progress=False,
-    )
+    train_short(T, tmp_path, "b")
     a, b = load_file(tmp_path / "a" / "weights.safetensors"), load_file(tmp_path / "b" / "weights.safetensors")
     assert a.keys() == b.keys()
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
