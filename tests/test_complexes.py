@@ -84,6 +84,18 @@ def test_flag_triangles_match_brute_force(rng):
     assert [tuple(t) for t in tv.flag_triangles(E, 30).tolist()] == brute
 
 
+def test_flag_tetrahedra_match_brute_force(rng):
+    X = rng.normal(size=(30, 6))
+    E = tv.knn_graph(X, 8)
+    es = {tuple(e) for e in E.tolist()}
+    brute = [q for q in itertools.combinations(range(30), 4) if set(itertools.combinations(q, 2)) <= es]
+    assert len(brute) > 10  # the test means something
+    assert [tuple(q) for q in tv.flag_cliques(E, 30, 4).tolist()] == brute
+    assert (tv.flag_cliques(E, 30, 2) == E).all()
+    with pytest.raises(TopoVLMInputError, match="at least 2"):
+        tv.flag_cliques(E, 30, 1)
+
+
 def test_intersection_complex_is_flag_complex_of_common_edges(rng):
     X = tv.drifting_clouds(3, 40, 4, drift=0.5, seed=1)
     zz = tv.zigzag_complexes(X, 5)

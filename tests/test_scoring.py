@@ -183,6 +183,20 @@ def test_ablation_variants_run_end_to_end(variant):
         assert res.barcode is None
 
 
+@pytest.mark.parametrize("homology", ["zigzag", "standard"])
+def test_search_scores_h2_beside_h0_and_h1(homology, tmp_path):
+    X = tv.drifting_clouds(7, 60, 8, drift=0.1, seed=2)  # slow drift: H2 classes that last several layers
+    res = tv.search(X, k=10, sparsity=0.5, dims=(0, 1, 2), homology=homology)
+    assert res.images.shape[0] == 3 and res.scores.activity.shape == (3, 7)
+    assert res.scores.activity[2].sum() > 0  # H2 is present in these clouds and scored
+    if homology == "zigzag":
+        assert len(res.barcode.intervals(2)) > 0
+    res.save(tmp_path / "h2")
+    assert tv.SearchResult.load(tmp_path / "h2").layers_to_remove == res.layers_to_remove
+    with pytest.raises(TopoVLMInputError, match=r"subset of \(0, 1, 2\)"):
+        tv.search(X, k=10, dims=(3,))
+
+
 def test_search_result_roundtrips_through_disk(tmp_path):
     res = tv.search(tv.drifting_clouds(9, 64, 4, seed=6), k=8, sparsity=0.5, keep=(0,))
     res.save(tmp_path / "run")

@@ -41,7 +41,7 @@ def test_class_living_only_in_an_intersection_has_no_effective_interval(engine):
     assert len(bc.effective().select(1)) == 0
 
 
-def gudhi_betti(zz, t):
+def gudhi_betti(zz, t, max_dim=1):
     import gudhi
 
     st = gudhi.SimplexTree()
@@ -49,11 +49,10 @@ def gudhi_betti(zz, t):
         st.insert([v])
     for e in zz.edges(t).tolist():
         st.insert(e)
-    for tri in zz.triangles(t).tolist():
-        st.insert(tri)
+    st.expansion(max_dim + 1)  # the flag complex up to dimension max_dim + 1, built by gudhi itself
     st.compute_persistence(persistence_dim_max=True)
-    b = st.betti_numbers() + [0, 0]
-    return b[0], b[1]
+    b = st.betti_numbers() + [0, 0, 0]
+    return tuple(b[: max_dim + 1])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
@@ -65,6 +64,50 @@ def test_betti_numbers_of_every_complex_equal_intervals_alive(seed):
     assert b1.sum() > 0  # the test means something
     for t in range(zz.length):
         assert (b0[t], b1[t]) == gudhi_betti(zz, t)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_h2_betti_numbers_of_every_complex_equal_intervals_alive(seed):
+    X = tv.drifting_clouds(5, 50, 8, drift=0.4, seed=seed)
+    zz = tv.zigzag_complexes(X, 8)
+    bc = tv.zigzag_persistence(zz, max_dim=2)
+    betti = np.stack([bc.betti(p) for p in range(3)], axis=1)
+    assert betti[:, 2].sum() > 0  # the test means something
+    for t in range(zz.length):
+        assert tuple(betti[t]) == gudhi_betti(zz, t, max_dim=2)
+
+
+OCTAHEDRON = [[a, b] for a in range(6) for b in range(a + 1, 6) if (a, b) not in ((0, 5), (1, 4), (2, 3))]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_sphere_born_and_filled(engine):
+    # K0 a path (no sphere), K1 and K2 the octahedron (a 2-sphere), K3 octahedron + an axis (filled)
+    path = [[0, 1], [1, 2], [2, 4], [3, 4], [3, 5]]  # a spanning path of the octahedron
+    zz = tv.ZigzagComplexes(6, [np.array(e) for e in (path, OCTAHEDRON, OCTAHEDRON, OCTAHEDRON + [[0, 5]])])
+    bc = tv.zigzag_persistence(zz, engine=engine, max_dim=2)
+    assert bc.intervals(2) == [(2, 2, 5)]
+    assert bc.intervals(1) == [] and bc.intervals(0) == [(0, 0, 6)]
+    assert tv.zigzag_persistence(zz, engine=engine).intervals() == bc.intervals(0)  # max_dim=1 lists no H2
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_fast_engine_matches_dionysus_in_h2(seed):
+    rng = np.random.default_rng(seed)
+    n, layers, k = int(rng.integers(30, 60)), int(rng.integers(2, 6)), int(rng.integers(5, 10))
+    X = tv.drifting_clouds(layers, n, 8, drift=float(rng.choice([0.1, 0.4, 1.0])), seed=seed)
+    zz = tv.zigzag_complexes(X, k)
+    fast = tv.zigzag_persistence(zz, engine="fast", max_dim=2)
+    assert fast == tv.zigzag_persistence(zz, engine="dionysus", max_dim=2)
+    assert fast.intervals(1) == tv.zigzag_persistence(zz, engine="fast").intervals(1)  # H2 leaves H0/H1 alone
+
+
+def test_fast_engine_matches_dionysus_fast_in_h2_at_scale():
+    X = tv.drifting_clouds(9, 150, 16, seed=3)
+    zz = tv.zigzag_complexes(X, 15)
+    fast = tv.zigzag_persistence(zz, max_dim=2)
+    assert len(fast.intervals(2)) > 200
+    assert fast == tv.zigzag_persistence(zz, engine="dionysus-fast", max_dim=2)
 
 
 @pytest.mark.parametrize("seed", range(8))
@@ -98,7 +141,7 @@ def test_max_dim_zero_gives_only_components():
     assert set(bc0.dims.tolist()) == {0}
     assert bc0.intervals() == tv.zigzag_persistence(X, 5).intervals(0)
     with pytest.raises(tv.TopoVLMInputError, match="max_dim"):
-        tv.zigzag_persistence(X, 5, max_dim=2)
+        tv.zigzag_persistence(X, 5, max_dim=3)
 
 
 def test_every_layer_has_one_essential_component_when_connected():

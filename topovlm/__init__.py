@@ -17,7 +17,14 @@ from .models.mini import train
 from .progressive import ProgressiveResult, prune_progressive
 from .prune import PruneReport, prune, removed, skipped
 from .topology.barcode import Barcode, EffectiveIntervals
-from .topology.complexes import ZigzagComplexes, edge_lengths, flag_triangles, knn_graph, zigzag_complexes
+from .topology.complexes import (
+    ZigzagComplexes,
+    edge_lengths,
+    flag_cliques,
+    flag_triangles,
+    knn_graph,
+    zigzag_complexes,
+)
 from .topology.images import WEIGHTS, EffectivePersistenceImage, standard_persistence_images
 from .topology.scoring import LayerScores, distance_weighted_mean, standard_scores, survival_matrix, topological_scores
 from .topology.search import PRESETS, SearchConfig, SearchResult, search
@@ -74,6 +81,7 @@ __all__ = [
     "circle_clouds",
     "drifting_clouds",
     "edge_lengths",
+    "flag_cliques",
     "flag_triangles",
     "knn_graph",
     "plots",

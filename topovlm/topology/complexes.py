@@ -8,7 +8,7 @@ Zigzag index ``t = 0 .. 2L``: layer ``l`` sits at ``t = 2l`` and the
 intersection ``K_{l,l+1} = K_l ∩ K_{l+1}`` at ``t = 2l + 1``.
 
 Every complex here is a *flag* (clique) complex of a graph, truncated at
-dimension 2, so it is fully described by its edges: the intersection of two
+dimension 2 (dimension 3 when H2 is wanted), so it is fully described by its edges: the intersection of two
 flag complexes is the flag complex of the intersection of their graphs (a
 triangle lies in both complexes iff its three edges lie in both graphs).
 That is why :class:`ZigzagComplexes` stores edges only and lists triangles on
@@ -80,7 +80,7 @@ def knn_graph(X, k: int = 15, metric: str = "euclidean") -> np.ndarray:
 
 
 def flag_triangles(edges: np.ndarray, n_vertices: int) -> np.ndarray:
-    """Triangles (2-cliques) of the flag complex of a graph.
+    """Triangles (3-cliques) of the flag complex of a graph.
 
     Parameters
     ----------
@@ -94,23 +94,55 @@ def flag_triangles(edges: np.ndarray, n_vertices: int) -> np.ndarray:
     (T, 3) int64 ndarray
         Triangles ``(i, j, w)`` with ``i < j < w``, sorted lexicographically.
     """
+    return flag_cliques(edges, n_vertices, 3)
+
+
+def flag_cliques(edges: np.ndarray, n_vertices: int, size: int) -> np.ndarray:
+    """Cliques of ``size`` vertices (simplices of dimension ``size - 1``) of a graph.
+
+    Parameters
+    ----------
+    edges : (E, 2) int array
+        Edges ``(i, j)``, ``i < j``.
+    n_vertices : int
+        Number of vertices N.
+    size : int, >= 2
+        3 for triangles, 4 for tetrahedra (what H2 needs), ...
+
+    Returns
+    -------
+    (C, size) int64 ndarray
+        Cliques with increasing vertices, sorted lexicographically.
+
+    Notes
+    -----
+    Each clique of ``size - 1`` vertices is extended by every common
+    neighbour larger than its last vertex; the (chunk, N) boolean blocks are
+    bounded to ~16 MB.
+    """
     edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    if size < 2:
+        raise TopoVLMInputError(f"a clique needs at least 2 vertices, got size={size}")
+    cliques = edges
     if len(edges) == 0:
-        return np.zeros((0, 3), dtype=np.int64)
+        return np.zeros((0, size), dtype=np.int64)
     adj = np.zeros((n_vertices, n_vertices), dtype=bool)
     adj[edges[:, 0], edges[:, 1]] = True
     adj[edges[:, 1], edges[:, 0]] = True
     upper = np.arange(n_vertices)
-    out = []
-    step = max(1, (1 << 24) // n_vertices)  # bound the (chunk, N) boolean block to ~16 MB
-    for s in range(0, len(edges), step):
-        u, v = edges[s : s + step, 0], edges[s : s + step, 1]
-        common = adj[u] & adj[v] & (upper[None, :] > v[:, None])
-        e_idx, w = np.nonzero(common)
-        out.append(np.stack([u[e_idx], v[e_idx], w], axis=1))
-    tri = np.concatenate(out)
-    order = np.lexsort((tri[:, 2], tri[:, 1], tri[:, 0]))
-    return tri[order]
+    step = max(1, (1 << 24) // n_vertices)
+    for width in range(2, size):
+        out = [np.zeros((0, width + 1), dtype=np.int64)]
+        for s in range(0, len(cliques), step):
+            c = cliques[s : s + step]
+            common = upper[None, :] > c[:, -1:]
+            for v in range(width):
+                common &= adj[c[:, v]]
+            rows, w = np.nonzero(common)
+            out.append(np.concatenate([c[rows], w[:, None]], axis=1))
+        cliques = np.concatenate(out)
+    order = np.lexsort(cliques.T[::-1])
+    return cliques[order]
 
 
 def _keys(edges: np.ndarray, n: int) -> np.ndarray:
@@ -205,6 +237,13 @@ class ZigzagComplexes:
         if t not in self._tri_cache:
             self._tri_cache[t] = flag_triangles(self.edges(t), self.n_points)
         return self._tri_cache[t]
+
+    def tetrahedra(self, t: int) -> np.ndarray:
+        """Tetrahedra ``(Q_t, 4)`` of the complex at zigzag index ``t`` (H2 needs them; cached)."""
+        key = ("tetrahedra", t)
+        if key not in self._tri_cache:
+            self._tri_cache[key] = flag_cliques(self.edges(t), self.n_points, 4)
+        return self._tri_cache[key]
 
     def simplex_counts(self) -> np.ndarray:
         """Vertices, edges and triangles of every complex.

@@ -113,8 +113,8 @@ class EffectivePersistenceImage:
         if not truncate > 0:
             raise TopoVLMInputError(f"truncate must be > 0 (in units of sigma), got {truncate!r}")
         dims = tuple(int(p) for p in dims)
-        if not dims or any(p not in (0, 1) for p in dims):
-            raise TopoVLMInputError(f"dims must be a non-empty subset of (0, 1), got {dims!r}")
+        if not dims or any(p not in (0, 1, 2) for p in dims):
+            raise TopoVLMInputError(f"dims must be a non-empty subset of (0, 1, 2), got {dims!r}")
         self.sigma = float(sigma)
         self.weight = weight
         self._w = _weight_fn(weight)

@@ -97,8 +97,8 @@ class SearchConfig:
             dims = tuple(int(p) for p in self.dims)
         except TypeError:
             raise TopoVLMInputError(f"dims must be a sequence of homology dimensions, got {self.dims!r}") from None
-        if not dims or any(p not in (0, 1) for p in dims):
-            raise TopoVLMInputError(f"dims must be a non-empty subset of (0, 1), got {self.dims!r}")
+        if not dims or any(p not in (0, 1, 2) for p in dims):
+            raise TopoVLMInputError(f"dims must be a non-empty subset of (0, 1, 2), got {self.dims!r}")
         object.__setattr__(self, "dims", dims)
         object.__setattr__(self, "keep", tuple(int(i) for i in self.keep))
 

@@ -35,7 +35,7 @@ ENGINES: dict[str, Callable[[ZigzagComplexes, int], Barcode]] = {
 def zigzag_persistence(
     clouds_or_complexes, k: int = 15, metric: str = "euclidean", max_dim: int = 1, engine: str = "fast"
 ) -> Barcode:
-    """H0 (and H1) zigzag persistence of the k-NN clique-complex zigzag.
+    """H0 (H1, H2) zigzag persistence of the k-NN clique-complex zigzag.
 
     Parameters
     ----------
@@ -45,8 +45,9 @@ def zigzag_persistence(
         Neighbours per point (paper: 15). Ignored for a ZigzagComplexes.
     metric : {"euclidean", "cosine"}
         Ignored for a ZigzagComplexes.
-    max_dim : {0, 1}
-        Highest homology dimension (the paper uses 0 and 1).
+    max_dim : {0, 1, 2}
+        Highest homology dimension (the paper uses 0 and 1; 2 lists the
+        tetrahedra of every complex, see the chapter "What the paper did not try").
     engine : {"fast", "dionysus", "dionysus-fast"}
 
     Returns
@@ -56,8 +57,8 @@ def zigzag_persistence(
         (layer l at 2l, ``K_l ∩ K_{l+1}`` at 2l+1) over Z/2.
     """
     check_choice(engine, list(ENGINES), "engine")
-    if max_dim not in (0, 1):
-        raise TopoVLMInputError(f"max_dim must be 0 or 1, got {max_dim!r}")
+    if max_dim not in (0, 1, 2):
+        raise TopoVLMInputError(f"max_dim must be 0, 1 or 2, got {max_dim!r}")
     if isinstance(clouds_or_complexes, ZigzagComplexes):
         zz = clouds_or_complexes
     else:

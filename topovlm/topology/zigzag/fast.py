@@ -198,11 +198,81 @@ def _rank_values(weights: np.ndarray) -> np.ndarray:
     return vals
 
 
+def _mod2_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` over Z/2 for sparse bool matrices (cycles and cocycles are sparse)."""
+    prod = sp.csr_matrix(a, dtype=np.int32) @ sp.csc_matrix(b, dtype=np.int32)
+    return (prod.toarray() % 2).astype(bool)
+
+
+def _h2_cycle_basis(tri: np.ndarray, vals: np.ndarray, keys: np.ndarray, n: int, cocycles: np.ndarray) -> np.ndarray:
+    """Cycles forming a basis of H2 of a flag complex, given a basis of its H^2.
+
+    The boundary matrix of the triangles (columns, in filtration order) is
+    column-reduced over Z/2 with the operations recorded, which gives a basis
+    of all 2-cycles (no tetrahedra needed). Cycles pair with cohomology
+    perfectly, so ``b`` cycles whose pairing matrix with the ``b`` cocycles is
+    invertible are a basis of H2: we take them greedily.
+
+    Parameters
+    ----------
+    tri : (T, 3) int64, triangles sorted by key
+    vals : (E,) distinct filtration values 1..E of the edges ``keys``
+    keys : (E,) sorted edge keys
+    n : int, number of vertices
+    cocycles : (b, T) bool, a basis of H^2 over ``tri``
+
+    Returns
+    -------
+    (T, b) bool: column j is a 2-cycle (a set of triangles)
+    """
+    rank = vals.astype(np.int64) - 1  # bit of each edge: youngest edge = highest bit
+    faces = np.stack(
+        [
+            rank[np.searchsorted(keys, tri[:, a] * n + tri[:, b])]
+            for a, b in ((0, 1), (0, 2), (1, 2))
+        ],
+        axis=1,
+    )
+    faces.sort(axis=1)
+    order = np.lexsort((faces[:, 0], faces[:, 1], faces[:, 2]))  # filtration order: faces before cofaces
+    pivots: dict[int, tuple[int, int]] = {}
+    kernel: list[int] = []
+    for i in order.tolist():
+        f0, f1, f2 = faces[i].tolist()
+        col, combo = (1 << f0) | (1 << f1) | (1 << f2), 1 << i
+        while col:
+            p = col.bit_length() - 1
+            if p not in pivots:
+                pivots[p] = (col, combo)
+                break
+            pc, pv = pivots[p]
+            col ^= pc
+            combo ^= pv
+        if not col:
+            kernel.append(combo)
+    T = len(tri)
+    Z = np.zeros((T, len(kernel)), dtype=bool)
+    for j, z in enumerate(kernel):
+        bits = np.frombuffer(z.to_bytes((T + 7) // 8, "little"), dtype=np.uint8)
+        Z[:, j] = np.unpackbits(bits, bitorder="little")[:T].astype(bool)
+    pairing = _mod2_product(cocycles, Z)  # (b, |Z|)
+    chosen = [j for j, (v, _) in enumerate(_reduce_in_order(_pack(pairing))) if v]
+    if len(chosen) != cocycles.shape[0]:  # pragma: no cover - would mean a wrong cocycle basis
+        raise RuntimeError(f"found {len(chosen)} independent 2-cycles for {cocycles.shape[0]} cocycles")
+    return Z[:, chosen]
+
+
 class _ComplexHomology:
-    """H0 labels and H1 data of one flag complex (dimension <= 2)."""
+    """H0 labels, H1 and H2 data of one flag complex.
 
-    def __init__(self, n: int, keys: np.ndarray, weights: np.ndarray, want: str | None):
+    ``want`` is ``"cocycles"`` for a layer complex (a basis of cocycles of
+    each dimension), ``"cycles"`` for an intersection (a basis of cycles),
+    ``None`` for H0 only; ``max_dim`` is 1 or 2.
+    """
 
+    def __init__(
+        self, n: int, keys: np.ndarray, weights: np.ndarray, want: str | None, max_dim: int = 1, triangles=None
+    ):
         self.n, self.keys = n, keys
         edges = np.stack([keys // n, keys % n], axis=1)
         self.edges = edges
@@ -213,29 +283,50 @@ class _ComplexHomology:
             self.n_comp, self.labels = n, np.arange(n)
         self.cocycles = np.zeros((0, len(keys)), dtype=bool)  # (b1, E) over self.keys
         self.cycle_edges = np.zeros(0, dtype=np.int64)  # positions (in keys) of H1 basis edges
+        self.tri_keys = np.zeros(0, dtype=np.int64)  # (T,) sorted triangle keys (H2 only)
+        self.cocycles2 = np.zeros((0, 0), dtype=bool)  # (b2, T) over self.tri_keys
+        self.cycles2 = np.zeros((0, 0), dtype=bool)  # (T, b2) H2 basis cycles over self.tri_keys
         if want is None or len(keys) < 3:
             return
+        if max_dim >= 2:
+            tri = np.zeros((0, 3), np.int64) if triangles is None else np.asarray(triangles, np.int64)
+            self.tri_keys = (tri[:, 0] * n + tri[:, 1]) * n + tri[:, 2]
+            self.cocycles2 = np.zeros((0, len(tri)), dtype=bool)
+            self.cycles2 = np.zeros((len(tri), 0), dtype=bool)
         vals = _rank_values(weights)
         D = _graph(n, edges, vals)
-        res = ripser(D, distance_matrix=True, maxdim=1, do_cocycles=(want == "cocycles"))
+        two = max_dim >= 2 and len(self.tri_keys) > 0
+        res = ripser(D, distance_matrix=True, maxdim=2 if two else 1, do_cocycles=(want == "cocycles" or two))
         dgm = res["dgms"][1]
         ess = np.isinf(dgm[:, 1])
-        if not ess.any():
-            return
         if want == "cocycles":
-            cocs = [c for c, e in zip(res["cocycles"][1], ess) if e]
-            mat = np.zeros((len(cocs), len(keys)), dtype=bool)
-            for i, c in enumerate(cocs):
-                c = np.asarray(c, dtype=np.int64).reshape(-1, 3)
-                c = c[c[:, 2] % 2 == 1]
-                lo, hi = np.minimum(c[:, 0], c[:, 1]), np.maximum(c[:, 0], c[:, 1])
-                mat[i, np.searchsorted(keys, lo * n + hi)] = True
-            self.cocycles = mat
+            self.cocycles = self._essential(res, 1, keys)
         else:
-            birth_vals = dgm[ess, 0]
             by_val = np.argsort(vals)
-            self.cycle_edges = by_val[np.searchsorted(vals[by_val], birth_vals)]
+            self.cycle_edges = by_val[np.searchsorted(vals[by_val], dgm[ess, 0])]
             self._vals = vals
+        if not two:
+            return
+        cocycles2 = self._essential(res, 2, self.tri_keys)
+        if want == "cocycles":
+            self.cocycles2 = cocycles2
+        elif len(cocycles2):
+            self.cycles2 = _h2_cycle_basis(tri, vals, keys, n, cocycles2)
+
+    def _essential(self, res: dict, dim: int, simplex_keys: np.ndarray) -> np.ndarray:
+        """Ripser's essential cocycles of ``dim`` as a (b, S) bool matrix over ``simplex_keys``."""
+        ess = np.isinf(res["dgms"][dim][:, 1])
+        cocs = [c for c, e in zip(res["cocycles"][dim], ess) if e]
+        mat = np.zeros((len(cocs), len(simplex_keys)), dtype=bool)
+        n = self.n
+        for i, c in enumerate(cocs):
+            c = np.asarray(c, dtype=np.int64).reshape(-1, dim + 2)
+            verts = np.sort(c[c[:, dim + 1] % 2 == 1, : dim + 1], axis=1)
+            key = np.zeros(len(verts), dtype=np.int64)
+            for col in verts.T:
+                key = key * n + col
+            mat[i, np.searchsorted(simplex_keys, key)] = True
+        return mat
 
     @property
     def betti1(self) -> int:
@@ -299,22 +390,30 @@ class _ComplexHomology:
 
 
 def fast_zigzag_barcode(zz: ZigzagComplexes, max_dim: int = 1) -> Barcode:
-    """Zigzag persistence in dimensions ``0 .. max_dim`` (max 1) — our engine.
+    """Zigzag persistence in dimensions ``0 .. max_dim`` (max 2) — our engine.
 
     Parameters
     ----------
     zz : ZigzagComplexes
-    max_dim : {0, 1}
+    max_dim : {0, 1, 2}
+        H2 lists the triangles of every complex (and ripser the tetrahedra
+        of each on its own); H0 and H1 need only the edges.
 
     Returns
     -------
     Barcode
     """
     n, L = zz.n_points, zz.n_layers - 1
-    want_layer = "cocycles" if max_dim >= 1 else None
-    want_inter = "cycles" if max_dim >= 1 else None
+    want = {0: (None, None)}.get(max_dim, ("cocycles", "cycles"))
     hom = [
-        _ComplexHomology(n, zz.edge_keys(t), zz.weights(t), want_layer if t % 2 == 0 else want_inter)
+        _ComplexHomology(
+            n,
+            zz.edge_keys(t),
+            zz.weights(t),
+            want[t % 2],
+            max_dim,
+            zz.triangles(t) if max_dim >= 2 else None,
+        )
         for t in range(zz.length)
     ]
     intervals = []
@@ -335,4 +434,17 @@ def fast_zigzag_barcode(zz: ZigzagComplexes, max_dim: int = 1) -> Barcode:
             for side, out in ((2 * l, back1), (2 * l + 2, fwd1)):
                 out.append(_pack(h.fundamental_pairing(hom[side].keys, hom[side].cocycles)))
         intervals += [(1, b, d) for b, d in decompose_zigzag_module(dims1, back1, fwd1)]
+    if max_dim >= 2:
+        # H2: cocycles of K_l evaluated on the basis cycles of K_{l,l+1}.
+        dims2 = [len(h.cocycles2) if t % 2 == 0 else h.cycles2.shape[1] for t, h in enumerate(hom)]
+        back2, fwd2 = [], []
+        for l in range(L):
+            h = hom[2 * l + 1]
+            for side, out in ((hom[2 * l], back2), (hom[2 * l + 2], fwd2)):
+                if len(side.cocycles2) == 0 or h.cycles2.shape[1] == 0:
+                    out.append([0] * h.cycles2.shape[1])
+                    continue
+                restricted = side.cocycles2[:, np.searchsorted(side.tri_keys, h.tri_keys)]  # K_{l,l+1} ⊆ K_l
+                out.append(_pack(_mod2_product(restricted, h.cycles2)))
+        intervals += [(2, b, d) for b, d in decompose_zigzag_module(dims2, back2, fwd2)]
     return Barcode.from_intervals(intervals, zz.n_layers)

@@ -55,9 +55,8 @@ def zigzag_simplices(zz: ZigzagComplexes, max_dim: int = 1) -> tuple[list[list[i
     times: list[list[int]] = [[0] for _ in range(n)]
     per_t = [zz.edge_keys(t) for t in range(T)]
     levels = [(per_t, 2)]
-    if max_dim >= 1:
-        tri = [zz.triangles(t) for t in range(T)]
-        levels.append(([(x[:, 0] * n + x[:, 1]) * n + x[:, 2] for x in tri], 3))
+    for size, cliques in ((3, zz.triangles), (4, zz.tetrahedra))[:max_dim]:
+        levels.append(([_clique_keys(cliques(t), n) for t in range(T)], size))
     for keys_t, size in levels:
         union = np.unique(np.concatenate(keys_t)) if any(len(k) for k in keys_t) else np.zeros(0, np.int64)
         present = np.zeros((len(union), T), dtype=bool)
@@ -73,6 +72,14 @@ def zigzag_simplices(zz: ZigzagComplexes, max_dim: int = 1) -> tuple[list[list[i
             simplices.append(verts[::-1])
             times.append(np.flatnonzero(row).tolist())
     return simplices, times
+
+
+def _clique_keys(cliques: np.ndarray, n: int) -> np.ndarray:
+    """One int64 key per clique, ``((v0 * n + v1) * n + v2) ...`` (n**4 < 2**63 for n < 55,000)."""
+    keys = np.zeros(len(cliques), dtype=np.int64)
+    for col in cliques.T:
+        keys = keys * n + col
+    return keys
 
 
 def _to_closed(dim: int, birth: float, death: float, end: int):
