@@ -13,18 +13,12 @@ from importlib import metadata as _metadata
 from . import ablation, baselines, calibration, evaluate, fidelity, intervals, models, plots, status, sweep, tasks
 from ._checks import TopoVLMInputError
 from .extract import ExtractConfig, extract
+from .heal import HealConfig, HealReport, heal
 from .models.mini import train
 from .progressive import ProgressiveResult, prune_progressive
 from .prune import PruneReport, prune, removed, skipped
 from .topology.barcode import Barcode, EffectiveIntervals
-from .topology.complexes import (
-    ZigzagComplexes,
-    edge_lengths,
-    flag_cliques,
-    flag_triangles,
-    knn_graph,
-    zigzag_complexes,
-)
+from .topology.complexes import ZigzagComplexes, edge_lengths, flag_cliques, flag_triangles, knn_graph, zigzag_complexes
 from .topology.images import WEIGHTS, EffectivePersistenceImage, standard_persistence_images
 from .topology.scoring import LayerScores, distance_weighted_mean, standard_scores, survival_matrix, topological_scores
 from .topology.search import PRESETS, SearchConfig, SearchResult, search
@@ -55,6 +49,9 @@ __all__ = [
     "models",
     "prune",
     "prune_progressive",
+    "heal",
+    "HealConfig",
+    "HealReport",
     "ProgressiveResult",
     "removed",
     "skipped",

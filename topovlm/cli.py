@@ -7,6 +7,7 @@
     topovlm search normed.npz --preset gardinazzi2025 --eps 0.9
     topovlm prune --model smollm2 --sparsity 0.5 --out runs/smollm2-50
     topovlm prune --model smollm2 --layers 3 --layers 7 --out runs/smollm2-manual
+    topovlm heal --model runs/smollm2-50 --steps 60 --out runs/smollm2-50-healed
     topovlm train mini-llava-next
     topovlm evaluate --model mini-llava-next --sparsity 0.25 --sparsity 0.5 --sparsity 0.6
 
@@ -28,8 +29,10 @@ import typer
 from ._checks import TopoVLMInputError
 from ._outputs import check_out_dir, check_out_file
 from .baselines import check_methods, compare, n_to_remove, results_table
-from .calibration import calibration_set
+from .calibration import calibration_set, read_samples
 from .extract import extract as run_extract
+from .heal import HealConfig
+from .heal import heal as run_heal
 from .models import load_model
 from .models.mini import check_name
 from .models.mini.train import recipe
@@ -335,6 +338,51 @@ def baselines(
         out.mkdir(parents=True, exist_ok=True)
         (out / "baselines.md").write_text(head + "\n\n" + table + "\n")
         (out / "baselines.json").write_text(json.dumps([r.to_dict() for r in results], indent=2))
+
+
+@app.command()
+def heal(
+    model: str = _MODEL,
+    out: Path = typer.Option(..., help="directory for the healed checkpoint (LoRA merged: loads with from_pretrained)"),
+    steps: int = typer.Option(HealConfig.steps, help="optimiser steps"),
+    batch_size: int = typer.Option(HealConfig.batch_size, help="training items per step"),
+    lr: float = typer.Option(HealConfig.lr, help="peak learning rate (warm-up, then cosine decay)"),
+    rank: int = typer.Option(HealConfig.rank, help="LoRA rank on the attention projections"),
+    n_train: int = typer.Option(HealConfig.n_train, help="training items drawn from the task's training split"),
+    data: Optional[Path] = typer.Option(
+        None, help="your own training texts (.txt one per line, or .jsonl) instead of the task's training split"
+    ),
+    seed: int = typer.Option(0, help="LoRA initialisation and batch order"),
+    fresh: bool = typer.Option(False, help="ignore the checkpoint of an interrupted run and start over"),
+    device: str = _DEVICE,
+    cache_dir: Optional[Path] = _CACHE,
+    trust_remote_code: bool = _TRUST,
+    overwrite: bool = typer.Option(False, help="replace a non-empty --out that is not an earlier topovlm save"),
+):
+    """Recover a pruned model with a short LoRA fine-tuning on its task's training data (resumable), and save it."""
+
+    try:
+        config = HealConfig(
+            steps=steps,
+            batch_size=batch_size,
+            lr=lr,
+            rank=rank,
+            n_train=n_train,
+            seed=seed,
+            warmup=min(HealConfig.warmup, steps - 1),
+        )
+        check_out_dir(out, "topovlm.json", overwrite, source=model)
+        adapter = load_model(
+            model, device=device, dtype="float32", trust_remote_code=trust_remote_code, cache_dir=cache_dir
+        )
+        check_out_dir(out, "topovlm.json", overwrite, source=model, kind=adapter.family)
+        items = read_samples(data) if data is not None else None
+        report = run_heal(adapter, config, data=items, cache_dir=cache_dir, resume=not fresh)
+        adapter.save(out, overwrite=overwrite)
+    except TopoVLMInputError as exc:
+        _fail(exc)
+    typer.echo(str(report))
+    typer.echo(f"saved to {out} (loads with transformers' from_pretrained)")
 
 
 @app.command()

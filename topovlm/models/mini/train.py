@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -46,12 +44,10 @@ from ... import tasks
 from ..._cache import default_cache_dir
 from ..._checks import TopoVLMInputError
 from ...evaluate import accuracy
+from ...training import answer_loss, digest, load_checkpoint, lr_at, save_checkpoint
 from .build import build, media_features, trained_names, word_embeddings
-from .spec import END, Recipe, TrainConfig, get
+from .spec import Recipe, TrainConfig, get
 from .weights import save, weights_dir
-
-#: Training checkpoints: safetensors (weights, optimizer moments) + JSON metadata.
-CHECKPOINT_FORMAT = "topovlm-train-1"
 
 
 def recipe(name: str) -> Recipe:
@@ -133,53 +129,6 @@ def token_words(adapter, name: str, samples) -> dict:
     return out
 
 
-def answer_loss(adapter, qas):
-    """Mean next-token cross-entropy of the answers (+ end of turn) given the prompts.
-
-    Parameters
-    ----------
-    adapter : Adapter
-    qas : list of QA
-
-    Returns
-    -------
-    torch scalar
-        Only the logits at the answer positions are computed
-        (``logits_to_keep``), not the 49k-word head over the whole prompt.
-    """
-    import torch
-
-    tok = adapter.tokenizer
-    answers = [q.answer + END for q in qas]
-    inputs = adapter.to_device(adapter.encode([q.sample for q in qas], answers))
-    ids, mask = inputs["input_ids"], inputs["attention_mask"]
-    lengths = mask.sum(1)
-    n_answer = torch.tensor([len(tok(a, add_special_tokens=False)["input_ids"]) for a in answers])
-    pos = torch.arange(ids.shape[1])
-    target = (pos[None] >= (lengths - n_answer.to(lengths.device))[:, None]) & (pos[None] < lengths[:, None])
-    cols = torch.unique(target.nonzero()[:, 1]) - 1  # predict token t from position t - 1
-    out = adapter.model(**inputs, logits_to_keep=cols.to(ids.device), use_cache=False)
-    keep = target[:, cols + 1]
-    return torch.nn.functional.cross_entropy(out.logits[keep].float(), ids[:, cols + 1][keep])
-
-
-def _lr(config: TrainConfig, step: int) -> float:
-    if step < config.warmup:
-        return config.lr * (step + 1) / config.warmup
-    t = (step - config.warmup) / max(1, config.steps - config.warmup)
-    floor = config.final_lr_frac
-    return config.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
-
-
-def _digest(samples, targets) -> str:
-    """Hash of one step's data: every sample's text and media bytes, and the targets."""
-    h = hashlib.sha256()
-    for s in samples:
-        h.update(s.fingerprint().encode())
-    h.update(str(targets).encode())
-    return h.hexdigest()
-
-
 @dataclass
 class _State:
     aligned: bool = False
@@ -187,67 +136,6 @@ class _State:
     log: list = field(default_factory=list)
     digests: list = field(default_factory=list)
     seconds: float = 0.0
-
-
-def _checkpoint(path: Path, named: dict, trained, opt, state: _State) -> None:
-    """Atomically write what a resumed run needs: tensors (weights and optimizer
-    moments) as safetensors, everything else as JSON in its metadata. No pickle:
-    loading a checkpoint never runs code."""
-    import torch
-    from safetensors.torch import save_file
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tensors = {f"param/{n}": named[n].detach().cpu().contiguous() for n in trained}
-    opt_json = None
-    if opt is not None:
-        sd = opt.state_dict()
-        scalars: dict = {}
-        for idx, slots in sd["state"].items():
-            for key, value in slots.items():
-                if torch.is_tensor(value):
-                    tensors[f"opt/{idx}/{key}"] = value.detach().cpu().contiguous()
-                else:
-                    scalars[f"{idx}/{key}"] = value
-        opt_json = {"param_groups": sd["param_groups"], "scalars": scalars}
-    meta = {"format": CHECKPOINT_FORMAT, "state": json.dumps(asdict(state)), "opt": json.dumps(opt_json)}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
-
-
-def _load_checkpoint(path: Path, trained, device: str) -> dict:
-    """Read :func:`_checkpoint`'s file: ``{"params", "opt", "state"}`` (opt: a
-    ``state_dict`` for ``load_state_dict``, or None)."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        tensors = load_file(str(path), device=device)
-        if meta.get("format") != CHECKPOINT_FORMAT:
-            raise ValueError(f"format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
-        state = json.loads(meta["state"])
-        opt_json = json.loads(meta["opt"])
-        params = {n: tensors[f"param/{n}"] for n in trained}
-    except Exception as exc:  # safetensors / json / a missing key: one message
-        raise TopoVLMInputError(
-            f"training checkpoint {path} is unreadable ({exc.__class__.__name__}: {exc}); "
-            "delete it or start over with --fresh (resume=False)"
-        ) from None
-    opt = None
-    if opt_json is not None:
-        slots: dict = {}
-        for key, value in tensors.items():
-            if key.startswith("opt/"):
-                _, idx, name = key.split("/", 2)
-                slots.setdefault(int(idx), {})[name] = value
-        for key, value in opt_json["scalars"].items():
-            idx, name = key.split("/", 1)
-            slots.setdefault(int(idx), {})[name] = value
-        groups = [{**g, **({"betas": tuple(g["betas"])} if "betas" in g else {})} for g in opt_json["param_groups"]]
-        opt = {"state": slots, "param_groups": groups}
-    return {"params": params, "opt": opt, "state": state}
 
 
 def _state_path(name: str, config: TrainConfig, checkpoint_dir, cache_dir=None) -> Path:
@@ -317,7 +205,7 @@ def train(
     media = [named[n] for n in trained if "lora_" not in n]
     lora = [named[n] for n in trained if "lora_" in n]
     state, path = _State(), _state_path(name, config, checkpoint_dir, cache_dir)
-    saved = _load_checkpoint(path, trained, device) if resume and path.exists() else None
+    saved = load_checkpoint(path, trained, device) if resume and path.exists() else None
     if saved is not None:
         with torch.no_grad():
             for n in trained:
@@ -333,7 +221,7 @@ def train(
         losses = []
         for step in tqdm(range(config.align_steps), desc=f"align {name}", unit="step", disable=not progress):
             samples, labels = alignment_batch(name, step, config)
-            state.digests.append(_digest(samples, repr(sorted(labels.items()))))
+            state.digests.append(digest(samples, repr(sorted(labels.items()))))
             loss = alignment_loss(adapter, name, samples, labels)
             loss.backward()
             opt.step()
@@ -351,7 +239,7 @@ def train(
                 losses = []
         state.aligned = True
         state.seconds = time.perf_counter() - t0
-        _checkpoint(path, named, trained, None, state)
+        save_checkpoint(path, named, trained, None, state)
 
     # stage 2: question answering through the decoder, media frozen, LoRA trained
     for p in media:
@@ -364,14 +252,14 @@ def train(
     for step in range(state.step, config.steps):
         qas = batch(name, step, config)
         for group in opt.param_groups:
-            group["lr"] = _lr(config, step)
+            group["lr"] = lr_at(config, step)
         loss = answer_loss(adapter, qas)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(lora, config.grad_clip)
         opt.step()
         opt.zero_grad(set_to_none=True)
         losses.append(loss.item())
-        state.digests.append(_digest([q.sample for q in qas], [q.answer for q in qas]))
+        state.digests.append(digest([q.sample for q in qas], [q.answer for q in qas]))
         state.step = step + 1
         state.seconds = time.perf_counter() - t0
         if state.step % config.log_every == 0 or state.step == config.steps:
@@ -380,14 +268,14 @@ def train(
                     "stage": "qa",
                     "step": state.step,
                     "loss": float(np.mean(losses)),
-                    "lr": _lr(config, step),
+                    "lr": lr_at(config, step),
                     "seconds": round(state.seconds, 1),
                 }
             )
             bar.set_postfix(loss=f"{np.mean(losses):.3f}")
             losses = []
         if state.step % config.checkpoint_every == 0 or state.step == config.steps:
-            _checkpoint(path, named, trained, opt, state)
+            save_checkpoint(path, named, trained, opt, state)
         bar.update(1)
     bar.close()
     for p in media:

@@ -227,11 +227,7 @@ def _h2_cycle_basis(tri: np.ndarray, vals: np.ndarray, keys: np.ndarray, n: int,
     """
     rank = vals.astype(np.int64) - 1  # bit of each edge: youngest edge = highest bit
     faces = np.stack(
-        [
-            rank[np.searchsorted(keys, tri[:, a] * n + tri[:, b])]
-            for a, b in ((0, 1), (0, 2), (1, 2))
-        ],
-        axis=1,
+        [rank[np.searchsorted(keys, tri[:, a] * n + tri[:, b])] for a, b in ((0, 1), (0, 2), (1, 2))], axis=1
     )
     faces.sort(axis=1)
     order = np.lexsort((faces[:, 0], faces[:, 1], faces[:, 2]))  # filtration order: faces before cofaces
@@ -407,12 +403,7 @@ def fast_zigzag_barcode(zz: ZigzagComplexes, max_dim: int = 1) -> Barcode:
     want = {0: (None, None)}.get(max_dim, ("cocycles", "cycles"))
     hom = [
         _ComplexHomology(
-            n,
-            zz.edge_keys(t),
-            zz.weights(t),
-            want[t % 2],
-            max_dim,
-            zz.triangles(t) if max_dim >= 2 else None,
+            n, zz.edge_keys(t), zz.weights(t), want[t % 2], max_dim, zz.triangles(t) if max_dim >= 2 else None
         )
         for t in range(zz.length)
     ]

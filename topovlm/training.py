@@ -1,0 +1,136 @@
+"""Pieces every LoRA training here shares (the mini models' training, ``topovlm heal``).
+
+- :func:`answer_loss`: the next-token loss of answers given their prompts;
+- :func:`lr_at`: linear warm-up, then cosine decay;
+- :func:`save_checkpoint` / :func:`load_checkpoint`: resumable checkpoints as
+  safetensors (weights and optimiser moments) with JSON metadata: no pickle,
+  so loading one never runs code; written atomically, so an interrupted run
+  leaves the previous checkpoint whole;
+- :func:`digest`: a hash of one step's data (a resumed run proves it saw the
+  same batches).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import asdict
+from pathlib import Path
+
+from ._checks import TopoVLMInputError
+from .models.mini.spec import END
+
+#: Training checkpoints: safetensors (weights, optimizer moments) + JSON metadata.
+CHECKPOINT_FORMAT = "topovlm-train-1"
+
+
+def answer_loss(adapter, qas):
+    """Mean next-token cross-entropy of the answers (+ end of turn) given the prompts.
+
+    Parameters
+    ----------
+    adapter : Adapter
+    qas : list of QA
+
+    Returns
+    -------
+    torch scalar
+        Only the logits at the answer positions are computed
+        (``logits_to_keep``), not the 49k-word head over the whole prompt.
+    """
+    import torch
+
+    tok = adapter.tokenizer
+    answers = [q.answer + END for q in qas]
+    inputs = adapter.to_device(adapter.encode([q.sample for q in qas], answers))
+    ids, mask = inputs["input_ids"], inputs["attention_mask"]
+    lengths = mask.sum(1)
+    n_answer = torch.tensor([len(tok(a, add_special_tokens=False)["input_ids"]) for a in answers])
+    pos = torch.arange(ids.shape[1])
+    target = (pos[None] >= (lengths - n_answer.to(lengths.device))[:, None]) & (pos[None] < lengths[:, None])
+    cols = torch.unique(target.nonzero()[:, 1]) - 1  # predict token t from position t - 1
+    out = adapter.model(**inputs, logits_to_keep=cols.to(ids.device), use_cache=False)
+    keep = target[:, cols + 1]
+    return torch.nn.functional.cross_entropy(out.logits[keep].float(), ids[:, cols + 1][keep])
+
+
+def lr_at(config, step: int) -> float:
+    """Linear warm-up to ``config.lr`` over ``config.warmup`` steps, then cosine decay to
+    ``config.final_lr_frac * config.lr`` at ``config.steps``."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    t = (step - config.warmup) / max(1, config.steps - config.warmup)
+    floor = config.final_lr_frac
+    return config.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def digest(samples, targets) -> str:
+    """Hash of one step's data: every sample's text and media bytes, and the targets."""
+    h = hashlib.sha256()
+    for s in samples:
+        h.update(s.fingerprint().encode())
+    h.update(str(targets).encode())
+    return h.hexdigest()
+
+
+def save_checkpoint(path: Path, named: dict, trained, opt, state) -> None:
+    """Atomically write what a resumed run needs: tensors (weights and optimizer
+    moments) as safetensors, everything else as JSON in its metadata. No pickle:
+    loading a checkpoint never runs code."""
+    import torch
+    from safetensors.torch import save_file
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tensors = {f"param/{n}": named[n].detach().cpu().contiguous() for n in trained}
+    opt_json = None
+    if opt is not None:
+        sd = opt.state_dict()
+        scalars: dict = {}
+        for idx, slots in sd["state"].items():
+            for key, value in slots.items():
+                if torch.is_tensor(value):
+                    tensors[f"opt/{idx}/{key}"] = value.detach().cpu().contiguous()
+                else:
+                    scalars[f"{idx}/{key}"] = value
+        opt_json = {"param_groups": sd["param_groups"], "scalars": scalars}
+    meta = {"format": CHECKPOINT_FORMAT, "state": json.dumps(asdict(state)), "opt": json.dumps(opt_json)}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    save_file(tensors, str(tmp), metadata=meta)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: Path, trained, device: str) -> dict:
+    """Read :func:`save_checkpoint`'s file: ``{"params", "opt", "state"}`` (opt: a
+    ``state_dict`` for ``load_state_dict``, or None)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+        tensors = load_file(str(path), device=device)
+        if meta.get("format") != CHECKPOINT_FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
+        state = json.loads(meta["state"])
+        opt_json = json.loads(meta["opt"])
+        params = {n: tensors[f"param/{n}"] for n in trained}
+    except Exception as exc:  # safetensors / json / a missing key: one message
+        raise TopoVLMInputError(
+            f"training checkpoint {path} is unreadable ({exc.__class__.__name__}: {exc}); "
+            "delete it or start over with --fresh (resume=False)"
+        ) from None
+    opt = None
+    if opt_json is not None:
+        slots: dict = {}
+        for key, value in tensors.items():
+            if key.startswith("opt/"):
+                _, idx, name = key.split("/", 2)
+                slots.setdefault(int(idx), {})[name] = value
+        for key, value in opt_json["scalars"].items():
+            idx, name = key.split("/", 1)
+            slots.setdefault(int(idx), {})[name] = value
+        groups = [{**g, **({"betas": tuple(g["betas"])} if "betas" in g else {})} for g in opt_json["param_groups"]]
+        opt = {"state": slots, "param_groups": groups}
+    return {"params": params, "opt": opt, "state": state}
