@@ -40,6 +40,17 @@ SMOKE = {
     "08_efficiency_and_pure_llm": dict(
         n_calib=16, n_heldout=16, k=8, random_seeds=1, methods=["topovlm", "shortgpt", "magnitude", "random"]
     ),
+    "09_what_the_paper_did_not_try": dict(
+        models=["mini-llava-next"],
+        n_calib=24,
+        n_questions=24,
+        robustness=["seed 1"],
+        progressive_steps=[8],
+        heal_steps=2,
+        heal_batch=2,
+        heal_methods=["topovlm", "random"],
+        scale_sizes=[64, 96],
+    ),
 }
 
 

@@ -47,7 +47,16 @@ from .baselines import IMPORTANCE_RANKED, METHODS, Calibration, at_sparsity, n_t
 from .calibration import calibration_set, fortune_prompts
 from .evaluate import Outcomes, correct, text_losses
 from .extract import extract
-from .intervals import LEVEL, Interval, _interval, draws, perplexity_ratio_interval, relative_score_interval, resample
+from .intervals import (
+    LEVEL,
+    Interval,
+    _interval,
+    difference_interval,
+    draws,
+    perplexity_ratio_interval,
+    relative_score_interval,
+    resample,
+)
 from .reports import test_table  # noqa: F401  (tv.fidelity.test_table)
 from .topology.search import PRESETS, SearchConfig, search
 
@@ -212,12 +221,35 @@ class Benchmark:
 
     def score(self, split: str, layers, seed: int = 0) -> Interval:
         """Share of the full model kept, with its paired bootstrap interval (higher is better)."""
-        pruned, full = self.outcomes(split, layers), self.outcomes(split, ())
+        return self.score_outcomes(split, self.outcomes(split, layers), seed)
+
+    def measure(self, split: str, adapter) -> tuple:
+        """Per-item outcomes of another model (e.g. a pruned and fine-tuned copy) on ``split``,
+        as :meth:`outcomes` gives them: (correct,) or (nll, tokens)."""
+        items = self.dev if split == "dev" else self.test
+        if self.kind == "relative":
+            return (correct(adapter, items, 32, scoring="choice"),)
+        return text_losses(adapter, items, self.batch_size)
+
+    def score_outcomes(self, split: str, pruned: tuple, seed: int = 0) -> Interval:
+        """:meth:`score` of given outcomes (from :meth:`outcomes` or :meth:`measure`)."""
+        full = self.outcomes(split, ())
         if self.kind == "relative":
             suites = [q.suite for q in (self.dev if split == "dev" else self.test)]
             return relative_score_interval(pruned[0], full[0], suites, seed=seed)
         ratio = perplexity_ratio_interval(pruned[0], full[0], full[1], seed=seed)
         return Interval(1 / ratio.value, 1 / ratio.high, 1 / ratio.low, ratio.level)
+
+    def difference(self, split: str, a: tuple, b: tuple, seed: int = 0) -> Interval:
+        """Paired difference between two models' outcomes on the same items, with its
+        bootstrap interval; > 0 means ``a`` is better. Relative score: ``score(a) -
+        score(b)``; perplexity: ``log(ppl_b / ppl_a)``."""
+        full = self.outcomes(split, ())
+        if self.kind == "relative":
+            suites = [q.suite for q in (self.dev if split == "dev" else self.test)]
+            return difference_interval(a[0], b[0], full[0], groups=suites, seed=seed)
+        iv = difference_interval(a[0], b[0], full[0], kind="perplexity", tokens=full[1], seed=seed)
+        return Interval(-iv.value, -iv.high, -iv.low, iv.level)
 
 
 def benchmark(model_id: str, adapter, n_dev: int, n_test: int, seed: int = 0, batch_size: int = 8) -> Benchmark:

@@ -11,7 +11,7 @@ from .fidelity import thirds
 from .models.base import load_image
 from .tasks import is_correct
 from .topology.barcode import Barcode
-from .topology.selection import jaccard
+from .topology.selection import jaccard, random_jaccard
 
 DIM_COLORS = {0: "tab:blue", 1: "tab:orange"}
 
@@ -508,6 +508,117 @@ def plot_study(rows, axes=None, title: str | None = None):
     handles, labels = axes[0].get_legend_handles_labels()
     by_label = dict(zip(labels, handles))
     axes[-1].legend(by_label.values(), by_label.keys(), title="sparsity", fontsize=7, loc="best")
+    if title:
+        axes[0].figure.suptitle(title, fontsize=10)
+    return axes
+
+
+def plot_variants(rows, after: str | None = None, axes=None, title: str | None = None):
+    """One panel per model, one line per variant: the share of the full model kept
+    with its 95 % interval (:class:`topovlm.beyond.Row`); with ``after`` (an
+    ``extra`` key holding an Interval, e.g. ``"healed"``) a second marker and an
+    arrow from the first score to it."""
+    models = list(dict.fromkeys(r.model for r in rows))
+    if axes is None:
+        n = max(len([r for r in rows if r.model == m]) for m in models)
+        _, axes = plt.subplots(
+            1, len(models), figsize=(3.8 * len(models) + 1.6, 0.32 * n + 1.3), layout="constrained", squeeze=False
+        )
+        axes = axes[0]
+    for ax, m in zip(axes, models):
+        mine = [r for r in rows if r.model == m]
+        for i, r in enumerate(mine):
+            iv = r.score
+            ax.errorbar(
+                iv.value,
+                i,
+                xerr=[[iv.value - iv.low], [iv.high - iv.value]],
+                fmt="o",
+                color="C0",
+                ms=4,
+                lw=1,
+                label="pruned" if i == 0 else None,
+            )
+            if after is not None:
+                h = r.extra[after]
+                ax.errorbar(
+                    h.value,
+                    i + 0.2,
+                    xerr=[[h.value - h.low], [h.high - h.value]],
+                    fmt="s",
+                    color="C2",
+                    ms=4,
+                    lw=1,
+                    label=after if i == 0 else None,
+                )
+                ax.annotate(
+                    "", (h.value, i + 0.2), (iv.value, i), arrowprops=dict(arrowstyle="->", color="0.5", lw=0.8)
+                )
+        ax.set_yticks(range(len(mine)))
+        ax.set_yticklabels([r.name for r in mine], fontsize=8)
+        ax.invert_yaxis()
+        ax.axvline(1.0, color="0.6", lw=0.8, ls=":")
+        ax.set_xlabel("share of the full model kept (1 = full model)")
+        ax.set_title(m, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        if after is not None:
+            ax.legend(fontsize=7, loc="best")
+    if title:
+        axes[0].figure.suptitle(title, fontsize=10)
+    return axes
+
+
+SCALE_STAGES = ("complexes", "homology", "images", "scoring", "selection")
+
+
+def plot_scale(frame, axes=None):
+    """Seconds per stage of the search (stacked) and peak memory against
+    the number of points N (:func:`topovlm.beyond.search_scale`)."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
+    done = frame.dropna(subset=["total"])
+    x = np.arange(len(done))
+    bottom = np.zeros(len(done))
+    for k, stage in enumerate(s for s in SCALE_STAGES if s in done):
+        values = done[stage].to_numpy(dtype=float)
+        axes[0].bar(x, values, bottom=bottom, color=f"C{k}", label=stage, width=0.6)
+        bottom += values
+    axes[0].set_xticks(x)
+    axes[0].set_xticklabels([str(int(n)) for n in done["N"]])
+    axes[0].set_xlabel("points per cloud N")
+    axes[0].set_ylabel("seconds")
+    axes[0].legend(fontsize=7)
+    axes[0].set_title("where the search's time goes", fontsize=9)
+    axes[1].plot(done["N"], done["peak_gb"], "o-")
+    axes[1].set_xscale("log", base=2)
+    axes[1].set_xlabel("points per cloud N")
+    axes[1].set_ylabel("peak memory (GB)")
+    axes[1].set_title("peak resident memory", fontsize=9)
+    axes[1].grid(alpha=0.3)
+    return axes
+
+
+def plot_robustness(rows, n_layers: int, axes=None, title: str | None = None):
+    """Calibration variants (:func:`topovlm.robustness.calibration_robustness`): the
+    Jaccard index of each choice with the reference's (dotted: two random choices) and
+    the pruned model's score with its interval."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 0.3 * len(rows) + 1.4), sharey=True, layout="constrained")
+    y = np.arange(len(rows))
+    axes[0].barh(y, [r.jaccard for r in rows], color="C0")
+    axes[0].axvline(random_jaccard(n_layers, len(rows[0].layers)), color="0.4", ls=":", label="two random choices")
+    axes[0].set_xlim(0, 1)
+    axes[0].set_xlabel("Jaccard with the reference's layers")
+    axes[0].legend(fontsize=7)
+    for i, r in enumerate(rows):
+        if hasattr(r.score, "low"):
+            iv = r.score
+            axes[1].errorbar(iv.value, i, xerr=[[iv.value - iv.low], [iv.high - iv.value]], fmt="o", color="C1", ms=4)
+    axes[1].set_xlabel("share of the full model kept")
+    axes[1].grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y)
+    axes[0].set_yticklabels([r.variant.name for r in rows], fontsize=8)
+    axes[0].invert_yaxis()
     if title:
         axes[0].figure.suptitle(title, fontsize=10)
     return axes

@@ -28,7 +28,7 @@ from .extract import extract
 from .reports import robustness_table  # noqa: F401  (tv.robustness.robustness_table)
 from .samples import Sample
 from .topology.search import SearchConfig, search
-from .topology.selection import jaccard
+from .topology.selection import jaccard, random_jaccard
 
 PERTURBATIONS = ("none", "shuffle", "noise", "both")
 
@@ -155,3 +155,27 @@ def calibration_robustness(
         reference = layers if reference is None else reference
         rows.append(RobustnessRow(v, layers, jaccard(layers, reference), scorer(layers) if scorer else None))
     return rows
+
+
+def robustness_finding(rows: list[RobustnessRow], n_layers: int) -> str:
+    """One sentence: how far the choice moves (Jaccard range against chance) and the
+    scores' range with intervals (rows scored with an :class:`~topovlm.intervals.Interval`)."""
+    others = rows[1:]
+    if not others:
+        return "only the reference was searched."
+    chance = random_jaccard(n_layers, len(rows[0].layers))
+    lo = min(others, key=lambda r: r.jaccard)
+    hi = max(others, key=lambda r: r.jaccard)
+    text = (
+        f"the layers chosen overlap the reference's by Jaccard {lo.jaccard:.2f} ({lo.variant.name}) "
+        f"to {hi.jaccard:.2f} ({hi.variant.name}), against {chance:.2f} for two random choices"
+    )
+    scored = [r for r in rows if hasattr(r.score, "format")]
+    if scored:
+        worst = min(scored, key=lambda r: r.score.value)
+        best = max(scored, key=lambda r: r.score.value)
+        text += (
+            f"; the pruned model keeps {worst.score.format(3)} ({worst.variant.name}) "
+            f"to {best.score.format(3)} ({best.variant.name}) of the full model"
+        )
+    return text + "."

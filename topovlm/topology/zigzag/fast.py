@@ -178,12 +178,17 @@ def decompose_zigzag_module(
 # ----------------------------------------------------------------------------
 
 
-def _pack(bits: np.ndarray) -> list[int]:
-    """Columns of a (rows, cols) bool matrix as bit-set ints."""
-    if bits.shape[0] == 0:
-        return [0] * bits.shape[1]
-    packed = np.packbits(bits, axis=0, bitorder="little")
-    return [int.from_bytes(packed[:, j].tobytes(), "little") for j in range(bits.shape[1])]
+def _pack(matrix) -> list[int]:
+    """Columns of a (rows, cols) 0/1 matrix, sparse or dense, as bit-set ints."""
+    m = sp.csc_matrix(matrix)
+    m.sum_duplicates()
+    out = []
+    for j in range(m.shape[1]):
+        v = 0
+        for r in m.indices[m.indptr[j] : m.indptr[j + 1]][m.data[m.indptr[j] : m.indptr[j + 1]] % 2 == 1].tolist():
+            v |= 1 << r
+        out.append(v)
+    return out
 
 
 def _graph(n: int, edges: np.ndarray, values: np.ndarray) -> sp.csr_matrix:
@@ -198,10 +203,13 @@ def _rank_values(weights: np.ndarray) -> np.ndarray:
     return vals
 
 
-def _mod2_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a @ b`` over Z/2 for sparse bool matrices (cycles and cocycles are sparse)."""
-    prod = sp.csr_matrix(a, dtype=np.int32) @ sp.csc_matrix(b, dtype=np.int32)
-    return (prod.toarray() % 2).astype(bool)
+def _mod2_product(a, b) -> sp.csc_matrix:
+    """``a @ b`` over Z/2 for sparse 0/1 matrices (cycles and cocycles are sparse, and so
+    is their pairing: kept sparse, a dense b x b result was most of the cost at N = 4,096)."""
+    prod = (sp.csr_matrix(a, dtype=np.int32) @ sp.csc_matrix(b, dtype=np.int32)).tocsc()
+    prod.data %= 2
+    prod.eliminate_zeros()
+    return prod
 
 
 def _h2_cycle_basis(tri: np.ndarray, vals: np.ndarray, keys: np.ndarray, n: int, cocycles: np.ndarray) -> np.ndarray:
@@ -219,11 +227,11 @@ def _h2_cycle_basis(tri: np.ndarray, vals: np.ndarray, keys: np.ndarray, n: int,
     vals : (E,) distinct filtration values 1..E of the edges ``keys``
     keys : (E,) sorted edge keys
     n : int, number of vertices
-    cocycles : (b, T) bool, a basis of H^2 over ``tri``
+    cocycles : (b, T) sparse 0/1, a basis of H^2 over ``tri``
 
     Returns
     -------
-    (T, b) bool: column j is a 2-cycle (a set of triangles)
+    (T, b) sparse 0/1: column j is a 2-cycle (a set of triangles)
     """
     rank = vals.astype(np.int64) - 1  # bit of each edge: youngest edge = highest bit
     faces = np.stack(
@@ -246,11 +254,14 @@ def _h2_cycle_basis(tri: np.ndarray, vals: np.ndarray, keys: np.ndarray, n: int,
             combo ^= pv
         if not col:
             kernel.append(combo)
-    T = len(tri)
-    Z = np.zeros((T, len(kernel)), dtype=bool)
+    rows, cols = [], []
     for j, z in enumerate(kernel):
-        bits = np.frombuffer(z.to_bytes((T + 7) // 8, "little"), dtype=np.uint8)
-        Z[:, j] = np.unpackbits(bits, bitorder="little")[:T].astype(bool)
+        while z:
+            low = z & -z
+            rows.append(low.bit_length() - 1)
+            cols.append(j)
+            z ^= low
+    Z = sp.csc_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(len(tri), len(kernel)))
     pairing = _mod2_product(cocycles, Z)  # (b, |Z|)
     chosen = [j for j, (v, _) in enumerate(_reduce_in_order(_pack(pairing))) if v]
     if len(chosen) != cocycles.shape[0]:  # pragma: no cover - would mean a wrong cocycle basis
@@ -277,18 +288,18 @@ class _ComplexHomology:
             self.n_comp, self.labels = connected_components(g, directed=False)
         else:
             self.n_comp, self.labels = n, np.arange(n)
-        self.cocycles = np.zeros((0, len(keys)), dtype=bool)  # (b1, E) over self.keys
+        self.cocycles = sp.csr_matrix((0, len(keys)), dtype=np.int8)  # (b1, E) over self.keys
         self.cycle_edges = np.zeros(0, dtype=np.int64)  # positions (in keys) of H1 basis edges
         self.tri_keys = np.zeros(0, dtype=np.int64)  # (T,) sorted triangle keys (H2 only)
-        self.cocycles2 = np.zeros((0, 0), dtype=bool)  # (b2, T) over self.tri_keys
-        self.cycles2 = np.zeros((0, 0), dtype=bool)  # (T, b2) H2 basis cycles over self.tri_keys
+        self.cocycles2 = sp.csr_matrix((0, 0), dtype=np.int8)  # (b2, T) over self.tri_keys
+        self.cycles2 = sp.csc_matrix((0, 0), dtype=np.int8)  # (T, b2) H2 basis cycles over self.tri_keys
         if want is None or len(keys) < 3:
             return
         if max_dim >= 2:
             tri = np.zeros((0, 3), np.int64) if triangles is None else np.asarray(triangles, np.int64)
             self.tri_keys = (tri[:, 0] * n + tri[:, 1]) * n + tri[:, 2]
-            self.cocycles2 = np.zeros((0, len(tri)), dtype=bool)
-            self.cycles2 = np.zeros((len(tri), 0), dtype=bool)
+            self.cocycles2 = sp.csr_matrix((0, len(tri)), dtype=np.int8)
+            self.cycles2 = sp.csc_matrix((len(tri), 0), dtype=np.int8)
         vals = _rank_values(weights)
         D = _graph(n, edges, vals)
         two = max_dim >= 2 and len(self.tri_keys) > 0
@@ -306,37 +317,39 @@ class _ComplexHomology:
         cocycles2 = self._essential(res, 2, self.tri_keys)
         if want == "cocycles":
             self.cocycles2 = cocycles2
-        elif len(cocycles2):
+        elif cocycles2.shape[0]:
             self.cycles2 = _h2_cycle_basis(tri, vals, keys, n, cocycles2)
 
-    def _essential(self, res: dict, dim: int, simplex_keys: np.ndarray) -> np.ndarray:
-        """Ripser's essential cocycles of ``dim`` as a (b, S) bool matrix over ``simplex_keys``."""
-        ess = np.isinf(res["dgms"][dim][:, 1])
-        cocs = [c for c, e in zip(res["cocycles"][dim], ess) if e]
-        mat = np.zeros((len(cocs), len(simplex_keys)), dtype=bool)
-        n = self.n
-        for i, c in enumerate(cocs):
-            c = np.asarray(c, dtype=np.int64).reshape(-1, dim + 2)
-            verts = np.sort(c[c[:, dim + 1] % 2 == 1, : dim + 1], axis=1)
-            key = np.zeros(len(verts), dtype=np.int64)
-            for col in verts.T:
-                key = key * n + col
-            mat[i, np.searchsorted(simplex_keys, key)] = True
-        return mat
+    def _essential(self, res: dict, dim: int, simplex_keys: np.ndarray) -> sp.csr_matrix:
+        """Ripser's essential cocycles of ``dim`` as a sparse (b, S) 0/1 matrix over ``simplex_keys``."""
+        ess = np.flatnonzero(np.isinf(res["dgms"][dim][:, 1]))
+        cocs = [np.asarray(res["cocycles"][dim][i], dtype=np.int64).reshape(-1, dim + 2) for i in ess]
+        if not cocs:
+            return sp.csr_matrix((0, len(simplex_keys)), dtype=np.int8)
+        rows = np.repeat(np.arange(len(cocs)), [len(c) for c in cocs])
+        c = np.concatenate(cocs)
+        odd = c[:, dim + 1] % 2 == 1
+        verts = np.sort(c[odd, : dim + 1], axis=1)
+        key = np.zeros(len(verts), dtype=np.int64)
+        for col in verts.T:
+            key = key * self.n + col
+        cols = np.searchsorted(simplex_keys, key)
+        return sp.csr_matrix((np.ones(len(cols), np.int8), (rows[odd], cols)), shape=(len(cocs), len(simplex_keys)))
 
     @property
     def betti1(self) -> int:
-        return max(len(self.cocycles), len(self.cycle_edges))
+        return max(self.cocycles.shape[0], len(self.cycle_edges))
 
     def _tree(self):
-        """Minimum spanning forest in value order, rooted at a virtual vertex n (cached).
+        """Minimum spanning forest in value order, rooted at a virtual vertex n.
 
-        Returns the predecessors, each vertex's edge to its parent (position
-        in ``self.keys``; -1 for the virtual root's edges) and the vertices of
-        each depth >= 2, in order.
+        Returns
+        -------
+        paths : sparse (E, n + 1) 0/1 matrix
+            Column x holds the tree edges from x up to its component's root
+            (the root's edge to the virtual vertex is not an edge: empty for
+            the roots).
         """
-        if hasattr(self, "_tree_cache"):
-            return self._tree_cache
         n = self.n
         mst = minimum_spanning_tree(_graph(n, self.edges, self._vals)).tocoo()
         tree_keys = np.minimum(mst.row, mst.col).astype(np.int64) * n + np.maximum(mst.row, mst.col)
@@ -353,36 +366,53 @@ class _ComplexHomology:
         parent_edge = np.full(n + 1, -1, dtype=np.int64)
         ch = order[1:]
         parent_edge[ch] = eid[np.asarray(T[pred[ch], ch]).ravel().astype(np.int64) - 1]
-        depth = np.zeros(n + 1, dtype=np.int64)
-        for x in ch:  # BFS order: parent before child
-            depth[x] = depth[pred[x]] + 1
-        levels = [ch[depth[ch] == d] for d in range(2, int(depth.max(initial=0)) + 1)]
-        self._tree_cache = (pred, parent_edge, levels)
-        return self._tree_cache
+        # walk every vertex up to its root at once, one level per pass
+        x = np.arange(n)
+        anc, alive = x.copy(), parent_edge[:n] >= 0
+        path_rows, path_cols = [], []
+        while alive.any():
+            path_rows.append(parent_edge[anc[alive]])
+            path_cols.append(x[alive])
+            anc = np.where(alive, pred[anc], anc)
+            alive &= parent_edge[anc] >= 0
+        r = np.concatenate(path_rows) if path_rows else np.zeros(0, np.int64)
+        c = np.concatenate(path_cols) if path_cols else np.zeros(0, np.int64)
+        return sp.csc_matrix((np.ones(len(r), np.int8), (r, c)), shape=(len(self.keys), n + 1))
 
-    def fundamental_pairing(self, cocycles_keys: np.ndarray, cocycles: np.ndarray) -> np.ndarray:
+    def fundamental_cycles(self) -> sp.csc_matrix:
+        """This complex's H1 basis cycles as a sparse (E, b1) 0/1 matrix over its edges (cached).
+
+        Cycle j is edge ``cycle_edges[j] = (u, v)`` plus the tree path from u
+        to v: the two root paths, whose common part cancels mod 2.
+        """
+        if not hasattr(self, "_cycles_cache"):
+            paths = self._tree()
+            e = self.edges[self.cycle_edges]
+            b = len(self.cycle_edges)
+            own = sp.csc_matrix((np.ones(b, np.int32), (self.cycle_edges, np.arange(b))), shape=(len(self.keys), b))
+            Z = (paths[:, e[:, 0]].astype(np.int32) + paths[:, e[:, 1]] + own).tocsc()
+            Z.data %= 2
+            Z.eliminate_zeros()
+            self._cycles_cache = Z
+        return self._cycles_cache
+
+    def fundamental_pairing(self, cocycles_keys: np.ndarray, cocycles) -> np.ndarray:
         """Evaluate cocycles (of a larger complex) on this complex's H1 basis cycles.
 
         Parameters
         ----------
         cocycles_keys : (E',) int64, sorted edge keys of the larger complex
-        cocycles : (b', E') bool
+        cocycles : (b', E') sparse or dense 0/1 matrix
 
         Returns
         -------
-        (b', b1) bool: entry (i, j) = <cocycle i, basis cycle j>
+        (b', b1) sparse 0/1: entry (i, j) = <cocycle i, basis cycle j>
         """
         b = cocycles.shape[0]
         if b == 0 or len(self.cycle_edges) == 0:
-            return np.zeros((b, len(self.cycle_edges)), dtype=bool)
-        # cocycle values on this complex's edges
-        phi = cocycles[:, np.searchsorted(cocycles_keys, self.keys)]  # (b, E)
-        pred, parent_edge, levels = self._tree()
-        pot = np.zeros((b, self.n + 1), dtype=bool)
-        for xs in levels:  # depth >= 2; depth 1 hangs off the virtual root: potential 0
-            pot[:, xs] = pot[:, pred[xs]] ^ phi[:, parent_edge[xs]]
-        e = self.edges[self.cycle_edges]
-        return phi[:, self.cycle_edges] ^ pot[:, e[:, 0]] ^ pot[:, e[:, 1]]
+            return sp.csc_matrix((b, len(self.cycle_edges)), dtype=np.int8)
+        phi = sp.csr_matrix(cocycles)[:, np.searchsorted(cocycles_keys, self.keys)]  # values on this complex's edges
+        return _mod2_product(phi, self.fundamental_cycles())
 
 
 def fast_zigzag_barcode(zz: ZigzagComplexes, max_dim: int = 1) -> Barcode:
@@ -427,12 +457,12 @@ def fast_zigzag_barcode(zz: ZigzagComplexes, max_dim: int = 1) -> Barcode:
         intervals += [(1, b, d) for b, d in decompose_zigzag_module(dims1, back1, fwd1)]
     if max_dim >= 2:
         # H2: cocycles of K_l evaluated on the basis cycles of K_{l,l+1}.
-        dims2 = [len(h.cocycles2) if t % 2 == 0 else h.cycles2.shape[1] for t, h in enumerate(hom)]
+        dims2 = [h.cocycles2.shape[0] if t % 2 == 0 else h.cycles2.shape[1] for t, h in enumerate(hom)]
         back2, fwd2 = [], []
         for l in range(L):
             h = hom[2 * l + 1]
             for side, out in ((hom[2 * l], back2), (hom[2 * l + 2], fwd2)):
-                if len(side.cocycles2) == 0 or h.cycles2.shape[1] == 0:
+                if side.cocycles2.shape[0] == 0 or h.cycles2.shape[1] == 0:
                     out.append([0] * h.cycles2.shape[1])
                     continue
                 restricted = side.cocycles2[:, np.searchsorted(side.tri_keys, h.tri_keys)]  # K_{l,l+1} ⊆ K_l
