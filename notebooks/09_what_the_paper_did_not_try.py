@@ -210,3 +210,5 @@ print(beyond.scale_finding(scale))
 #    does the ordering of the pruned models survive?
 # 3. Section 2's "noise" variant keeps the questions and replaces the images. What does its
 #    Jaccard index tell you about where the [RET] token's topology comes from?
+#
+# (Solutions: the page "Exercises for a course", session 5.)

@@ -43,6 +43,9 @@ from .topology.search import SearchConfig, search
 from .topology.selection import jaccard
 from .topology.synthetic import drifting_clouds
 
+#: how tables name the methods (others: their key; random with its seed)
+NAMES = {"topovlm": "TopoVLM", "shortgpt": "ShortGPT", "sleb": "SLEB", "streamline": "LLM-Streamline", "tamp": "TAMP"}
+
 #: homology dimensions compared (name -> dims); the first is the package default
 DIMS = {"H1 (default)": (1,), "H0+H1 (paper)": (0, 1), "H1+H2": (1, 2), "H0+H1+H2": (0, 1, 2)}
 
@@ -211,11 +214,13 @@ def method_choices(
     out = {}
     for method in check_methods(methods):
         if method == "topovlm":
-            out["TopoVLM"] = tuple(_search(clouds, _config(None, sparsity, np.shape(clouds)[1])).layers_to_remove)
+            out[NAMES["topovlm"]] = tuple(
+                _search(clouds, _config(None, sparsity, np.shape(clouds)[1])).layers_to_remove
+            )
             continue
         n = sleb_samples if method == "sleb" else len(calib)
         res = run_baseline(method, bench.adapter, calib[:n], sparsity, seed=seed)
-        out[method_label(method, seed)] = tuple(res.layers_to_remove)
+        out[NAMES.get(method, method_label(method, seed))] = tuple(res.layers_to_remove)
     return out
 
 
@@ -390,7 +395,7 @@ def table(rows: list[Row], columns=()) -> str:
         "model": [r.model for r in rows],
         "variant": [r.name for r in rows],
         "layers removed": [layer_ranges(list(r.layers)) for r in rows],
-        "share kept [95 % CI]": [r.score.format(3) for r in rows],
+        "share kept [95 % CI]": [_share(r.score) for r in rows],
         "Jaccard with the first": [f"{r.jaccard:.2f}" for r in rows],
         "seconds": [f"{r.seconds:.1f}" for r in rows],
     }
@@ -399,9 +404,14 @@ def table(rows: list[Row], columns=()) -> str:
     return markdown(pd.DataFrame(view))
 
 
+def _share(iv: Interval) -> str:
+    """Three significant digits: a share kept can be 0.47 or 0.0008 (a perplexity 1,000x the full model's)."""
+    return f"{iv.value:.3g} [{iv.low:.3g}, {iv.high:.3g}]"
+
+
 def _fmt(value) -> str:
     if isinstance(value, Interval):
-        return value.format(3)
+        return _share(value)
     if isinstance(value, float):
         return f"{value:.3f}"
     if isinstance(value, tuple) and all(isinstance(x, float) for x in value):
