@@ -38,7 +38,7 @@ from .models.base import Adapter
 from .models.mini.build import merge_lora
 from .samples import Sample
 from .tasks.qa import QA
-from .training import answer_loss, digest, load_checkpoint, lr_at, save_checkpoint
+from .training import answer_loss, digest, load_checkpoint, lr_at, save_checkpoint, take_step
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,11 @@ def _loss(adapter: Adapter, items: list):
     return total / max(count, 1)
 
 
+def _digest(items: list) -> str:
+    """Hash of training items: each sample's text and media, and the answers."""
+    return digest([x.sample if isinstance(x, QA) else x for x in items], [getattr(x, "answer", "") for x in items])
+
+
 def _batch(items: list, config: HealConfig, step: int) -> list:
     """The items of one step: a pure function of (seed, step)."""
     rng = np.random.default_rng([config.seed, step])
@@ -212,11 +217,7 @@ def checkpoint_path(adapter: Adapter, config: HealConfig, items: list, cache_dir
     """Where a run's resumable checkpoint lives: keyed by the model's weights, the config and the data."""
     h = hashlib.sha256(adapter.fingerprint().encode())
     h.update(json.dumps(asdict(config), sort_keys=True).encode())
-    h.update(
-        digest(
-            [x.sample if isinstance(x, QA) else x for x in items], [getattr(x, "answer", "") for x in items]
-        ).encode()
-    )
+    h.update(_digest(items).encode())
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     return root / "heal" / f"{h.hexdigest()[:16]}.safetensors"
 
@@ -280,17 +281,8 @@ def heal(
     try:
         for step in range(state.step, config.steps):
             batch = _batch(items, config, step)
-            for group in opt.param_groups:
-                group["lr"] = lr_at(config, step)
-            loss = _loss(adapter, batch)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            losses.append(loss.item())
-            state.digests.append(
-                digest([x.sample if isinstance(x, QA) else x for x in batch], [getattr(x, "answer", "") for x in batch])
-            )
+            losses.append(take_step(opt, params, _loss(adapter, batch), config, step))
+            state.digests.append(_digest(batch))
             state.step = step + 1
             state.seconds = time.perf_counter() - t0
             bar.update(1)

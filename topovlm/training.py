@@ -1,7 +1,7 @@
 """Pieces every LoRA training here shares (the mini models' training, ``topovlm heal``).
 
 - :func:`answer_loss`: the next-token loss of answers given their prompts;
-- :func:`lr_at`: linear warm-up, then cosine decay;
+- :func:`lr_at`: linear warm-up, then cosine decay; :func:`take_step`: one update with it;
 - :func:`save_checkpoint` / :func:`load_checkpoint`: resumable checkpoints as
   safetensors (weights and optimiser moments) with JSON metadata: no pickle,
   so loading one never runs code; written atomically, so an interrupted run
@@ -64,6 +64,20 @@ def lr_at(config, step: int) -> float:
     t = (step - config.warmup) / max(1, config.steps - config.warmup)
     floor = config.final_lr_frac
     return config.lr * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def take_step(opt, params, loss, config, step: int) -> float:
+    """One optimiser step on ``loss``: the scheduled learning rate (:func:`lr_at`),
+    backward, gradient clipping at ``config.grad_clip``, update. Returns the loss value."""
+    import torch
+
+    for group in opt.param_groups:
+        group["lr"] = lr_at(config, step)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
+    opt.step()
+    opt.zero_grad(set_to_none=True)
+    return loss.item()
 
 
 def digest(samples, targets) -> str:

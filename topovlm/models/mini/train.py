@@ -44,7 +44,7 @@ from ... import tasks
 from ..._cache import default_cache_dir
 from ..._checks import TopoVLMInputError
 from ...evaluate import accuracy
-from ...training import answer_loss, digest, load_checkpoint, lr_at, save_checkpoint
+from ...training import answer_loss, digest, load_checkpoint, lr_at, save_checkpoint, take_step
 from .build import build, media_features, trained_names, word_embeddings
 from .spec import Recipe, TrainConfig, get
 from .weights import save, weights_dir
@@ -251,14 +251,7 @@ def train(
     losses = []
     for step in range(state.step, config.steps):
         qas = batch(name, step, config)
-        for group in opt.param_groups:
-            group["lr"] = lr_at(config, step)
-        loss = answer_loss(adapter, qas)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(lora, config.grad_clip)
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-        losses.append(loss.item())
+        losses.append(take_step(opt, lora, answer_loss(adapter, qas), config, step))
         state.digests.append(digest([q.sample for q in qas], [q.answer for q in qas]))
         state.step = step + 1
         state.seconds = time.perf_counter() - t0
