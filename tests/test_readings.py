@@ -118,7 +118,7 @@ def test_presets_and_readings_reject_unknown_names():
         ("survival", "dead"),
         ("layer_map", "middle"),
         ("degenerate", "ignore"),
-        ("dims", (2,)),
+        ("dims", (3,)),
         ("include_self", "yes"),
     ):
         with pytest.raises(TopoVLMInputError, match=field):
