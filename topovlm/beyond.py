@@ -285,7 +285,8 @@ def recovery(
             "recovered": (after.value - before.value) / lost if lost > 1e-9 else float("nan"),
             "loss": (report.first_loss, report.last_loss),
         }
-        rows.append(Row(bench.label, name, layers, before, report.seconds, 1.0, extra))
+        first = rows[0].layers if rows else layers
+        rows.append(Row(bench.label, name, layers, before, report.seconds, jaccard(layers, first), extra))
     return rows
 
 
