@@ -95,7 +95,7 @@ def _search(clouds, config: SearchConfig):
 
 def _config(config: SearchConfig | None, sparsity: float, n: int) -> SearchConfig:
     config = SearchConfig() if config is None else config
-    return replace(config, sparsity=sparsity, eps=None, k=min(config.k, n - 1))
+    return config.at_sparsity(sparsity, n)
 
 
 def homology_dims(

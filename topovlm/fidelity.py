@@ -212,12 +212,12 @@ class Benchmark:
         the same outcomes, bit for bit, for a fraction of the forward cost.
         """
         if split not in self._outcomes:
-            items, ad = (self.dev if split == "dev" else self.test), self.adapter
-            if self.kind == "relative":
-                self._outcomes[split] = Outcomes(ad, lambda: (correct(ad, items, 32, scoring="choice"),))
-            else:
-                self._outcomes[split] = Outcomes(ad, lambda: text_losses(ad, items, self.batch_size))
+            self._outcomes[split] = Outcomes(self.adapter, lambda: self.measure(split, self.adapter))
         return self._outcomes[split](layers)
+
+    def items(self, split: str) -> list:
+        """The dev or test items."""
+        return self.dev if split == "dev" else self.test
 
     def score(self, split: str, layers, seed: int = 0) -> Interval:
         """Share of the full model kept, with its paired bootstrap interval (higher is better)."""
@@ -226,16 +226,15 @@ class Benchmark:
     def measure(self, split: str, adapter) -> tuple:
         """Per-item outcomes of another model (e.g. a pruned and fine-tuned copy) on ``split``,
         as :meth:`outcomes` gives them: (correct,) or (nll, tokens)."""
-        items = self.dev if split == "dev" else self.test
         if self.kind == "relative":
-            return (correct(adapter, items, 32, scoring="choice"),)
-        return text_losses(adapter, items, self.batch_size)
+            return (correct(adapter, self.items(split), 32, scoring="choice"),)
+        return text_losses(adapter, self.items(split), self.batch_size)
 
     def score_outcomes(self, split: str, pruned: tuple, seed: int = 0) -> Interval:
         """:meth:`score` of given outcomes (from :meth:`outcomes` or :meth:`measure`)."""
         full = self.outcomes(split, ())
         if self.kind == "relative":
-            suites = [q.suite for q in (self.dev if split == "dev" else self.test)]
+            suites = [q.suite for q in self.items(split)]
             return relative_score_interval(pruned[0], full[0], suites, seed=seed)
         ratio = perplexity_ratio_interval(pruned[0], full[0], full[1], seed=seed)
         return Interval(1 / ratio.value, 1 / ratio.high, 1 / ratio.low, ratio.level)
@@ -246,7 +245,7 @@ class Benchmark:
         score(b)``; perplexity: ``log(ppl_b / ppl_a)``."""
         full = self.outcomes(split, ())
         if self.kind == "relative":
-            suites = [q.suite for q in (self.dev if split == "dev" else self.test)]
+            suites = [q.suite for q in self.items(split)]
             return difference_interval(a[0], b[0], full[0], groups=suites, seed=seed)
         iv = difference_interval(a[0], b[0], full[0], kind="perplexity", tokens=full[1], seed=seed)
         return Interval(-iv.value, -iv.high, -iv.low, iv.level)

@@ -184,33 +184,9 @@ def _add_lora(adapter: Adapter, config: HealConfig) -> list:
             raise TopoVLMInputError(
                 f"no LoRA target {list(config.targets)} in the decoder layers of {adapter.name}: {exc}"
             ) from None
-    for p in adapter.model.parameters():
-        p.requires_grad_(False)
-    names = [n for n, p in adapter.model.named_parameters() if "lora_" in n]
-    named = dict(adapter.model.named_parameters())
-    for n in names:
-        named[n].requires_grad_(True)
-    return names
-
-
-def _drop_lora(model) -> None:
-    """Put the plain layers back without merging (undo :func:`_add_lora`)."""
-    from peft.tuners.lora import LoraLayer
-
-    for name, module in list(model.named_modules()):
-        if isinstance(module, LoraLayer):
-            parent, _, attr = name.rpartition(".")
-            setattr(model.get_submodule(parent), attr, module.get_base_layer())
-    for p in model.parameters():
-        p.requires_grad_(False)
-    _forget_peft(model)
-
-
-def _forget_peft(model) -> None:
-    """peft leaves a ``peft_config`` on every module it injected into; a second heal would warn about it."""
-    for module in model.modules():
-        if hasattr(module, "peft_config"):
-            del module.peft_config
+    for n, p in adapter.model.named_parameters():
+        p.requires_grad_("lora_" in n)
+    return [n for n, p in adapter.model.named_parameters() if "lora_" in n]
 
 
 def checkpoint_path(adapter: Adapter, config: HealConfig, items: list, cache_dir=None) -> Path:
@@ -299,15 +275,12 @@ def heal(
                 losses = []
                 save_checkpoint(path, named, names, opt, state)
     except BaseException:  # interrupted: the checkpoint keeps the progress, the model goes back as it was
-        _drop_lora(adapter.model)
+        merge_lora(adapter.model, merge=False)
         adapter.model.train(was_training)
         raise
     finally:
         bar.close()
-    merge_lora(adapter.model)
-    _forget_peft(adapter.model)
-    for p in adapter.model.parameters():
-        p.requires_grad_(False)
+    merge_lora(adapter.model)  # the base weights were frozen by _add_lora: nothing is left trainable
     adapter.model.eval()
     report = HealReport(
         steps=state.step,

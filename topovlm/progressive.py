@@ -13,7 +13,7 @@ result records it beside the layers, in the original model's indices.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from tqdm.auto import tqdm
 
@@ -152,13 +152,7 @@ def prune_progressive(
             clouds = extract(
                 adapter, samples, token=token, point=point, batch_size=batch_size, cache_dir=cache_dir, progress=False
             )
-            cfg = replace(
-                config,
-                sparsity=m / n_cur,
-                eps=None,
-                k=min(config.k, len(samples) - 1),
-                keep=tuple(j for j, x in enumerate(kept) if x in never),
-            )
+            cfg = config.at_sparsity(m / n_cur, len(samples), keep=tuple(j for j, x in enumerate(kept) if x in never))
             chosen = search(clouds, cfg).layers_to_remove
             if len(chosen) != m:  # the rule's rounding: never happens with m / n_cur
                 raise TopoVLMInputError(f"round at {n_cur} layers chose {len(chosen)} layers, not {m}")

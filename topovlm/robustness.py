@@ -150,7 +150,7 @@ def calibration_robustness(
     rows, reference = [], None
     for v in tqdm(variants, desc="calibration variants", disable=not progress):
         clouds = extract(adapter, v.samples(), batch_size=batch_size, cache_dir=cache_dir, progress=False)
-        cfg = replace(config, sparsity=sparsity, eps=None, k=min(config.k, v.n - 1))
+        cfg = config.at_sparsity(sparsity, v.n)
         layers = tuple(sorted(search(clouds, cfg).layers_to_remove))
         reference = layers if reference is None else reference
         rows.append(RobustnessRow(v, layers, jaccard(layers, reference), scorer(layers) if scorer else None))

@@ -102,6 +102,12 @@ class SearchConfig:
         object.__setattr__(self, "dims", dims)
         object.__setattr__(self, "keep", tuple(int(i) for i in self.keep))
 
+    def at_sparsity(self, sparsity: float, n_points: int, **changes) -> SearchConfig:
+        """This config with the sparsity rule at ``sparsity`` (no threshold) and ``k``
+        capped at ``n_points - 1`` (a calibration set smaller than k + 1 samples);
+        ``changes`` replace further fields."""
+        return replace(self, sparsity=sparsity, eps=None, k=min(self.k, n_points - 1), **changes)
+
     @classmethod
     def preset(cls, name: str, **overrides) -> SearchConfig:
         """A named reading of the method, optionally with fields changed.

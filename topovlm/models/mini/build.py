@@ -83,19 +83,24 @@ def _add_lora(adapter, lora: LoRASpec) -> None:
     )
 
 
-def merge_lora(model) -> int:
-    """Fold every LoRA delta into its base weight and put the plain
-    ``nn.Linear`` back; returns the number of layers merged."""
+def merge_lora(model, merge: bool = True) -> int:
+    """Fold every LoRA delta into its base weight (``merge=False``: drop it) and put the
+    plain ``nn.Linear`` back; also forget the ``peft_config`` peft left on the modules it
+    injected into (a later injection would warn about it). Returns the number of layers."""
     from peft.tuners.lora import LoraLayer
 
-    merged = 0
+    done = 0
     for name, module in list(model.named_modules()):
         if isinstance(module, LoraLayer):
-            module.merge()
+            if merge:
+                module.merge()
             parent_name, _, attr = name.rpartition(".")
             setattr(model.get_submodule(parent_name), attr, module.get_base_layer())
-            merged += 1
-    return merged
+            done += 1
+    for module in model.modules():
+        if hasattr(module, "peft_config"):
+            del module.peft_config
+    return done
 
 
 def build(name: str, spec=None, seed: int = 0, cache_dir=None):

@@ -239,26 +239,13 @@ def _h2_cycle_basis(tri: np.ndarray, vals: np.ndarray, keys: np.ndarray, n: int,
     )
     faces.sort(axis=1)
     order = np.lexsort((faces[:, 0], faces[:, 1], faces[:, 2]))  # filtration order: faces before cofaces
-    pivots: dict[int, tuple[int, int]] = {}
-    kernel: list[int] = []
-    for i in order.tolist():
-        f0, f1, f2 = faces[i].tolist()
-        col, combo = (1 << f0) | (1 << f1) | (1 << f2), 1 << i
-        while col:
-            p = col.bit_length() - 1
-            if p not in pivots:
-                pivots[p] = (col, combo)
-                break
-            pc, pv = pivots[p]
-            col ^= pc
-            combo ^= pv
-        if not col:
-            kernel.append(combo)
+    columns = [(1 << int(f0)) | (1 << int(f1)) | (1 << int(f2)) for f0, f1, f2 in faces[order].tolist()]
+    kernel = [combo for col, combo in _reduce_in_order(columns) if not col]  # combos over positions in `order`
     rows, cols = [], []
     for j, z in enumerate(kernel):
         while z:
             low = z & -z
-            rows.append(low.bit_length() - 1)
+            rows.append(int(order[low.bit_length() - 1]))
             cols.append(j)
             z ^= low
     Z = sp.csc_matrix((np.ones(len(rows), np.int8), (rows, cols)), shape=(len(tri), len(kernel)))
