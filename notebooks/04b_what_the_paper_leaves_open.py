@@ -135,7 +135,7 @@ benches, stores = [], []
 for model_id in models:
     model = tv.models.load_model(model_id, device=tv.models.profile_device(profile, ""), cache_dir=cache)
     n_dev = {"causal-lm": n_texts, "llava-next": n_questions}.get(model.family, n_per_suite)
-    bench = fidelity.benchmark(model_id, model, n_dev, n_dev, seed=seed)
+    bench = fidelity.benchmark(model_id, model, n_dev, n_dev, seed=seed, cache_dir=cache)
     benches.append(bench)
     stores.append(fidelity.CloudStore(bench, cache_dir=cache))
     print(f"{model_id}: {model.n_layers} decoder layers; {len(bench.dev)} dev and {len(bench.test)} test items")

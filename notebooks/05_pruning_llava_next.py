@@ -38,7 +38,7 @@ n_questions = 160             # held-out easy-VQA test questions
 methods = ["topovlm", "tamp", "shortgpt", "streamline", "sleb", "taylor", "magnitude", "wanda", "random"]
 random_seeds = 3
 exact_match = False           # also generate free answers and score exact match (doubles the evaluation time)
-sleb_samples = 4              # SLEB reruns the model ~L^2/2 times, so it sees fewer samples
+sleb_samples = 2              # SLEB reruns the model ~L^2/2 times, so it sees fewer samples (as in 04b)
 k = 15                        # TopoVLM's neighbours per point (paper: 15)
 batch_size = 8
 seed = 0
@@ -82,7 +82,7 @@ tv.plots.plot_qa_examples(examples, model.generate([q.sample for q in examples],
 # %%
 full, rows = tv.sweep.pruning_sweep(model, calib, questions, [sparsity], methods, tuple(range(random_seeds)),
                                     batch_size=batch_size, progress=False, sleb_samples=sleb_samples,
-                                    exact=exact_match, topovlm={"k": min(k, n_calib - 1)})
+                                    exact=exact_match, cache_dir=cache_dir or None, topovlm={"k": min(k, n_calib - 1)})
 chance = tv.evaluate.chance(questions)
 tv.plots.plot_selection_comparison({tv.plots.method_label(r): list(r.layers) for r in rows}, model.n_layers);
 

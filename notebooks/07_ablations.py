@@ -66,7 +66,8 @@ print(f"{model_id}: {model.n_layers} decoder layers; {len(calib)} calibration sa
 # with `SearchConfig(keep=(0, -1))`, which the paper does not have.
 
 # %%
-full, ablation = tv.ablation.run_ablation(model, clouds, questions, sparsity=sparsity, batch_size=32, progress=False)
+full, ablation = tv.ablation.run_ablation(model, clouds, questions, sparsity=sparsity, batch_size=32, progress=False,
+                                          cache_dir=cache_dir or None)
 Markdown(tv.ablation.ablation_table(ablation, reported=tv.ablation.REPORTED))
 
 # %%
@@ -91,7 +92,7 @@ tv.plots.plot_selection_comparison({r.name: list(r.layers) for r in ablation}, m
 # %%
 full_row, sweep = tv.sweep.pruning_sweep(model, calib, questions, sweep_sparsities, sweep_methods,
                                          tuple(range(random_seeds)), batch_size=batch_size, progress=False,
-                                         exact=False, topovlm={"k": min(15, n_calib - 1)})
+                                         exact=False, cache_dir=cache_dir or None, topovlm={"k": min(15, n_calib - 1)})
 chance = tv.evaluate.chance(questions)
 tv.plots.plot_sparsity_sweep(sweep, chance=tv.evaluate.relative_score(chance, full_row.accuracy));
 

@@ -68,7 +68,7 @@ benches, stores = {}, {}
 for model_id in models:
     model = tv.models.load_model(model_id, device=tv.models.profile_device(profile, ""), cache_dir=cache)
     n_dev = {"causal-lm": n_texts, "llava-next": n_questions}.get(model.family, n_per_suite)
-    benches[model_id] = fidelity.benchmark(model_id, model, n_dev, n_dev, seed=seed)
+    benches[model_id] = fidelity.benchmark(model_id, model, n_dev, n_dev, seed=seed, cache_dir=cache)
     stores[model_id] = fidelity.CloudStore(benches[model_id], cache_dir=cache)
     print(f"{model_id}: {model.n_layers} decoder layers; {len(benches[model_id].test)} test items")
 bench = benches[focus]

@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from . import reports
 from ._checks import TopoVLMInputError
 from .calibration import calibration_set
-from .evaluate import Outcomes, correct, per_suite, relative_score
+from .evaluate import per_suite, question_outcomes, relative_score
 from .extract import extract
 from .reports import stability_table  # noqa: F401  (tv.ablation.stability_table)
 from .topology.search import SearchConfig, search
@@ -88,6 +88,7 @@ def run_ablation(
     scoring: str = "choice",
     batch_size: int = 32,
     progress: bool = True,
+    cache_dir=None,
 ) -> tuple[dict, list[AblationRow]]:
     """Search the clouds with every variant and score each pruned model.
 
@@ -109,6 +110,9 @@ def run_ablation(
         are computed in any case, for the intervals).
     scoring : {"choice", "generate"}
         See :func:`topovlm.evaluate.accuracy`.
+    cache_dir : path or False, optional
+        Where the per-question outcomes are kept (:func:`topovlm.evaluate.question_outcomes`;
+        None: the default cache, False: not kept).
 
     Returns
     -------
@@ -123,9 +127,7 @@ def run_ablation(
     questions = list(questions)
     n_points = np.shape(clouds[0])[0]
     suites = tuple(q.suite for q in questions)
-    choices = Outcomes(
-        adapter, lambda: correct(adapter, questions, batch_size=batch_size, scoring=scoring), replay=scoring == "choice"
-    )
+    choices = question_outcomes(adapter, questions, batch_size, scoring, cache_dir)
     full_right = tuple(choices(()).tolist())
     full = full or per_suite(questions, full_right)
     rows = []

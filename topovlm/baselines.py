@@ -33,14 +33,19 @@ topovlm         this package: [RET] clouds -> zigzag -> EPI -> consistency
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from . import forward
+from ._cache import default_cache_dir
 from ._checks import TopoVLMInputError
 from .extract import extract
 from .forward import Calibration, LayerTaps, all_states, calibration_loss, layer_inputs, token_nll, valid_tokens  # noqa: F401  (Calibration, calibration_loss: tv.baselines.*)
@@ -75,6 +80,7 @@ class BaselineResult:
     n_batches: int
     seed: int = 0
     notes: str = ""
+    order: list = field(default_factory=list)  # the layers as the method returned them (SLEB: its greedy order)
 
     @property
     def passes(self) -> float:
@@ -93,7 +99,14 @@ class BaselineResult:
             "passes": self.passes,
             "seed": self.seed,
             "notes": self.notes,
+            "order": self.order,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> BaselineResult:
+        """The result :meth:`to_dict` wrote."""
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(**{**known, "importance": np.asarray(d["importance"], dtype=np.float64)})
 
 
 @dataclass
@@ -194,16 +207,19 @@ def _losses_without_each(adapter: Adapter, calib: Calibration, removed: list, re
 
 
 @register("sleb")
-def sleb(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0, resumed: bool = True):
+def sleb(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0, resumed: bool = True, start=()):
     """SLEB (Song et al., 2024): greedily remove the layer whose removal raises the
     calibration loss least; ``importance`` is each layer's loss when removed alone.
     The layers are returned in removal order (the greedy choice at a smaller
     sparsity is the start of this one). ``resumed=False`` scores every candidate
     with a full forward, as SLEB's paper does (same result, slower;
-    ``benchmarks/sleb.py`` compares them)."""
-    removed: list[int] = []
+    ``benchmarks/sleb.py`` compares them). ``start``: the first greedy steps'
+    layers, in order, of an earlier run on the same model and calibration (its
+    choice at a smaller sparsity): the search continues from there, and
+    ``importance`` is left at zero (it is the earlier run's)."""
+    removed: list[int] = [int(i) for i in start]
     importance = np.zeros(adapter.n_layers)
-    for step in range(n_remove):
+    for step in range(len(removed), n_remove):
         losses = _losses_without_each(adapter, calib, removed, resumed)
         if step == 0:
             for j, loss in losses.items():
@@ -370,10 +386,46 @@ def at_sparsity(result: BaselineResult, sparsity: float) -> BaselineResult:
 
     if result.method not in IMPORTANCE_RANKED:
         raise TopoVLMInputError(f"{result.method!r} does not rank layers by one importance; rerun it at {sparsity}")
-    return replace(result, layers_to_remove=lowest(result.importance, n_to_remove(sparsity, len(result.importance))))
+    layers = lowest(result.importance, n_to_remove(sparsity, len(result.importance)))
+    return replace(result, layers_to_remove=layers, order=layers)
 
 
-def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, **kw) -> BaselineResult:
+#: Methods that remove one layer at a time: a run to m layers continues a kept run to fewer.
+GREEDY = ("sleb",)
+
+
+def _stored(method: str, adapter: Adapter, calib: Calibration, m: int, seed: int, kw: dict, cache_dir) -> Path | None:
+    """Where a run's result is kept: keyed by the method, its options, the model's
+    weights, the calibration samples (and batching), the seed, and the number removed
+    (``-m<m>`` in the name; none for an importance-ranked method, whose one run serves
+    every sparsity)."""
+    if cache_dir is False:
+        return None
+    from . import __version__
+
+    h = hashlib.sha256(json.dumps([method, seed, calib.batch_size, kw, __version__], default=str).encode())
+    h.update(adapter.fingerprint().encode())
+    for sample in calib.samples:
+        h.update(sample.fingerprint().encode())
+    root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    name = f"{method}-{h.hexdigest()[:20]}" + ("" if method in IMPORTANCE_RANKED else f"-m{m}")
+    return root / "baselines" / f"{name}.json"
+
+
+def _kept(path: Path) -> BaselineResult:
+    return BaselineResult.from_dict(json.loads(path.read_text()))
+
+
+def _shorter_run(path: Path, m: int) -> BaselineResult | None:
+    """The kept run of the same greedy search (same key) that removed the most layers
+    short of ``m``, or None."""
+    stem = path.stem.rsplit("-m", 1)[0]
+    sizes = [int(p.stem.rsplit("-m", 1)[1]) for p in path.parent.glob(f"{stem}-m*.json")]
+    below = [k for k in sizes if k < m]
+    return _kept(path.with_name(f"{stem}-m{max(below)}.json")) if below else None
+
+
+def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, cache_dir=False, **kw) -> BaselineResult:
     """Run one registered method and record its cost.
 
     Parameters
@@ -385,6 +437,13 @@ def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, **
     sparsity : float in (0, 1)
         Fraction of decoder layers to remove; exactly round(s * L) are.
     seed : int
+    cache_dir : path, None or False
+        Keep the result (layers, order, importance and the cost measured when it
+        ran) under ``<cache_dir>/baselines/`` and read it back when the same
+        method, options, model, calibration, sparsity and seed come again (for
+        an importance-ranked method, any sparsity: :func:`at_sparsity`; a greedy
+        method continues its kept run to fewer layers, and reports the cost of
+        the whole search). None: the default cache; False (default): always run.
     **kw
         Method options (e.g. ``metric="angular"`` for shortgpt, ``k`` for topovlm).
     """
@@ -392,25 +451,35 @@ def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, **
     m = n_to_remove(sparsity, adapter.n_layers)
     if not isinstance(calib, Calibration):
         calib = Calibration.build(adapter, calib)
+    path = _stored(method, adapter, calib, m, seed, kw, cache_dir)
+    if path is not None and path.exists():
+        kept = _kept(path)
+        return at_sparsity(kept, sparsity) if method in IMPORTANCE_RANKED else kept
+    before = _shorter_run(path, m) if path is not None and method in GREEDY else None
+    options = {**kw, "start": before.order} if before is not None else kw
     counter = _Counter().attach(adapter.model)
     backward0 = calib.n_backward
     t0 = time.perf_counter()
     try:
-        importance, layers = METHODS[method](adapter, calib, m, seed=seed, **kw)
+        importance, layers = METHODS[method](adapter, calib, m, seed=seed, **options)
     finally:
         counter.detach()
     seconds = time.perf_counter() - t0
     importance = np.asarray(importance, dtype=np.float64)
+    if before is not None:  # the cost and importance of the whole greedy search, its kept start included
+        importance, seconds = before.importance, seconds + before.seconds
+        counter.forward += before.n_forward
     if layers is None:
         layers = lowest(importance, m)
-    layers = sorted(int(i) for i in layers)
+    order = [int(i) for i in layers]
+    layers = sorted(order)
     assert len(set(layers)) == m and all(0 <= i < adapter.n_layers for i in layers), (method, layers)
     notes = ""
     if method == "streamline":
         notes = "block removed without the trained replacement layer"
     elif method == "tamp" and adapter.media_token_mask(calib.batches[0]) is None:
         notes = "text density only (no media tokens)"
-    return BaselineResult(
+    result = BaselineResult(
         method,
         layers,
         importance,
@@ -420,7 +489,14 @@ def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, **
         len(calib.batches),
         seed,
         notes,
+        order,
     )
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(result.to_dict()))
+        os.replace(tmp, path)
+    return result
 
 
 def compare(
@@ -431,12 +507,13 @@ def compare(
     random_seeds=(0, 1, 2),
     batch_size: int = 8,
     progress: bool = True,
+    cache_dir=False,
     **kw,
 ) -> list[BaselineResult]:
     """Run several methods on the same model, calibration set and sparsity.
 
     ``random`` runs once per seed in ``random_seeds``. ``kw`` maps a method name
-    to its options, e.g. ``topovlm={"k": 10}``.
+    to its options, e.g. ``topovlm={"k": 10}``. ``cache_dir``: as in :func:`run`.
     """
 
     methods = list(METHODS) if methods is None else check_methods(methods)
@@ -445,7 +522,7 @@ def compare(
     jobs = [(name, s) for name in methods for s in (random_seeds if name == "random" else (0,))]
     results = []
     for name, seed in tqdm(jobs, desc="baselines", disable=not progress):
-        results.append(run(name, adapter, calib, sparsity, seed=seed, **kw.get(name, {})))
+        results.append(run(name, adapter, calib, sparsity, seed=seed, cache_dir=cache_dir, **kw.get(name, {})))
     return results
 
 

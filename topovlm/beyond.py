@@ -203,7 +203,8 @@ def method_choices(
 ) -> dict:
     """Each method's layers at ``sparsity``: TopoVLM's default search on ``clouds``, the
     baselines (:func:`topovlm.baselines.run`) on the benchmark's first ``n_calib`` calibration
-    samples (SLEB on ``sleb_samples`` of them: it reruns the model ~L^2/2 times).
+    samples (SLEB on ``sleb_samples`` of them: it reruns the model ~L^2/2 times), kept in
+    the benchmark's ``cache_dir`` (the fidelity study's test stage makes the same runs).
 
     Returns
     -------
@@ -219,7 +220,7 @@ def method_choices(
             )
             continue
         n = sleb_samples if method == "sleb" else len(calib)
-        res = run_baseline(method, bench.adapter, calib[:n], sparsity, seed=seed)
+        res = run_baseline(method, bench.adapter, calib[:n], sparsity, seed=seed, cache_dir=bench.cache_dir)
         out[NAMES.get(method, method_label(method, seed))] = tuple(res.layers_to_remove)
     return out
 

@@ -26,6 +26,7 @@ from .efficiency import Efficiency, measure  # noqa: F401  (tv.evaluate.measure)
 from .forward import Calibration, Replay, calibration_loss, token_nll
 from .intervals import perplexity_ratio_interval
 from .models.base import Adapter
+from .outcome_store import outcome_store
 from .prune import check_layers, removed
 from .reports import efficiency_table, layer_ranges, quality_table  # noqa: F401  (chapters call tv.evaluate.*)
 from .samples import as_samples
@@ -260,6 +261,10 @@ class Outcomes:
         e.g. :func:`text_losses` or :func:`correct` with ``scoring="choice"``.
     replay : bool
         Start pruned passes at their first removed layer.
+    store : topovlm.outcome_store.OutcomeStore, optional
+        Where the outcomes persist (:func:`topovlm.outcome_store.outcome_store`):
+        an outcome already stored is read, not computed, and each new one is
+        stored as soon as it is known (an interrupted study loses nothing).
 
     Examples
     --------
@@ -267,30 +272,62 @@ class Outcomes:
     >>> full, pruned = losses(()), losses([12, 13])
     """
 
-    def __init__(self, adapter: Adapter, evaluate, replay: bool = True):
+    def __init__(self, adapter: Adapter, evaluate, replay: bool = True, store=None):
 
-        self.adapter, self.evaluate = adapter, evaluate
+        self.adapter, self.evaluate, self.store = adapter, evaluate, store
         self.replay = Replay(adapter) if replay else None
         self.cache: dict = {}
 
     def __call__(self, layers=()):
 
         key = tuple(check_layers(layers, self.adapter.n_layers)) if len(layers) else ()
-        if key not in self.cache:
-            if self.replay is None:
-                context = removed(self.adapter, list(key))
-            elif not key:
-                context = self.replay.recording()
-            else:
-                if not self.replay.recorded:
-                    self(())
-                context = self.replay.pruned(key)
-            with context:
-                self.cache[key] = self.evaluate()
-        return self.cache[key]
+        if key in self.cache:
+            return self.cache[key]
+        stored = self.store.get(key) if self.store is not None else None
+        if stored is not None:
+            self.cache[key] = stored
+            return stored
+        if self.replay is None:
+            return self._run(removed(self.adapter, list(key)), key)
+        if key and not self.replay.recorded:  # the full pass records (its outcomes may come from the store)
+            self._run(self.replay.recording(), ())
+        return self._run(self.replay.pruned(key) if key else self.replay.recording(), key)
+
+    def _run(self, context, key: tuple):
+        with context:
+            value = self.evaluate()
+        self.cache[key] = value
+        if self.store is not None:
+            self.store.put(key, value)
+        return value
 
 
-def text_quality(adapter: Adapter, removals, texts, batch_size: int = 8, facts=FACTS, seed: int = 0) -> dict:
+def question_outcomes(
+    adapter: Adapter, questions, batch_size: int = 32, scoring: str = "choice", cache_dir=None, progress: bool = False
+) -> Outcomes:
+    """:class:`Outcomes` of :func:`correct` on ``questions`` (replayed when ``scoring`` is
+    ``"choice"``), kept on disk under ``cache_dir`` (None: the default cache; False: not kept)."""
+    questions = list(questions)
+    store = outcome_store(adapter, questions, cache_dir, outcome="correct", scoring=scoring, batch_size=batch_size)
+    return Outcomes(
+        adapter,
+        lambda: correct(adapter, questions, batch_size=batch_size, scoring=scoring, progress=progress),
+        replay=scoring == "choice",
+        store=store,
+    )
+
+
+def text_outcomes(adapter: Adapter, texts, batch_size: int = 8, cache_dir=None) -> Outcomes:
+    """:class:`Outcomes` of :func:`text_losses` on ``texts``, kept on disk as
+    :func:`question_outcomes` keeps them."""
+    texts = as_samples(texts)
+    store = outcome_store(adapter, texts, cache_dir, outcome="text_losses", batch_size=batch_size)
+    return Outcomes(adapter, lambda: text_losses(adapter, texts, batch_size), store=store)
+
+
+def text_quality(
+    adapter: Adapter, removals, texts, batch_size: int = 8, facts=FACTS, seed: int = 0, cache_dir=None
+) -> dict:
     """Held-out perplexity and factual accuracy of the full model and of each removal.
 
     Parameters
@@ -303,6 +340,8 @@ def text_quality(adapter: Adapter, removals, texts, batch_size: int = 8, facts=F
         Held-out texts.
     seed : int
         Of the bootstrap over texts.
+    cache_dir : path or False, optional
+        Where the per-text losses are kept (:func:`text_outcomes`).
 
     Returns
     -------
@@ -313,8 +352,7 @@ def text_quality(adapter: Adapter, removals, texts, batch_size: int = 8, facts=F
         (:func:`topovlm.intervals.perplexity_ratio_interval`).
     """
 
-    texts = as_samples(texts)
-    losses = Outcomes(adapter, lambda: text_losses(adapter, texts, batch_size))
+    losses = text_outcomes(adapter, texts, batch_size, cache_dir)
     full_nll, tokens = losses(())
     full_ppl = float(np.exp(full_nll.sum() / tokens.sum()))
     pruned = []

@@ -43,9 +43,9 @@ from tqdm.auto import tqdm
 
 from . import reports, tasks
 from ._checks import TopoVLMInputError
-from .baselines import IMPORTANCE_RANKED, METHODS, Calibration, at_sparsity, n_to_remove, run
+from .baselines import IMPORTANCE_RANKED, Calibration, at_sparsity, n_to_remove, run
 from .calibration import calibration_set, fortune_prompts
-from .evaluate import Outcomes, correct, text_losses
+from .evaluate import Outcomes, question_outcomes, text_outcomes
 from .extract import extract
 from .intervals import (
     LEVEL,
@@ -192,6 +192,7 @@ class Benchmark:
     dev: list
     test: list
     batch_size: int = 8
+    cache_dir: object = None  # where per-item outcomes are kept (None: the default cache; False: not kept)
     _outcomes: dict = field(default_factory=dict, repr=False)
     _calib: dict = field(default_factory=dict, repr=False)
 
@@ -210,10 +211,19 @@ class Benchmark:
         Each pruned pass starts at its first removed layer from the full
         model's recorded layer inputs (:class:`topovlm.evaluate.Outcomes`):
         the same outcomes, bit for bit, for a fraction of the forward cost.
+        Outcomes are kept on disk under ``cache_dir``: another study of the
+        same model and items (or a rerun) reads them.
         """
         if split not in self._outcomes:
-            self._outcomes[split] = Outcomes(self.adapter, lambda: self.measure(split, self.adapter))
-        return self._outcomes[split](layers)
+            self._outcomes[split] = self._evaluation(split, self.adapter, self.cache_dir)
+        return _as_tuple(self._outcomes[split](layers))
+
+    def _evaluation(self, split: str, adapter, cache_dir) -> Outcomes:
+        """How ``split`` is scored: constrained choice (relative) or text losses (perplexity)."""
+        items = self.items(split)
+        if self.kind == "relative":
+            return question_outcomes(adapter, items, 32, "choice", cache_dir)
+        return text_outcomes(adapter, items, self.batch_size, cache_dir)
 
     def items(self, split: str) -> list:
         """The dev or test items."""
@@ -226,9 +236,7 @@ class Benchmark:
     def measure(self, split: str, adapter) -> tuple:
         """Per-item outcomes of another model (e.g. a pruned and fine-tuned copy) on ``split``,
         as :meth:`outcomes` gives them: (correct,) or (nll, tokens)."""
-        if self.kind == "relative":
-            return (correct(adapter, self.items(split), 32, scoring="choice"),)
-        return text_losses(adapter, self.items(split), self.batch_size)
+        return _as_tuple(self._evaluation(split, adapter, False).evaluate())
 
     def score_outcomes(self, split: str, pruned: tuple, seed: int = 0) -> Interval:
         """:meth:`score` of given outcomes (from :meth:`outcomes` or :meth:`measure`)."""
@@ -251,18 +259,27 @@ class Benchmark:
         return Interval(-iv.value, -iv.high, -iv.low, iv.level)
 
 
-def benchmark(model_id: str, adapter, n_dev: int, n_test: int, seed: int = 0, batch_size: int = 8) -> Benchmark:
+def _as_tuple(outcomes) -> tuple:
+    return outcomes if isinstance(outcomes, tuple) else (outcomes,)
+
+
+def benchmark(
+    model_id: str, adapter, n_dev: int, n_test: int, seed: int = 0, batch_size: int = 8, cache_dir=None
+) -> Benchmark:
     """The study's items for one model: held-out fortunes (perplexity) for a text
     model, the held-out questions of its task for a mini vision-language model.
 
     Dev and test are disjoint: one seeded draw of ``n_dev + n_test`` items
     (per suite for the audio-visual task), the first ``n_dev`` for dev.
     Calibration texts (the first 512 of the calibration draw) are never among them.
+    ``cache_dir`` is where the per-item outcomes are kept (:meth:`Benchmark.outcomes`).
     """
     task = adapter.task
     if task is None:
         items = fortune_prompts(n_dev + n_test, seed + 1, exclude=fortune_prompts(512, seed))
-        return Benchmark(model_id, adapter, "fortunes", "perplexity", items[:n_dev], items[n_dev:], batch_size)
+        return Benchmark(
+            model_id, adapter, "fortunes", "perplexity", items[:n_dev], items[n_dev:], batch_size, cache_dir
+        )
     qs = tasks.load(task, split="test", n=n_dev + n_test, seed=seed)
     if tasks.PER_SUITE[task]:
         qs = tasks.by_suite(qs)
@@ -270,7 +287,7 @@ def benchmark(model_id: str, adapter, n_dev: int, n_test: int, seed: int = 0, ba
         test = [q for suite in qs.values() for q in suite[n_dev:]]
     else:
         dev, test = qs[:n_dev], qs[n_dev:]
-    return Benchmark(model_id, adapter, task, "relative", dev, test, batch_size)
+    return Benchmark(model_id, adapter, task, "relative", dev, test, batch_size, cache_dir)
 
 
 @dataclass(frozen=True)
@@ -440,7 +457,8 @@ def run_test(
     choice at a larger one: it runs once, to the largest sparsity, on the
     first ``sleb_samples`` calibration samples. ShortGPT and random rank the
     layers by one importance: each runs once (per seed) and its choice at
-    every sparsity is read off (:func:`topovlm.baselines.at_sparsity`).
+    every sparsity is read off (:func:`topovlm.baselines.at_sparsity`). Their
+    results, like the per-item outcomes, are kept in each benchmark's ``cache_dir``.
     """
 
     rows = []
@@ -452,10 +470,8 @@ def run_test(
         top = max(sparsities, key=lambda s: n_to_remove(s, adapter.n_layers))
         for method in baselines:
             if method == "sleb":
-                t0 = time.perf_counter()
-                m = n_to_remove(top, adapter.n_layers)
-                _, order = METHODS["sleb"](adapter, Calibration.build(adapter, calib[:sleb_samples]), m)
-                seconds = time.perf_counter() - t0
+                greedy = run("sleb", adapter, calib[:sleb_samples], top, cache_dir=bench.cache_dir)
+                seconds, order = greedy.seconds, greedy.order
                 for s in sparsities:
                     layers = tuple(sorted(order[: n_to_remove(s, adapter.n_layers)]))
                     rows.append(
@@ -475,9 +491,10 @@ def run_test(
                 continue
             built = Calibration.build(adapter, calib, 8)
             for seed in random_seeds if method == "random" else (0,):
-                once = run(method, adapter, built, top, seed=seed) if method in IMPORTANCE_RANKED else None
+                keep = {"seed": seed, "cache_dir": bench.cache_dir}
+                once = run(method, adapter, built, top, **keep) if method in IMPORTANCE_RANKED else None
                 for s in sparsities:  # importance-ranked: one run for every sparsity
-                    r = at_sparsity(once, s) if once is not None else run(method, adapter, built, s, seed=seed)
+                    r = at_sparsity(once, s) if once is not None else run(method, adapter, built, s, **keep)
                     name = {"shortgpt": "ShortGPT"}.get(method, method) + (
                         f" (seed {seed})" if method == "random" else ""
                     )

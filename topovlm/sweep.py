@@ -26,7 +26,7 @@ from ._checks import TopoVLMInputError
 from .baselines import check_methods, compare, run
 from .calibration import calibration_set
 from .efficiency import measure
-from .evaluate import Outcomes, accuracy, chance, check_scoring, correct, per_suite, relative_score
+from .evaluate import accuracy, chance, check_scoring, per_suite, question_outcomes, relative_score
 from .intervals import relative_score_interval
 from .prune import prune
 from .reports import efficiency_table, sweep_table
@@ -148,6 +148,7 @@ def pruning_sweep(
     sleb_samples: int | None = 8,
     scoring: str = "choice",
     exact: bool = True,
+    cache_dir=None,
     **method_options,
 ) -> tuple[SweepRow, list[SweepRow]]:
     """Score the full model and each method's pruned model on the questions.
@@ -170,6 +171,10 @@ def pruning_sweep(
         How ``accuracy`` is scored (:func:`topovlm.evaluate.accuracy`).
     exact : bool
         With ``scoring="choice"``, also generate and record exact match.
+    cache_dir : path or False, optional
+        Where the per-question outcomes (:func:`topovlm.evaluate.question_outcomes`) and
+        each method's choice (:func:`topovlm.baselines.run`, with the cost measured when it
+        ran) are kept; None: the default cache, False: not kept.
     **method_options
         Per-method options, e.g. ``topovlm={"k": 10}``.
 
@@ -186,11 +191,7 @@ def pruning_sweep(
 
     # choosing is one plain forward per question batch: pruned passes start at their first
     # removed layer from the full model's recorded inputs (the same outcomes, less compute)
-    choices = Outcomes(
-        adapter,
-        lambda: correct(adapter, questions, batch_size=eval_batch_size, scoring=scoring, progress=progress),
-        replay=scoring == "choice",
-    )
+    choices = question_outcomes(adapter, questions, eval_batch_size, scoring, cache_dir, progress)
 
     def score(skip=()):
         right = choices(skip)
@@ -212,13 +213,14 @@ def pruning_sweep(
             tuple(random_seeds),
             batch_size,
             progress=False,
+            cache_dir=cache_dir,
             **method_options,
         )
         if "sleb" in methods:
-            results.insert(
-                list(methods).index("sleb"),
-                run("sleb", adapter, calibration[:sleb_samples], s, **method_options.get("sleb", {})),
+            sleb = run(
+                "sleb", adapter, calibration[:sleb_samples], s, cache_dir=cache_dir, **method_options.get("sleb", {})
             )
+            results.insert(list(methods).index("sleb"), sleb)
         for r in results:
             acc, ex, out = score(r.layers_to_remove)
             rows.append(
