@@ -33,9 +33,7 @@ topovlm         this package: [RET] clouds -> zigzag -> EPI -> consistency
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -47,9 +45,10 @@ from tqdm.auto import tqdm
 from . import forward
 from ._cache import default_cache_dir
 from ._checks import TopoVLMInputError
-from .extract import extract
+from .extract import _atomic_write, extract
 from .forward import Calibration, LayerTaps, all_states, calibration_loss, layer_inputs, token_nll, valid_tokens  # noqa: F401  (Calibration, calibration_loss: tv.baselines.*)
 from .models.base import Adapter
+from .outcome_store import outcome_key
 from .prune import skipped
 from .topology.search import search
 from .topology.selection import n_to_remove  # noqa: F401  (re-exported: baselines.n_to_remove)
@@ -401,14 +400,9 @@ def _stored(method: str, adapter: Adapter, calib: Calibration, m: int, seed: int
     every sparsity)."""
     if cache_dir is False:
         return None
-    from . import __version__
-
-    h = hashlib.sha256(json.dumps([method, seed, calib.batch_size, kw, __version__], default=str).encode())
-    h.update(adapter.fingerprint().encode())
-    for sample in calib.samples:
-        h.update(sample.fingerprint().encode())
+    key = outcome_key(adapter, calib.samples, method=method, seed=seed, batch_size=calib.batch_size, options=kw)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    name = f"{method}-{h.hexdigest()[:20]}" + ("" if method in IMPORTANCE_RANKED else f"-m{m}")
+    name = f"{method}-{key}" + ("" if method in IMPORTANCE_RANKED else f"-m{m}")
     return root / "baselines" / f"{name}.json"
 
 
@@ -493,9 +487,7 @@ def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, ca
     )
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(result.to_dict()))
-        os.replace(tmp, path)
+        _atomic_write(path, json.dumps(result.to_dict()))
     return result
 
 

@@ -43,14 +43,15 @@ def outcome_key(adapter, items, **how) -> str:
     adapter : Adapter
     items : sequence of Sample or QA
     **how
-        Everything else that decides the numbers (scoring, batch size).
+        Everything else that decides the numbers (scoring, batch size; a baseline's
+        method, seed and options: :func:`topovlm.baselines.run` keys its kept runs so).
     """
     from . import __version__
 
     h = hashlib.sha256(adapter.fingerprint().encode())
     for item in items:
         h.update(_item_digest(item).encode())
-    h.update(json.dumps({**how, "version": __version__, "store": STORE_VERSION}, sort_keys=True).encode())
+    h.update(json.dumps({**how, "version": __version__, "store": STORE_VERSION}, sort_keys=True, default=str).encode())
     return h.hexdigest()[:20]
 
 
