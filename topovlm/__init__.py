@@ -8,10 +8,9 @@ Vision-Language Models* (TopoVLM, ACL 2026). One import gives the pipeline::
     eff = bc.effective()                          # layer intervals
 """
 
-from importlib import metadata as _metadata
-
 from . import ablation, baselines, calibration, evaluate, fidelity, intervals, models, plots, status, sweep, tasks
 from ._checks import TopoVLMInputError
+from ._version import __version__  # noqa: F401  (tv.__version__)
 from .extract import ExtractConfig, extract
 from .heal import HealConfig, HealReport, heal
 from .models.mini import train
@@ -26,11 +25,6 @@ from .topology.selection import Selection, select_by_sparsity, select_by_thresho
 from .topology.standard import standard_persistence
 from .topology.synthetic import circle_clouds, drifting_clouds
 from .topology.zigzag import ENGINES, zigzag_persistence
-
-try:  # one source of truth: pyproject.toml's version, as installed
-    __version__ = _metadata.version("topovlm")
-except _metadata.PackageNotFoundError:  # pragma: no cover - a source tree that was never installed
-    __version__ = "0+unknown"
 
 __all__ = [
     "ExtractConfig",

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ._cache import default_cache_dir
+from ._version import __version__
 
 #: Bump when the meaning of a stored outcome changes.
 STORE_VERSION = 1
@@ -46,8 +47,6 @@ def outcome_key(adapter, items, **how) -> str:
         Everything else that decides the numbers (scoring, batch size; a baseline's
         method, seed and options: :func:`topovlm.baselines.run` keys its kept runs so).
     """
-    from . import __version__
-
     h = hashlib.sha256(adapter.fingerprint().encode())
     for item in items:
         h.update(_item_digest(item).encode())
