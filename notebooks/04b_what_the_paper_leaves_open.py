@@ -64,7 +64,7 @@
 # | distance weight | $\lvert\ell-\ell'\rvert^\alpha$, $\alpha = 1$ | none; mean over every $j$, $j = i$ included | $\alpha = 1$, $\ell' \ne \ell$ |
 # | layer map | — | decoder layer $i$ ← cloud $i$ (inside the layer); final-norm cloud never cut | decoder layer $i$ ← cloud $i+1$ (its output) |
 # | rule | $S \ge \epsilon \max S$ | $r \ge p \max r$, $p \in \{0.9, 0.8\}$ | the same, or the top $\mathrm{round}(sL)$ |
-# | calibration | 512 samples | — | 64 samples in the first book |
+# | calibration | 512 samples | — | 512 samples, drawn ten times from one pool of 1,024 (64 in the first book) |
 #
 # The predecessor is Gardinazzi et al. {cite:p}`gardinazzi2025persistent`, whose threshold rule
 # and distance weight TopoVLM's match; its published code computes
@@ -76,21 +76,33 @@
 # %% tags=["parameters"]
 profile = "mini"               # "mini": SmolLM2 + the two mini VLMs on a CPU
 models = ["smollm2", "mini-llava-next", "mini-videollama2-av"]
-sparsities = [0.25, 0.5]       # fractions of decoder layers removed
-n_calib = 128                  # calibration samples of every reading but one
-n_calib_large = 512            # the calibration-size reading's samples (paper: 512)
-n_texts = 24                   # held-out fortunes for SmolLM2, in dev and again in test
-n_questions = 96               # held-out easy-VQA questions for mini-LLaVA-NeXT, in dev and again in test
-n_per_suite = 16               # held-out clips per suite for mini-VideoLLaMA2-AV, in dev and again in test
+n_calib = 512                  # calibration samples of every reading (paper: 512)
+n_calib_other = 128            # the calibration-size reading's samples (the first of the 512: no forward pass)
+n_pool = 1024                  # the calibration pool: every draw of n_calib comes from it (one extraction per model)
+n_draws = 10                   # calibration draws per reading in the dev rule
+small_n = 128                  # the redundancy study's variants (shared with the next chapter)
+ks = [5, 25]
+baseline_samples = 8           # calibration samples per draw of each baseline in the redundancy study
+dev_sparsities = [0.25, 0.5]   # the selection rule's dev pruning
+test_sparsities = [0.25, 0.5, 0.6]  # the test split (60 %: the paper's VideoLLaMA2 setting)
+n_texts = 24                   # dev fortunes for SmolLM2
+n_questions = 96               # dev easy-VQA questions for mini-LLaVA-NeXT
+n_per_suite = 16               # dev clips per suite for mini-VideoLLaMA2-AV
+n_texts_test = 64              # test fortunes for SmolLM2
+n_questions_test = 240         # test easy-VQA questions
+n_per_suite_test = 40          # test clips per suite
+random_seeds = 5               # random choices on the test split
 sleb_samples = 2               # SLEB reruns the model ~L^2/2 times, so it sees fewer samples
+n_jobs = 2                     # calibration draws searched in parallel (worker processes; the machine's cores)
 seed = 0
 cache_dir = ""                 # converted weights, hidden-state caches; empty: $TOPOVLM_CACHE or ~/.cache/topovlm
 
 # %%
-from IPython.display import Markdown
+from IPython.display import Markdown, display
 
 import topovlm as tv
 from topovlm import fidelity
+from topovlm import redundancy as rd
 
 # %% [markdown]
 # ## The predecessor's rule on a barcode we can check by hand
@@ -116,135 +128,174 @@ print("removed at p = 0.9:", res.layers_to_remove)
 # scored by constrained choice on held-out questions). Every score is the *share of the
 # full model kept*: the relative score for the vision-language models, full / pruned
 # perplexity for SmolLM2 — 1 is the full model, higher is better. The held-out items of
-# each model are drawn once and split in two disjoint halves: **dev** and **test**.
+# each model are drawn once and split in two disjoint parts: **dev** and a larger **test**.
+# Every reading calibrates on the paper's 512 samples.
 #
-# **The rule, fixed before the test split is scored** (`topovlm.fidelity`):
+# **The rule, fixed before the test split is scored** (`topovlm.fidelity`,
+# `topovlm.redundancy`):
 #
-# 1. On dev, every reading that changes one choice of our first reading, and the two whole
-#    readings (the paper's words taken literally, the predecessor's code), prune every
-#    model at 25 % and 50 %.
-# 2. The choices whose readings rank better than the first reading (mean rank over the six
-#    model × sparsity cells) are combined into one reading, also scored on dev.
-# 3. The default is the reading with the best mean dev rank; ties go to fewer changes.
-# 4. On test: the chosen default, the paper's literal reading and the predecessor's preset,
-#    beside ShortGPT, SLEB and three random choices, with paired bootstrap intervals.
+# 1. **The reading.** Remove each decoder layer alone and measure the damage on the dev
+#    items: a ground truth of which layers matter (the next chapter shows it in full). Every
+#    reading scores the layers on ten calibration draws of 512 out of a pool of 1,024; the
+#    reading whose score ranks the layers most like their harmlessness — the Spearman
+#    correlation $\rho$ with the negative damage, every decoder layer, averaged over draws and
+#    models — becomes the default. Ties go to fewer changes. This asks each reading about
+#    all 30 layers of each model on ten calibration sets, where pruning at two sparsities
+#    asks two questions on one.
+# 2. **The selection.** With that reading: plain top-k (the paper's threshold rule
+#    $S \ge \epsilon \max S$ removes the top scores too: at the $\epsilon$ that removes as
+#    many layers, it *is* top-k), top-k keeping the first and last layer, top-k removing at
+#    most three layers in a row, and both. Each prunes every model at 25 % and 50 % on dev
+#    (calibration draw 0); the best mean rank wins, ties to fewer constraints.
+# 3. **The test.** On items none of the above has seen: the chosen reading and selection,
+#    the paper's literal reading and the predecessor's preset, beside ShortGPT, SLEB and
+#    five random choices, at 25 %, 50 % and the paper's 60 %, with paired bootstrap
+#    intervals; each verdict prints the smallest difference the test split can detect.
 
 # %%
 cache = cache_dir or None
-benches, stores = [], []
-for model_id in models:
-    model = tv.models.load_model(model_id, device=tv.models.profile_device(profile, ""), cache_dir=cache)
-    n_dev = {"causal-lm": n_texts, "llava-next": n_questions}.get(model.family, n_per_suite)
-    bench = fidelity.benchmark(model_id, model, n_dev, n_dev, seed=seed, cache_dir=cache)
-    benches.append(bench)
-    stores.append(fidelity.CloudStore(bench, cache_dir=cache))
-    print(f"{model_id}: {model.n_layers} decoder layers; {len(bench.dev)} dev and {len(bench.test)} test items")
+readings = [fidelity.BASE, *fidelity.one_at_a_time(n_calib_other), *fidelity.PRESET_READINGS]
+benches, stores, studies = [], [], {}
+with tv.notes.collect() as said:
+    for model_id in models:
+        model = tv.models.load_model(model_id, device=tv.models.profile_device(profile, ""), cache_dir=cache)
+        n_dev, n_test = {"causal-lm": (n_texts, n_texts_test), "llava-next": (n_questions, n_questions_test)}.get(
+            model.family, (n_per_suite, n_per_suite_test))
+        bench = fidelity.benchmark(model_id, model, n_dev, n_test, seed=seed, cache_dir=cache)
+        store = fidelity.CloudStore(bench, cache_dir=cache, pool=n_pool)
+        benches.append(bench)
+        stores.append(store)
+        # readings that change the clouds' token or size are searched on draw 0 only (stage 2 and the test)
+        drawn = [r for r in readings if r.clouds_key(n_calib)[0] == "ret" and "n_calib" not in r.changes]
+        studies[model_id] = rd.study(
+            bench, store, drawn, n_calib=n_calib, n_pool=n_pool, n_draws=n_draws, small_n=small_n, ks=ks,
+            baseline_samples=baseline_samples, sleb_samples=sleb_samples, sparsity=max(dev_sparsities), seed=seed,
+            progress=False, n_jobs=n_jobs,
+        )
+        print(f"{model_id}: {model.n_layers} decoder layers; {len(bench.dev)} dev and {len(bench.test)} test items")
+dev_rows = [row for st in studies.values() for row in st.rows]
+
+# %% [markdown]
+# ### Stage 1: which reading sees which layers matter?
+#
+# Each reading's $\rho$ (every decoder layer, and the middle layers without the first and
+# last two) averaged over the three models, and how stable its 50 % selection is across the
+# ten draws (mean Jaccard; 1 = the same layers every time). The next chapter has the same
+# numbers per model, with intervals, beside the baselines and simpler statistics.
 
 # %%
-dev_rows, readings = fidelity.run_dev(benches, stores, sparsities, n_calib=n_calib, n_calib_large=n_calib_large,
-                                     progress=False)
-Markdown(fidelity.dev_table(dev_rows, readings))
-
-# %%
-tv.plots.plot_study(dev_rows, title="dev split: every reading");
+Markdown(tv.reports.markdown(rd.mean_correlations(dev_rows)))
 
 # %%
 # NBVAL_CHECK_OUTPUT
-chosen = fidelity.choose(dev_rows, readings)
-ranks = fidelity.mean_ranks(dev_rows)
-print(f"chosen by the rule: {chosen.name} (mean dev rank {ranks[chosen.name]:.2f} of {len(ranks)} readings)")
-print("the closest:", "; ".join(f"{name} {rank:.2f}" for name, rank in sorted(ranks.items(), key=lambda x: x[1])[:6]))
-print("its changes on the first reading:", chosen.changes, "| preset:", chosen.preset)
-print("the package's defaults (tv.SearchConfig(), tv.extract) are this reading:", fidelity.matches_defaults(chosen))
+chosen = rd.choose(dev_rows, readings)
+print(f"chosen by the rule: {chosen.name}; its changes on the reconstruction: {chosen.changes}")
+
+# %% [markdown]
+# ### Stage 2: the selection rule
+
+# %%
+with tv.notes.collect() as said_selection:
+    selection_rows, selections = fidelity.run_selection(benches, stores, chosen, dev_sparsities, n_calib=n_calib,
+                                                        progress=False)
+Markdown(fidelity.dev_table(selection_rows, selections))
+
+# %%
+# NBVAL_CHECK_OUTPUT
+final = fidelity.choose(selection_rows, selections)
+print("chosen selection:", final.name)
+print("the package's defaults (tv.SearchConfig(), tv.extract) are this reading:", fidelity.matches_defaults(final))
 
 # %% [markdown]
 # ## The test split
 #
-# The chosen reading, the paper's literal reading and the predecessor's preset, beside the
-# baselines, on items none of the choices above has seen.
+# The chosen reading and selection, the paper's literal reading and the predecessor's
+# preset, beside the baselines, on items none of the choices above has seen.
 
 # %%
-finalists = [chosen] + [r for r in fidelity.PRESET_READINGS if r.name != chosen.name]
-test_rows = fidelity.run_test(benches, stores, finalists, sparsities, n_calib=n_calib, sleb_samples=sleb_samples,
-                              progress=False)
+finalists = [final] + [r for r in fidelity.PRESET_READINGS if r.name != final.name]
+with tv.notes.collect() as said_test:
+    test_rows = fidelity.run_test(benches, stores, finalists, test_sparsities, n_calib=n_calib,
+                                  random_seeds=tuple(range(random_seeds)), sleb_samples=sleb_samples, progress=False)
 Markdown(fidelity.test_table(test_rows))
 
 # %%
 tv.plots.plot_study(test_rows, title="test split: finalists and baselines");
 
 # %% [markdown]
-# Does the chosen reading beat ShortGPT and random choices? The paired difference of the
-# share kept on the same test items, with its 95 % bootstrap interval: "beats" only when
-# the whole interval is above zero.
+# Does the chosen reading beat ShortGPT, SLEB and random choices? The paired difference of
+# the share kept on the same test items, with its 95 % bootstrap interval: "beats" only when
+# the whole interval is above zero. *Detectable* is half the interval's width: the smallest
+# difference this test split can tell from zero. A verdict is *decisive* when that is
+# smaller than the gap between ShortGPT and random choices in the same cell — when the
+# split could tell a good method from a random one.
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for line in fidelity.verdicts(benches, test_rows, chosen.name):
-    print(line)
+Markdown("\n".join(fidelity.verdicts(benches, test_rows, final.name)))
 
 # %% [markdown]
 # ## Where each reading puts the redundancy
 #
-# Per decoder layer, the score each reading removes by (rescaled; red dots = removed at the
-# larger sparsity), with ShortGPT's (−Block Influence) in the last row. Left of the dashed
-# line is the shallow third of the stack: the paper finds topological *activity* there and
+# Per decoder layer, the score each finalist removes by (rescaled; red dots = removed at
+# 50 %), with ShortGPT's (−Block Influence) in the last row. Left of the dashed line is the
+# shallow third of the stack: the paper finds topological *activity* there and
 # *consistency* (redundancy) in the two deeper thirds.
 
 # %%
-big = [r for r in dev_rows if r.sparsity == max(sparsities)]
-big += [r for r in test_rows if r.sparsity == max(sparsities) and r.reading == "ShortGPT"]
+half = [r for r in test_rows if r.sparsity == 0.5 and (r.scores or r.reading == "ShortGPT")]
 for bench in benches:
-    tv.plots.plot_layer_scores(big, bench.label);
+    tv.plots.plot_layer_scores(half, bench.label);
 
 # %% [markdown]
-# The paper's layer finding, checked on each model for each reading: is activity highest in
+# The paper's layer finding, checked on each model for each finalist: is activity highest in
 # the shallow third, and consistency highest in the middle/deep two thirds?
 
 # %%
 # NBVAL_CHECK_OUTPUT
-show = [fidelity.BASE.name, "paper, literal", chosen.name, "Gardinazzi et al. 2025 (normed point)"]
-for line in fidelity.finding_lines([r for r in dev_rows if r.sparsity == max(sparsities)], show):
+for line in fidelity.finding_lines([r for r in test_rows if r.sparsity == 0.5], [r.name for r in finalists]):
     print(line)
+
+# %% [markdown]
+# ## What the package warned about
+#
+# The book drops the package's warnings; here they are, stage by stage (cloud $i$ is the
+# output of decoder layer $i - 1$; cloud 0, the [RET] marker's embedding, is the same point
+# for every sample).
+
+# %%
+display(Markdown(said.markdown("the extractions and the dev study")))
+display(Markdown(said_selection.markdown("the selection stage")))
+display(Markdown(said_test.markdown("the test stage")))
 
 # %% [markdown]
 # ## What this settles, and what it does not
 #
-# The package's defaults are the reading the rule chose (the cell above prints whether
-# `tv.SearchConfig()` and `tv.extract` are that reading); chapters 05-08 use them. The
-# verdict lines say, per model and sparsity, whether that reading beats ShortGPT and random
-# choices on the test items; the finding lines say whether the paper's layer finding holds
-# on each model. Both are computed, not written: rerun the chapter and they follow the
-# numbers.
+# The rule, its inputs and every number it chose by are printed above; the chosen reading,
+# the selection and the verdicts are computed, not written: rerun the chapter and they follow
+# the numbers. Whether the package's defaults are the chosen reading is printed under stage
+# 2; chapters 05-09 use those defaults. The next chapter shows the dev evidence of stage 1 per
+# model — the damage of every layer, every score against it — and why the scores disagree
+# with it where they do.
 #
-# What the build of this book found (the tables above): the rule chose **$H_1$ only** — the
-# predecessor's homology, against the paper's $H_0 + H_1$ — by a small margin (the closest
-# readings above are within two rank points), so a larger dev split or another calibration
-# draw may choose differently. With it, TopoVLM beats random choices on SmolLM2 and on
-# mini-VideoLLaMA2-AV but cannot be told apart from them on mini-LLaVA-NeXT; it loses to
-# ShortGPT on SmolLM2 and on mini-LLaVA-NeXT at 25 %, and beats it on mini-VideoLLaMA2-AV at
-# 25 %. The paper's literal reading — consistency of the features *born* at a layer — is
-# near the bottom of the dev ranking and near or below random on test: on these models the
-# paper's words, read literally, do not give a working method. The paper's layer finding
-# holds on SmolLM2 and mini-VideoLLaMA2-AV for the chosen reading (activity peaks in the
-# shallow third, consistency deeper) and only half holds on mini-LLaVA-NeXT.
-#
-# The held-out sets are small, so many differences cannot be told apart: rerun with larger
-# `n_texts`, `n_questions` and `n_per_suite` to narrow the intervals. Even so, the study is
-# the book's most expensive chapter: about 11 minutes on two CPU cores in the book's build,
-# where SmolLM2's clouds come from chapter 01's cache, nearly all of it forward passes: the extractions (each pass fills the residual and the normed
-# clouds at once), one evaluation per distinct set of removed layers on each split (each
-# starting at its first removed layer, from the full model's recorded inputs), and SLEB. An exploratory run of the dev stage with larger
-# dev sets (32 texts, 120 questions, 20 clips per suite) and another calibration draw chose
-# the predecessor's survival normalisation ("over alive at $\ell'$") instead of $H_1$ only:
-# the top of the ranking is not stable at these sizes, which is why the rule, its inputs
-# and every reading's dev scores are printed above rather than only the winner.
-
-# %% [markdown]
 # ## Exercises
 #
-# 1. Rerun with `n_calib = 512` (`papermill -p n_calib 512`): every reading then has the paper's
-#    calibration size. Does the chosen reading change?
-# 2. Add a reading of your own to `fidelity.ONE_AT_A_TIME` (e.g. `{"metric": "cosine"}`) and
-#    rerun the dev stage. Where does it rank?
+# 1. Rerun with `n_draws = 3`. Does the chosen reading change? What does that say about
+#    choosing by one calibration draw?
+# 2. Add a reading of your own to `fidelity.one_at_a_time` (e.g. `{"metric": "cosine"}`) and
+#    rerun stage 1. Where does it rank?
 # 3. The predecessor's threshold $p = 0.9$ removes few layers. Find the $p$ that removes 25 %
 #    of SmolLM2's layers with `SearchConfig.preset("gardinazzi2025", eps=p)`.
+#
+# :::{admonition} Solutions
+# :class: dropdown
+#
+# 1. Each reading's mean $\rho$ then rests on three calibration sets; the table's stability
+#    column says how much a reading's selection moves from one draw to the next, and where it
+#    is low, fewer draws let the choice follow the draw rather than the reading.
+# 2. `Reading("metric: cosine", {"metric": "cosine"})` in the tuple `one_at_a_time` returns;
+#    stage 1 scores it like every other reading and the table places it by its mean $\rho$.
+# 3. Search SmolLM2's clouds with `SearchConfig.preset("gardinazzi2025", eps=p)` for $p$ from
+#    0.9 down in steps of 0.01 and stop at the first $p$ whose `layers_to_remove` holds 8 of
+#    the 30 layers (25 %, rounded).
+# :::

@@ -22,8 +22,11 @@
 # a real `LlavaNextForConditionalGeneration` whose language model is SmolLM2-135M-Instruct
 # (30 Llama layers) with a small CLIP tower, answering questions about the images of
 # easy-VQA. Its held-out suites are easy-VQA's test split by question kind: *shape*,
-# *color* and *yes/no*. Every method sees the same calibration set (easy-VQA *train*
-# images and questions) and removes the same number of layers; the removed layers are
+# *color* and *yes/no*. Every method draws on the same calibration set (easy-VQA *train*
+# images and questions) and removes the same number of layers; TopoVLM calibrates on the
+# paper's 512 samples, the other methods on the first `baseline_samples` of them (their cost
+# grows with every token they read; SLEB, which reruns the model for every candidate layer,
+# on the first `sleb_samples`). The removed layers are
 # skipped, which gives exactly the numbers of the physically pruned model. The baselines:
 # TAMP {cite:p}`lee2025tamp`, ShortGPT {cite:p}`men2024shortgpt`, LLM-Streamline
 # {cite:p}`chen2024streamline`, SLEB {cite:p}`song2024sleb`, Taylor importance
@@ -33,7 +36,8 @@
 profile = "mini"              # "mini": mini-LLaVA-NeXT on a CPU; "paper": a real LLaVA-NeXT on a GPU
 model_id = "mini-llava-next"  # profile "paper": e.g. "llava-hf/llama3-llava-next-8b-hf"
 sparsity = 0.5                # fraction of decoder layers removed (paper: 50 %)
-n_calib = 64                  # calibration samples (paper: 512)
+n_calib = 512                 # TopoVLM's calibration samples (paper: 512)
+baseline_samples = 64         # the other methods see the first baseline_samples of them
 n_questions = 160             # held-out easy-VQA test questions
 methods = ["topovlm", "tamp", "shortgpt", "streamline", "sleb", "taylor", "magnitude", "wanda", "random"]
 random_seeds = 3
@@ -82,7 +86,8 @@ tv.plots.plot_qa_examples(examples, model.generate([q.sample for q in examples],
 # %%
 full, rows = tv.sweep.pruning_sweep(model, calib, questions, [sparsity], methods, tuple(range(random_seeds)),
                                     batch_size=batch_size, progress=False, sleb_samples=sleb_samples,
-                                    exact=exact_match, cache_dir=cache_dir or None, topovlm={"k": min(k, n_calib - 1)})
+                                    exact=exact_match, cache_dir=cache_dir or None, baseline_samples=baseline_samples,
+                                    topovlm={"k": min(k, n_calib - 1)})
 chance = tv.evaluate.chance(questions)
 tv.plots.plot_selection_comparison({tv.plots.method_label(r): list(r.layers) for r in rows}, model.n_layers);
 
@@ -113,6 +118,12 @@ print(f"removing {round(sparsity * model.n_layers)} of {model.n_layers} decoder 
 reported = {"topovlm": "91.6 %", "tamp": "90.9 %"}   # relative score, LLaVA-NeXT 8B
 Markdown(tv.sweep.sweep_table(full, rows, chance=chance, reported=reported if sparsity == 0.5 else None,
                               reported_on="LLaVA-NeXT 8B"))
+
+# %% [markdown]
+# What the searches warned about (the book drops warnings, so they are collected here):
+
+# %%
+Markdown(tv.sweep.notes_text(rows))
 
 # %%
 tv.plots.plot_suite_accuracy(full, rows, sparsity, chance=chance);

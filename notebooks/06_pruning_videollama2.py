@@ -26,13 +26,16 @@
 # skills on clips generated here (`topovlm/tasks/avqa.py`): a coloured shape moving across
 # 8 frames and half a second of melody. *audio*: what kind of sound, loud or quiet;
 # *music*: melody up or down, tempo fast or slow; *video*: which shape, which colour;
-# *temporal*: which way the shape moves or where it starts (options A-D).
+# *temporal*: which way the shape moves or where it starts (options A-D). TopoVLM calibrates
+# on the paper's 512 clips, the other methods on the first `baseline_samples` of them (their
+# cost grows with every token they read), SLEB on the first `sleb_samples`.
 
 # %% tags=["parameters"]
 profile = "mini"                  # "mini": mini-VideoLLaMA2-AV on a CPU ("paper": see the VideoLLaMA2 adapter)
 model_id = "mini-videollama2-av"
 sparsity = 0.6                    # fraction of decoder layers removed (paper: 60 %)
-n_calib = 64                      # calibration clips (paper: 512)
+n_calib = 512                     # TopoVLM's calibration clips (paper: 512)
+baseline_samples = 64             # the other methods see the first baseline_samples of them
 n_questions = 60                  # held-out questions per suite
 methods = ["topovlm", "tamp", "shortgpt", "streamline", "sleb", "taylor", "magnitude", "wanda", "random"]
 random_seeds = 3
@@ -82,7 +85,8 @@ tv.plots.plot_qa_examples(examples, model.generate([q.sample for q in examples],
 # %%
 full, rows = tv.sweep.pruning_sweep(model, calib, questions, [sparsity], methods, tuple(range(random_seeds)),
                                     batch_size=batch_size, progress=False, sleb_samples=sleb_samples,
-                                    exact=exact_match, cache_dir=cache_dir or None, topovlm={"k": min(k, n_calib - 1)})
+                                    exact=exact_match, cache_dir=cache_dir or None, baseline_samples=baseline_samples,
+                                    topovlm={"k": min(k, n_calib - 1)})
 chance = tv.evaluate.chance(questions)
 tv.plots.plot_selection_comparison({tv.plots.method_label(r): list(r.layers) for r in rows}, model.n_layers);
 
@@ -113,6 +117,12 @@ print(f"removing {round(sparsity * model.n_layers)} of {model.n_layers} decoder 
 reported = {"topovlm": "96.7 %", "tamp": "95.0 %"}   # relative score, VideoLLaMA2 7B
 Markdown(tv.sweep.sweep_table(full, rows, chance=chance, reported=reported if sparsity == 0.6 else None,
                               reported_on="VideoLLaMA2 7B"))
+
+# %% [markdown]
+# What the searches warned about (the book drops warnings, so they are collected here):
+
+# %%
+Markdown(tv.sweep.notes_text(rows))
 
 # %%
 tv.plots.plot_suite_accuracy(full, rows, sparsity, chance=chance);

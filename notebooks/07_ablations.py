@@ -32,7 +32,8 @@
 profile = "mini"              # "mini": mini-LLaVA-NeXT on a CPU; "paper": a real checkpoint on a GPU
 model_id = "mini-llava-next"  # or "mini-videollama2-av", or a LLaVA-NeXT / VideoLLaMA2 checkpoint
 sparsity = 0.5                # the ablation table's sparsity
-n_calib = 64                  # calibration samples (paper: 512)
+n_calib = 512                 # calibration samples (paper: 512)
+baseline_samples = 64         # the sweep's other methods see the first baseline_samples of them
 n_questions = 120             # held-out questions (easy-VQA: in all; av: per suite)
 sweep_sparsities = [0.25, 0.5, 0.6]
 sweep_methods = ["topovlm", "shortgpt", "random"]
@@ -66,9 +67,16 @@ print(f"{model_id}: {model.n_layers} decoder layers; {len(calib)} calibration sa
 # with `SearchConfig(keep=(0, -1))`, which the paper does not have.
 
 # %%
-full, ablation = tv.ablation.run_ablation(model, clouds, questions, sparsity=sparsity, batch_size=32, progress=False,
-                                          cache_dir=cache_dir or None)
+with tv.notes.collect() as said:
+    full, ablation = tv.ablation.run_ablation(model, clouds, questions, sparsity=sparsity, batch_size=32,
+                                              progress=False, cache_dir=cache_dir or None)
 Markdown(tv.ablation.ablation_table(ablation, reported=tv.ablation.REPORTED))
+
+# %% [markdown]
+# What the searches of the table warned about (the book drops warnings, so they are collected here):
+
+# %%
+Markdown(said.markdown("the ablation table's searches"))
 
 # %%
 # NBVAL_CHECK_OUTPUT
@@ -92,7 +100,8 @@ tv.plots.plot_selection_comparison({r.name: list(r.layers) for r in ablation}, m
 # %%
 full_row, sweep = tv.sweep.pruning_sweep(model, calib, questions, sweep_sparsities, sweep_methods,
                                          tuple(range(random_seeds)), batch_size=batch_size, progress=False,
-                                         exact=False, cache_dir=cache_dir or None, topovlm={"k": min(15, n_calib - 1)})
+                                         exact=False, cache_dir=cache_dir or None, baseline_samples=baseline_samples,
+                                         topovlm={"k": min(15, n_calib - 1)})
 chance = tv.evaluate.chance(questions)
 tv.plots.plot_sparsity_sweep(sweep, chance=tv.evaluate.relative_score(chance, full_row.accuracy));
 

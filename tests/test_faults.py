@@ -45,7 +45,7 @@ def _spawn(body: str, *args) -> subprocess.Popen:
 @pytest.fixture(scope="module")
 def reference():
     ad = tiny.tiny_causal_lm("llama", 4)
-    return tv.extract(ad, family_samples(ad, N), cache_dir=False, progress=False)
+    return tv.extract(ad, family_samples(ad, N), cache_dir=False, progress=False, point="residual")
 
 
 def _cache_dir(root: Path) -> Path:
@@ -62,7 +62,7 @@ def _manifest(root: Path) -> list[dict]:
 
 
 EXTRACT = """
-out = tv.extract(ad, samples, batch_size=int(sys.argv[2]), cache_dir=sys.argv[1], progress=False)
+out = tv.extract(ad, samples, batch_size=int(sys.argv[2]), cache_dir=sys.argv[1], progress=False, point="residual")
 np.save(sys.argv[3], out)
 """
 
@@ -80,7 +80,9 @@ def test_concurrent_extractions_into_one_cache_both_return_the_clouds(tmp_path, 
     spans = sorted((e["start"], e["stop"]) for e in parts)
     assert spans[0][0] == 0 and spans[-1][1] == N and all(a[1] == b[0] for a, b in zip(spans, spans[1:]))
     ad = tiny.tiny_causal_lm("llama", 4)
-    again = tv.extract(ad, family_samples(ad, N), batch_size=7, cache_dir=tmp_path / "cache", progress=False)
+    again = tv.extract(
+        ad, family_samples(ad, N), batch_size=7, cache_dir=tmp_path / "cache", progress=False, point="residual"
+    )
     assert again.shape == reference.shape
     np.testing.assert_allclose(again, reference, atol=1e-5)
 
@@ -88,13 +90,13 @@ def test_concurrent_extractions_into_one_cache_both_return_the_clouds(tmp_path, 
 def test_a_manifest_whose_batches_overlap_is_reported_and_recomputed(tmp_path, reference):
     ad = tiny.tiny_causal_lm("llama", 4)
     samples = family_samples(ad, N)
-    tv.extract(ad, samples, batch_size=6, cache_dir=tmp_path, progress=False)
+    tv.extract(ad, samples, batch_size=6, cache_dir=tmp_path, progress=False, point="residual")
     key = _cache_dir(tmp_path)
     entries = _manifest(tmp_path)
     extra = dict(entries[0], start=2, stop=8)  # a second writer's batch over the same samples
     (key / "manifest.jsonl").write_text("".join(json.dumps(e) + "\n" for e in entries + [extra]))
     with pytest.warns(UserWarning, match="inconsistent.*overlaps"):
-        out = tv.extract(ad, samples, batch_size=6, cache_dir=tmp_path, progress=False)
+        out = tv.extract(ad, samples, batch_size=6, cache_dir=tmp_path, progress=False, point="residual")
     assert out.shape == reference.shape
     np.testing.assert_allclose(out, reference, atol=1e-5)
     spans = sorted((e["start"], e["stop"]) for e in _manifest(tmp_path))
@@ -105,7 +107,7 @@ KILL_AT = """
 def die(done, total):
     if done >= int(sys.argv[2]):
         os.kill(os.getpid(), signal.SIGKILL)
-tv.extract(ad, samples, batch_size=5, cache_dir=sys.argv[1], progress=False, on_batch=die)
+tv.extract(ad, samples, batch_size=5, cache_dir=sys.argv[1], progress=False, on_batch=die, point="residual")
 """
 
 
@@ -116,7 +118,7 @@ def test_a_kill_after_any_batch_resumes_to_the_same_clouds(tmp_path, reference, 
     p.communicate(timeout=300)
     assert p.returncode == -signal.SIGKILL
     ad = tiny.tiny_causal_lm("llama", 4)
-    out = tv.extract(ad, family_samples(ad, N), batch_size=5, cache_dir=tmp_path, progress=False)
+    out = tv.extract(ad, family_samples(ad, N), batch_size=5, cache_dir=tmp_path, progress=False, point="residual")
     np.testing.assert_allclose(out, reference, atol=1e-5)
 
 
@@ -130,14 +132,20 @@ def test_a_torn_manifest_line_is_repaired_by_the_next_run_not_refused_later(tmp_
             if done >= 12:
                 raise RuntimeError
 
-        tv.extract(ad, samples, batch_size=6, cache_dir=tmp_path, progress=False, on_batch=stop)
+        tv.extract(ad, samples, batch_size=6, cache_dir=tmp_path, progress=False, on_batch=stop, point="residual")
     key = _cache_dir(tmp_path)
     with open(key / "manifest.jsonl", "a") as f:
         f.write('{"file": "part-0000012-00')  # a writer killed mid-line (older versions appended)
     (key / ".part-0000012-0000018.safetensors.123.tmp").write_bytes(b"half a file")
     for _ in range(3):  # every later run works, not just the first
         out = tv.extract(
-            ad, samples, batch_size=6, cache_dir=tmp_path, progress=False, on_batch=lambda d, n: calls.append(d)
+            ad,
+            samples,
+            batch_size=6,
+            cache_dir=tmp_path,
+            progress=False,
+            on_batch=lambda d, n: calls.append(d),
+            point="residual",
         )
         np.testing.assert_allclose(out, reference, atol=1e-5)
     assert calls == [18, 24]
@@ -147,13 +155,13 @@ def test_a_torn_manifest_line_is_repaired_by_the_next_run_not_refused_later(tmp_
 def test_a_bit_flip_in_a_cached_batch_is_refused(tmp_path):
     ad = tiny.tiny_causal_lm("llama", 4)
     samples = family_samples(ad, N)
-    tv.extract(ad, samples, batch_size=8, cache_dir=tmp_path, progress=False)
+    tv.extract(ad, samples, batch_size=8, cache_dir=tmp_path, progress=False, point="residual")
     part = sorted(_cache_dir(tmp_path).glob("part-*"))[1]
     data = bytearray(part.read_bytes())
     data[-3] ^= 0x10
     part.write_bytes(bytes(data))
     with pytest.raises(tv.TopoVLMInputError, match="checksum"):
-        tv.extract(ad, samples, batch_size=8, cache_dir=tmp_path, progress=False)
+        tv.extract(ad, samples, batch_size=8, cache_dir=tmp_path, progress=False, point="residual")
 
 
 # --- saved searches ------------------------------------------------------------------------------------------

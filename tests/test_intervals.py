@@ -3,7 +3,7 @@ import pytest
 
 import topovlm as tv
 from topovlm import TopoVLMInputError
-from topovlm.fidelity import BASE, ONE_AT_A_TIME, Reading, Row, choose, combination, layer_finding, mean_ranks
+from topovlm.fidelity import SELECTIONS, Reading, Row, choose, layer_finding, mean_ranks, with_selection
 from topovlm.intervals import Interval
 
 
@@ -81,13 +81,14 @@ def test_mean_ranks_over_cells_and_choice_of_fewest_changes_on_ties():
     assert choose(rows, [a, Reading("B"), c]) is c
 
 
-def test_combination_takes_each_field_from_its_best_reading():
-    h1, h0 = ONE_AT_A_TIME[2], ONE_AT_A_TIME[3]
-    drop, normed = ONE_AT_A_TIME[9], ONE_AT_A_TIME[0]
-    combo = combination([(h1, 2.0), (h0, 1.5), (drop, 3.0), (normed, 9.0)], base_rank=5.0)
-    assert combo.changes == {"dims": (0,), "degenerate": "drop"}
-    assert combination([(h1, 2.0), (normed, 9.0)], base_rank=5.0) is None
-    assert BASE.n_changes == 0 and combo.n_changes == 2
+def test_selections_add_only_their_constraints_and_plain_top_k_wins_ties():
+    base = Reading("survival: other", {"survival": "other"})
+    variants = [with_selection(base, name) for name in SELECTIONS]
+    assert variants[0] is base
+    assert variants[1].changes == {"survival": "other", "keep": (0, -1)} and variants[1].name.startswith(base.name)
+    assert variants[3].config(0.5, 100).keep == (0, -1) and variants[3].config(0.5, 100).max_consecutive == 3
+    rows = [_row(m, v.name, 0.5, 0.7) for m in ("m1", "m2") for v in variants]  # all tied
+    assert choose(rows, variants) is base
 
 
 def test_layer_finding_reads_peaks_against_thirds():

@@ -52,7 +52,7 @@ def test_extraction_matches_hidden_states_of_the_model():
     (transformers' hidden_states[i+1] except the last, which it normalises)."""
     ad = make("causal-lm", "llama")
     s = as_samples(["what is the capital of France?"])
-    clouds = tv.extract(ad, s, token="last", cache_dir=False, progress=False)
+    clouds = tv.extract(ad, s, token="last", cache_dir=False, progress=False, point="residual")
     with torch.no_grad():
         hs = ad.model(**ad.encode(s, None), output_hidden_states=True).hidden_states
     for i in range(ad.n_layers):

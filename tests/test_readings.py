@@ -81,7 +81,7 @@ def test_include_self_with_alpha_zero_is_the_plain_mean_over_every_layer():
 
 def test_layer_map_input_scores_decoder_layer_i_by_cloud_i():
     bc = five_layer_barcode()
-    out = tv.search(bc, dims=(1,), sparsity=0.25)
+    out = tv.search(bc, dims=(1,), sparsity=0.25, layer_map="output")
     inp = tv.search(bc, dims=(1,), sparsity=0.25, layer_map="input")
     S = out.scores.combined_consistency
     np.testing.assert_allclose(out.selection.scores, S[1:])
@@ -98,7 +98,7 @@ def test_degenerate_cloud_warns_when_kept_and_is_never_removed_when_dropped(rng)
     assert np.isnan(res.scores.combined_consistency[0])
     assert res.barcode.n_layers == 7
     # with the input map, decoder layer 0 is scored by the dropped cloud: kept whatever the sparsity
-    inp = tv.search(clouds, k=6, sparsity=6 / 7, degenerate="drop", layer_map="input")
+    inp = tv.search(clouds, k=6, sparsity=6 / 7, degenerate="drop", layer_map="input", keep=())
     assert 0 not in inp.layers_to_remove and len(inp.layers_to_remove) == 6
 
 

@@ -4,7 +4,10 @@ import pytest
 import topovlm as tv
 from topovlm import TopoVLMInputError
 
-SHARP = dict(sigma=0.25)  # a narrow kernel pins the definitions layer by layer
+# the EPI reading (the paper's image, alive-at-l survival, distance weight, output clouds; H1 as the
+# default) with a narrow kernel that pins the definitions layer by layer
+EPI = dict(representation="epi", survival="alive", alpha=1.0, include_self=False, layer_map="output")
+SHARP = dict(sigma=0.25, **EPI)
 
 
 def block_clouds(seed=0, n_layers=12, block=(5, 9), n=60):

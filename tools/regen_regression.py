@@ -20,14 +20,27 @@ import papermill
 
 ROOT = Path(__file__).resolve().parents[1]
 # Small inputs so that the whole notebook regression stays within minutes on CI.
+# 04b and 04c share one redundancy study (the same arguments): 04c reads what 04b kept.
+STUDY_SMOKE = dict(
+    models=["smollm2"],
+    n_calib=32,
+    n_calib_other=24,
+    n_pool=40,
+    n_draws=2,
+    small_n=None,
+    ks=[],
+    baseline_samples=2,
+    n_texts=8,
+    n_texts_test=8,
+    sleb_samples=2,
+)
 SMOKE = {
     "01_calibration_and_extraction": dict(n_samples=48, k=8, compare_tokens=False),
     "02_zigzag_vs_standard": dict(n_points=96, n_layers=9),
     "03_effective_persistence_image": dict(n_points=96, n_layers=9),
     "04_scoring_and_selection": dict(n_points=96, n_layers=9, k=8),  # k = 15 on 96 points: no H1 class at all
-    "04b_what_the_paper_leaves_open": dict(
-        models=["smollm2"], sparsities=[0.2], n_calib=24, n_calib_large=32, n_texts=8, sleb_samples=2
-    ),
+    "04b_what_the_paper_leaves_open": dict(STUDY_SMOKE, dev_sparsities=[0.2], test_sparsities=[0.2], random_seeds=2),
+    "04c_does_the_score_see_redundancy": dict(STUDY_SMOKE, sparsity=0.2),
     "05_pruning_llava_next": dict(
         n_calib=16, n_questions=48, k=8, random_seeds=1, methods=["topovlm", "shortgpt", "random"]
     ),

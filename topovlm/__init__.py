@@ -8,7 +8,22 @@ Vision-Language Models* (TopoVLM, ACL 2026). One import gives the pipeline::
     eff = bc.effective()                          # layer intervals
 """
 
-from . import ablation, baselines, calibration, evaluate, fidelity, intervals, models, plots, status, sweep, tasks
+from . import (
+    ablation,
+    baselines,
+    calibration,
+    evaluate,
+    fidelity,
+    intervals,
+    models,
+    notes,
+    plots,
+    redundancy,
+    reports,
+    status,
+    sweep,
+    tasks,
+)
 from ._checks import TopoVLMInputError
 from ._version import __version__  # noqa: F401  (tv.__version__)
 from .extract import ExtractConfig, extract
@@ -34,6 +49,9 @@ __all__ = [
     "evaluate",
     "fidelity",
     "intervals",
+    "notes",
+    "redundancy",
+    "reports",
     "status",
     "sweep",
     "tasks",

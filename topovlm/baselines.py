@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -50,7 +51,7 @@ from .forward import Calibration, LayerTaps, all_states, calibration_loss, layer
 from .models.base import Adapter
 from .outcome_store import outcome_key
 from .prune import skipped
-from .topology.search import search
+from .topology.search import SearchConfig, search
 from .topology.selection import n_to_remove  # noqa: F401  (re-exported: baselines.n_to_remove)
 
 METHODS: dict[str, Callable] = {}
@@ -350,12 +351,14 @@ def random_layers(adapter: Adapter, calib: Calibration, n_remove: int, seed: int
 
 
 @register("topovlm")
-def topovlm(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0, k: int = 15, alpha: float = 1.0):
-    """TopoVLM: [RET] clouds (one calibration pass), zigzag persistence, EPI, consistency."""
+def topovlm(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0, k: int = 15, alpha=None):
+    """TopoVLM with the package's defaults (``tv.extract``, ``tv.SearchConfig()``): [RET] clouds
+    (one calibration pass), zigzag persistence, consistency. ``alpha``: None keeps the default."""
 
     clouds = extract(adapter, calib.samples, batch_size=calib.batch_size, cache_dir=False, progress=False)
-    k = min(k, len(calib.samples) - 1)
-    res = search(clouds, k=k, alpha=alpha, sparsity=n_remove / adapter.n_layers)
+    given = {"k": k} if alpha is None else {"k": k, "alpha": alpha}
+    cfg = SearchConfig(**given).at_sparsity(n_remove / adapter.n_layers, len(calib.samples))
+    res = search(clouds, cfg)
     return -np.asarray(res.scores.decoder_consistency), res.layers_to_remove
 
 
@@ -455,9 +458,13 @@ def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, ca
     backward0 = calib.n_backward
     t0 = time.perf_counter()
     try:
-        importance, layers = METHODS[method](adapter, calib, m, seed=seed, **options)
+        with warnings.catch_warnings(record=True) as caught:  # kept as notes: a book page drops stderr
+            warnings.simplefilter("always", UserWarning)
+            importance, layers = METHODS[method](adapter, calib, m, seed=seed, **options)
     finally:
         counter.detach()
+    for w in caught:
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     seconds = time.perf_counter() - t0
     importance = np.asarray(importance, dtype=np.float64)
     if before is not None:  # the cost and importance of the whole greedy search, its kept start included
@@ -468,11 +475,12 @@ def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, ca
     order = [int(i) for i in layers]
     layers = sorted(order)
     assert len(set(layers)) == m and all(0 <= i < adapter.n_layers for i in layers), (method, layers)
-    notes = ""
+    said = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
     if method == "streamline":
-        notes = "block removed without the trained replacement layer"
+        said.insert(0, "block removed without the trained replacement layer")
     elif method == "tamp" and adapter.media_token_mask(calib.batches[0]) is None:
-        notes = "text density only (no media tokens)"
+        said.insert(0, "text density only (no media tokens)")
+    notes = "; ".join(dict.fromkeys(said))
     result = BaselineResult(
         method,
         layers,
@@ -500,21 +508,30 @@ def compare(
     batch_size: int = 8,
     progress: bool = True,
     cache_dir=False,
+    baseline_samples: int | None = None,
     **kw,
 ) -> list[BaselineResult]:
     """Run several methods on the same model, calibration set and sparsity.
 
     ``random`` runs once per seed in ``random_seeds``. ``kw`` maps a method name
     to its options, e.g. ``topovlm={"k": 10}``. ``cache_dir``: as in :func:`run`.
+    ``baseline_samples``: every method but TopoVLM sees only the first
+    ``baseline_samples`` samples (None: all), so that TopoVLM can calibrate at
+    the paper's 512 while a baseline whose cost grows with the tokens it reads
+    keeps a smaller budget.
     """
 
     methods = list(METHODS) if methods is None else check_methods(methods)
     n_to_remove(sparsity, adapter.n_layers)
+    samples = list(samples)
     calib = Calibration.build(adapter, samples, batch_size)
+    small = samples[:baseline_samples] if baseline_samples else samples
+    budget = calib if len(small) == len(samples) else Calibration.build(adapter, small, batch_size)
     jobs = [(name, s) for name in methods for s in (random_seeds if name == "random" else (0,))]
     results = []
     for name, seed in tqdm(jobs, desc="baselines", disable=not progress):
-        results.append(run(name, adapter, calib, sparsity, seed=seed, cache_dir=cache_dir, **kw.get(name, {})))
+        data = calib if name == "topovlm" else budget
+        results.append(run(name, adapter, data, sparsity, seed=seed, cache_dir=cache_dir, **kw.get(name, {})))
     return results
 
 

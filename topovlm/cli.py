@@ -101,15 +101,15 @@ def search(
         None, help="a whole reading: reconstruction, paper or gardinazzi2025; the options below change it"
     ),
     k: Optional[int] = typer.Option(None, help="neighbours per point [default: 15, the paper's]"),
-    alpha: Optional[float] = typer.Option(None, help="distance weight exponent [default: 1.0, the paper's]"),
+    alpha: Optional[float] = typer.Option(None, help="distance weight exponent [default: 0, the predecessor's]"),
     sigma: Optional[float] = typer.Option(None, help="EPI Gaussian width in layers [default: 1.0]"),
     sparsity: Optional[float] = typer.Option(None, help="fraction of decoder layers to remove [default: 0.5]"),
     eps: Optional[float] = typer.Option(None, help="paper's threshold rule S >= eps * max S (overrides --sparsity)"),
     metric: Optional[str] = typer.Option(None, help="euclidean or cosine"),
-    representation: Optional[str] = typer.Option(None, help="epi or diagram (raw counts)"),
+    representation: Optional[str] = typer.Option(None, help="diagram (raw counts) or epi [default: diagram]"),
     homology: Optional[str] = typer.Option(None, help="zigzag or standard (ablation)"),
     dims: list[int] = typer.Option([], "--dim", help="homology dimension scored (repeatable) [default: 1]"),
-    survival: Optional[str] = typer.Option(None, help="alive, born or other [default: alive]"),
+    survival: Optional[str] = typer.Option(None, help="other, alive or born [default: other]"),
     layer_map: Optional[str] = typer.Option(None, help="output (cloud i+1 scores layer i) or input (cloud i)"),
     degenerate: Optional[str] = typer.Option(None, help="keep (warn) or drop a cloud with < k+1 distinct points"),
     keep: list[int] = typer.Option([], help="decoder layer never removed (repeatable; -1 = last)"),
@@ -136,7 +136,7 @@ _MODEL = typer.Option(..., "--model", help="'smollm2', a Hugging Face model id, 
 _DATA = typer.Option("fortunes", help="calibration set: fortunes, easy-vqa, or a .txt/.jsonl file")
 _SEED = typer.Option(0, help="seed of the calibration sample choice")
 _TOKEN = typer.Option("ret", help="ret (paper), last or mean")
-_POINT = typer.Option("residual", help="residual (layer outputs) or normed (post-attention norms + final norm)")
+_POINT = typer.Option("normed", help="normed (post-attention norms + final norm) or residual (layer outputs)")
 _DEVICE = typer.Option("cpu", help="cpu, cuda, cuda:N or auto (device_map)")
 _DTYPE = typer.Option("auto", help="auto, float32, bfloat16 or float16")
 _CACHE = typer.Option(None, help="cache root (default $TOPOVLM_CACHE or ~/.cache/topovlm)")
@@ -153,7 +153,7 @@ def _clouds_from_model(
     storage: str,
     cache_dir: Optional[Path],
     fresh: bool,
-    point: str = "residual",
+    point: str = "normed",
 ) -> np.ndarray:
 
     samples = calibration_set(data, n, seed)
@@ -216,7 +216,7 @@ def prune(
     token: str = _TOKEN,
     batch_size: int = typer.Option(16, help="samples per forward pass"),
     k: int = typer.Option(15, help="neighbours per point (paper: 15)"),
-    alpha: float = typer.Option(1.0, help="distance weight exponent (paper: 1.0)"),
+    alpha: Optional[float] = typer.Option(None, help="distance weight exponent [default: 0, the predecessor's]"),
     step: Optional[int] = typer.Option(
         None,
         help="progressive: remove this many layers per round, re-extracting "
@@ -239,7 +239,8 @@ def prune(
             )
         if step is not None and step < 1:
             raise TopoVLMInputError(f"--step must be a positive number of layers per round, got {step}")
-        config = SearchConfig(k=k, alpha=alpha, sparsity=sparsity) if sparsity is not None else None
+        given = {"alpha": alpha} if alpha is not None else {}
+        config = SearchConfig(k=k, sparsity=sparsity, **given) if sparsity is not None else None
         check_out_dir(out, "topovlm.json", overwrite, source=model)
         adapter = load_model(
             model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, cache_dir=cache_dir

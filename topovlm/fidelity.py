@@ -7,23 +7,26 @@ ICML 2025) makes other choices. A :class:`Reading` is one way of reading the
 method: how the clouds are made (token, point, calibration size) and how they
 are searched (:class:`~topovlm.topology.search.SearchConfig` fields).
 
-The study (:func:`run_dev`, :func:`choose`, :func:`run_test`) follows a rule
-fixed *before* the test split is looked at:
+The study follows a rule fixed *before* the test split is looked at:
 
-1. **Dev, one at a time.** Every reading in :data:`ONE_AT_A_TIME` changes one
-   choice of the reconstruction; with the presets (:data:`PRESET_READINGS`)
-   each prunes every model at every sparsity and is scored on the model's
-   *dev* items.
-2. **Dev, combination.** The choices whose readings rank better than the
-   reconstruction (mean rank over the (model, sparsity) cells) are combined
-   into one reading (for two values of one field, the better-ranked one), also
-   scored on dev.
-3. **Choose** (:func:`choose`): the reading with the best mean dev rank over
-   all (model, sparsity) cells; ties go to the reading with fewer changes.
-4. **Test.** The chosen reading, the paper's literal reading and the
-   predecessor's preset are scored on the disjoint *test* items beside
-   ShortGPT, SLEB and random choices, with paired bootstrap intervals
-   (:mod:`topovlm.intervals`).
+1. **Dev, the reading** (:func:`topovlm.redundancy.choose`): every reading in
+   :func:`one_at_a_time` and the presets (:data:`PRESET_READINGS`) scores the
+   decoder layers on ten calibration draws of 512 samples; the reading whose
+   score correlates best with the damage of removing each layer alone on the
+   *dev* items (Spearman, every layer, mean over the models) is chosen; ties go
+   to the reading with fewer changes.
+2. **Dev, the selection** (:func:`run_selection`): the chosen reading's plain
+   top-k, with the first and last layer kept, with at most
+   :data:`MAX_IN_A_ROW` layers removed in a row, and with both, prune every
+   model at every dev sparsity; the best mean dev rank wins, ties to fewer
+   constraints. (The paper's threshold rule ``S >= eps max S`` removes the top
+   scores too: at the eps that removes as many layers it *is* top-k.)
+3. **Test** (:func:`run_test`): the chosen reading with its selection, the
+   paper's literal reading and the predecessor's preset are scored on the
+   disjoint *test* items beside ShortGPT, SLEB and random choices, with
+   paired bootstrap intervals (:mod:`topovlm.intervals`); :func:`verdicts`
+   prints each difference with the smallest difference the test split can
+   detect.
 
 Quality is measured as "share of the full model kept": the relative score
 (mean over suites of pruned / full accuracy) for the vision-language models,
@@ -34,7 +37,6 @@ from __future__ import annotations
 
 import inspect
 import time
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -59,6 +61,10 @@ from .intervals import (
 )
 from .reports import test_table  # noqa: F401  (tv.fidelity.test_table)
 from .topology.search import PRESETS, SearchConfig, search
+
+#: Calibration samples a study may draw from (the redundancy study draws its calibration
+#: sets of 512 out of this pool); held-out texts are never among them.
+CALIBRATION_POOL = 1024
 
 #: Fields of a reading that change the clouds rather than the search.
 EXTRACTION_FIELDS = ("token", "point", "n_calib")
@@ -113,9 +119,10 @@ class Reading:
 BASE = Reading("reconstruction (package 0.1)")
 
 
-def one_at_a_time(n_calib_large: int = 512) -> tuple:
+def one_at_a_time(n_calib_other: int = 128) -> tuple:
     """One choice of the reconstruction changed at a time (the fidelity issue's list);
-    the calibration-size reading uses ``n_calib_large`` samples (the paper: 512)."""
+    the calibration-size reading uses ``n_calib_other`` samples (the others: the
+    study's ``n_calib``, the paper's 512)."""
     return (
         Reading("point: normed (predecessor)", {"point": "normed"}),
         Reading("token: last prompt token", {"token": "last"}),
@@ -128,8 +135,8 @@ def one_at_a_time(n_calib_large: int = 512) -> tuple:
         Reading("layer map: input cloud (predecessor)", {"layer_map": "input"}),
         Reading("degenerate cloud: dropped", {"degenerate": "drop"}),
         Reading(
-            f"calibration: {n_calib_large} samples" + (" (paper)" if n_calib_large == 512 else ""),
-            {"n_calib": n_calib_large},
+            f"calibration: {n_calib_other} samples" + (" (paper)" if n_calib_other == 512 else ""),
+            {"n_calib": n_calib_other},
         ),
     )
 
@@ -141,35 +148,6 @@ PRESET_READINGS = (
     Reading("paper, literal", preset="paper"),
     Reading("Gardinazzi et al. 2025 (normed point)", {"point": "normed"}, preset="gardinazzi2025"),
 )
-
-
-def combination(ranked: list[tuple[Reading, float]], base_rank: float) -> Reading | None:
-    """Stage 2 of the rule: combine the choices that ranked better than the base.
-
-    Parameters
-    ----------
-    ranked : list of (Reading, mean dev rank)
-        One-at-a-time readings (changes on the reconstruction only).
-    base_rank : float
-        The reconstruction's mean dev rank.
-
-    Returns
-    -------
-    Reading or None
-        None when fewer than two choices beat the base (nothing to combine).
-    """
-    better = sorted([(r, m) for r, m in ranked if m < base_rank and r.preset == "reconstruction"], key=lambda x: x[1])
-    changes: dict = {}
-    taken = []
-    for reading, _ in better:  # best first: a field keeps its best-ranked value
-        keys = set(reading.changes)
-        if keys & set(changes):
-            continue
-        changes.update(reading.changes)
-        taken.append(reading.name.split(":")[0])
-    if len(taken) < 2:
-        return None
-    return Reading("combination: " + " + ".join(taken), changes)
 
 
 @dataclass
@@ -271,12 +249,12 @@ def benchmark(
 
     Dev and test are disjoint: one seeded draw of ``n_dev + n_test`` items
     (per suite for the audio-visual task), the first ``n_dev`` for dev.
-    Calibration texts (the first 512 of the calibration draw) are never among them.
+    Calibration texts (the first :data:`CALIBRATION_POOL` of the calibration draw) are never among them.
     ``cache_dir`` is where the per-item outcomes are kept (:meth:`Benchmark.outcomes`).
     """
     task = adapter.task
     if task is None:
-        items = fortune_prompts(n_dev + n_test, seed + 1, exclude=fortune_prompts(512, seed))
+        items = fortune_prompts(n_dev + n_test, seed + 1, exclude=fortune_prompts(CALIBRATION_POOL, seed))
         return Benchmark(
             model_id, adapter, "fortunes", "perplexity", items[:n_dev], items[n_dev:], batch_size, cache_dir
         )
@@ -327,26 +305,31 @@ class Row:
 
 
 class CloudStore:
-    """The clouds of each (token, point, n_calib) of one benchmark, extracted once."""
+    """The clouds of each (token, point, n_calib) of one benchmark, extracted once.
 
-    def __init__(self, bench: Benchmark, cache_dir=None, batch_size: int = 16):
-        self.bench, self.cache_dir, self.batch_size = bench, cache_dir, batch_size
+    With ``pool``, the [RET] clouds are extracted for ``max(n, pool)`` samples
+    and the first ``n`` returned: every calibration size and draw of a build
+    then comes from one extraction per model (both points in one pass).
+    """
+
+    def __init__(self, bench: Benchmark, cache_dir=None, batch_size: int = 16, pool: int | None = None):
+        self.bench, self.cache_dir, self.batch_size, self.pool = bench, cache_dir, batch_size, pool
         self._clouds: dict = {}
 
     def get(self, key: tuple) -> np.ndarray:
-
-        if key not in self._clouds:
-            token, point, n = key
-            self._clouds[key] = extract(
+        token, point, n = key
+        big = max(n, self.pool or 0) if token == "ret" else n
+        if (token, point, big) not in self._clouds:
+            self._clouds[(token, point, big)] = extract(
                 self.bench.adapter,
-                self.bench.calibration_samples(n),
+                self.bench.calibration_samples(big),
                 token=token,
                 point=point,
                 batch_size=self.batch_size,
                 cache_dir=self.cache_dir,
                 progress=False,
             )
-        return self._clouds[key]
+        return self._clouds[(token, point, big)][:, :n]
 
 
 def evaluate_reading(
@@ -358,9 +341,7 @@ def evaluate_reading(
     rows = []
     for s in sparsities:
         t0 = time.perf_counter()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # degenerate clouds: the "drop" reading is measured
-            res = search(clouds, reading.config(s, clouds.shape[1]))
+        res = search(clouds, reading.config(s, clouds.shape[1]))  # warnings reach the page: topovlm.notes
         seconds = time.perf_counter() - t0
         rows.append(
             Row(
@@ -394,42 +375,50 @@ def mean_ranks(rows: list[Row]) -> dict:
     return {name: float(np.mean(v)) for name, v in ranks.items()}
 
 
-def run_dev(
+#: The cap on adjacent layers removed in a row of the capped selection (ours).
+MAX_IN_A_ROW = 3
+
+#: Selection rules compared on dev for the chosen reading (stage 2): SearchConfig fields.
+SELECTIONS = {
+    "top-k": {},
+    "top-k, first and last layer kept": {"keep": (0, -1)},
+    f"top-k, at most {MAX_IN_A_ROW} in a row": {"max_consecutive": MAX_IN_A_ROW},
+    f"top-k, first and last kept, at most {MAX_IN_A_ROW} in a row": {"keep": (0, -1), "max_consecutive": MAX_IN_A_ROW},
+}
+
+
+def with_selection(reading: Reading, selection: str) -> Reading:
+    """The reading with one of :data:`SELECTIONS` (plain top-k: the reading itself)."""
+    extra = SELECTIONS[selection]
+    scoring = {k: v for k, v in reading.changes.items() if k not in ("keep", "max_consecutive")}
+    if not extra and scoring == reading.changes:
+        return reading
+    name = reading.name if not extra else f"{reading.name}; {selection}"
+    return Reading(name, {**scoring, **extra}, reading.preset)
+
+
+def run_selection(
     benches: list[Benchmark],
     stores: list[CloudStore],
+    reading: Reading,
     sparsities=(0.25, 0.5),
-    n_calib: int = 128,
-    n_calib_large: int = 512,
+    n_calib: int = 512,
     progress: bool = True,
 ) -> tuple[list[Row], list[Reading]]:
-    """Stages 1 and 2 of the rule on the dev items.
-
-    Every reading uses ``n_calib`` calibration samples but the calibration-size
-    one, which uses ``n_calib_large``.
+    """Stage 2 of the rule: the chosen reading under every selection of
+    :data:`SELECTIONS`, every model and sparsity, on the dev items.
 
     Returns
     -------
     rows : list of Row
-        Every reading on every model at every sparsity (dev).
     readings : list of Reading
-        The readings scored, the combination (if any) last.
+        One per selection, plain top-k first (pass both to :func:`choose`).
     """
-
-    singles = one_at_a_time(n_calib_large)
-    readings = [BASE, *singles, *PRESET_READINGS]
-    if n_calib_large > n_calib:  # the larger set first: the smaller one is its start (no second forward pass)
-        for store in stores:
-            store.get(BASE.clouds_key(n_calib_large))
+    readings = [with_selection(reading, name) for name in SELECTIONS]
     rows = []
     jobs = [(b, st, r) for b, st in zip(benches, stores) for r in readings]
-    for bench, store, reading in tqdm(jobs, desc="dev readings", disable=not progress):
-        rows += evaluate_reading(bench, store, reading, sparsities, "dev", n_calib)
-    ranks = mean_ranks(rows)
-    combo = combination([(r, ranks[r.name]) for r in singles], ranks[BASE.name])
-    if combo is not None:
-        readings.append(combo)
-        for bench, store in zip(benches, stores):
-            rows += evaluate_reading(bench, store, combo, sparsities, "dev", n_calib)
+    for bench, store, r in tqdm(jobs, desc="dev selections", disable=not progress):
+        rows += evaluate_reading(bench, store, r, sparsities, "dev", n_calib)
     return rows, readings
 
 
@@ -447,7 +436,7 @@ def run_test(
     sparsities=(0.25, 0.5),
     n_calib: int = 128,
     baselines=("shortgpt", "sleb", "random"),
-    random_seeds=(0, 1, 2),
+    random_seeds=(0, 1, 2, 3, 4),
     sleb_samples: int = 4,
     progress: bool = True,
 ) -> list[Row]:
@@ -527,13 +516,17 @@ def matches_defaults(reading: Reading, n_calib: int | None = None) -> bool:
 
 
 def verdicts(
-    benches: list[Benchmark], rows: list[Row], reading: str, against=("ShortGPT", "random"), seed: int = 0
+    benches: list[Benchmark], rows: list[Row], reading: str, against=("ShortGPT", "SLEB", "random"), seed: int = 0
 ) -> list[str]:
-    """Does ``reading`` beat each comparison on the test items? One line per
-    (model, sparsity, comparison): the paired difference with its 95 % interval,
-    and "beats" / "loses to" / "cannot be told apart". Relative scores are
-    compared by their difference, perplexities by their ratio (log scale);
-    ``"random"`` is the mean of every random seed (geometric for perplexity)."""
+    """Does ``reading`` beat each comparison on the test items? One Markdown list
+    line per (model, sparsity, comparison): the paired difference with its 95 %
+    interval, "beats" / "loses to" / "cannot be told apart from", and the
+    *detectable difference* (half the interval's width: the smallest difference
+    this test split resolves) beside the gap between ShortGPT and random choices
+    at the same cell — a verdict is decisive when the detectable difference is
+    below that gap. Relative scores are compared by their difference,
+    perplexities by their ratio (log scale); ``"random"`` is the mean of every
+    random seed (geometric for perplexity)."""
 
     lines = []
     for bench in benches:
@@ -547,37 +540,55 @@ def verdicts(
             kind=bench.kind,
             tokens=full[1] if bench.kind == "perplexity" else None,
         )
+
         mine = {r.sparsity: r for r in rows if r.model == bench.label and r.reading == reading and r.split == "test"}
         for s, r in mine.items():
-            ours = draws(bench.outcomes("test", r.layers)[0], idx=idx, **kw)
-            ours0 = draws(bench.outcomes("test", r.layers)[0], **kw)[0]
+            ours0, ours = _mean_stat(bench, [r.layers], idx, kw)
+            sg, rnd = _peers(rows, bench.label, "ShortGPT", s), _peers(rows, bench.label, "random", s)
+            gap = abs(_mean_stat(bench, sg, idx, kw)[0] - _mean_stat(bench, rnd, idx, kw)[0]) if sg and rnd else None
             for other in against:
-                peers = [
-                    p
-                    for p in rows
-                    if p.model == bench.label
-                    and p.sparsity == s
-                    and p.split == "test"
-                    and (p.reading == other or p.reading.startswith(other + " (seed"))
-                ]
-                if not peers:
+                layer_sets = _peers(rows, bench.label, other, s)
+                if not layer_sets:
                     continue
-                theirs = np.mean([draws(bench.outcomes("test", p.layers)[0], idx=idx, **kw) for p in peers], axis=0)
-                theirs0 = np.mean([draws(bench.outcomes("test", p.layers)[0], **kw)[0] for p in peers])
+                theirs0, theirs = _mean_stat(bench, layer_sets, idx, kw)
                 iv = _interval(ours0 - theirs0, ours - theirs, LEVEL)
+                half = (iv.high - iv.low) / 2
                 word = "beats" if iv.low > 0 else "loses to" if iv.high < 0 else "cannot be told apart from"
                 if bench.kind == "perplexity":  # differences of log(full / pruned perplexity)
                     what = (
                         f"perplexity ratio {np.exp(-iv.value):.3g} [{np.exp(-iv.high):.3g}, "
-                        f"{np.exp(-iv.low):.3g}] (ours / theirs{', geometric mean' if len(peers) > 1 else ''})"
+                        f"{np.exp(-iv.low):.3g}] (ours / theirs{', geometric mean' if len(layer_sets) > 1 else ''}); "
+                        f"detectable: a factor {np.exp(half):.3g}"
                     )
+                    gap_text = "" if gap is None else f", ShortGPT vs random: a factor {np.exp(gap):.3g}"
                 else:
-                    what = f"relative score difference {iv.format(3)}"
+                    what = f"relative score difference {iv.format(3)}; detectable: ±{half:.3f}"
+                    gap_text = "" if gap is None else f", ShortGPT − random: {gap:.3f}"
+                decisive = "" if gap is None else (" — decisive" if half < gap else " — not decisive at this size")
+                seeds = f" (mean of {len(layer_sets)} seeds)" if len(layer_sets) > 1 else ""
                 lines.append(
-                    f"{bench.label}, {s:.0%}: {reading} {word} {other}"
-                    f"{' (mean of ' + str(len(peers)) + ' seeds)' if len(peers) > 1 else ''}: {what}"
+                    f"- **{bench.label}, {s:.0%}**: {reading} {word} {other}{seeds}: {what}{gap_text}{decisive}"
                 )
     return lines
+
+
+def _mean_stat(bench: Benchmark, layer_sets, idx, kw: dict) -> tuple:
+    """(point, (B,) bootstrap draws) of the test statistic, averaged over several pruned models."""
+    point = np.mean([draws(bench.outcomes("test", ls)[0], **kw)[0] for ls in layer_sets])
+    boot = np.mean([draws(bench.outcomes("test", ls)[0], idx=idx, **kw) for ls in layer_sets], axis=0)
+    return point, boot
+
+
+def _peers(rows: list[Row], model: str, name: str, sparsity: float) -> list[tuple]:
+    """The removed layers of every test row of ``name`` (or its seeds) on one model and sparsity."""
+    return [
+        p.layers
+        for p in rows
+        if p.model == model
+        and p.sparsity == sparsity
+        and p.split == "test"
+        and (p.reading == name or p.reading.startswith(name + " (seed"))
+    ]
 
 
 def thirds(n_layers: int) -> tuple[range, range]:

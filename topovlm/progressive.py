@@ -98,7 +98,7 @@ def prune_progressive(
     step: int = 3,
     config: SearchConfig | None = None,
     token: str = "ret",
-    point: str = "residual",
+    point: str = "normed",
     batch_size: int = 16,
     cache_dir=None,
     progress: bool = True,

@@ -88,6 +88,7 @@ class SweepRow:
     exact: dict | None = None
     outcomes: tuple = ()
     suites: tuple = ()
+    notes: str = ""  # what the method's search warned about (e.g. clouds without H1)
 
     def to_dict(self) -> dict:
         return {
@@ -101,6 +102,7 @@ class SweepRow:
             "exact": self.exact,
             "outcomes": [bool(x) for x in self.outcomes],
             "suites": list(self.suites),
+            "notes": self.notes,
         }
 
     def interval(self, full: SweepRow, seed: int = 0):
@@ -146,6 +148,7 @@ def pruning_sweep(
     eval_batch_size: int = 32,
     progress: bool = True,
     sleb_samples: int | None = 8,
+    baseline_samples: int | None = None,
     scoring: str = "choice",
     exact: bool = True,
     cache_dir=None,
@@ -167,6 +170,9 @@ def pruning_sweep(
     sleb_samples : int, optional
         SLEB reruns the model about L^2 / 2 times, so it sees only the first
         ``sleb_samples`` calibration samples (None: all of them).
+    baseline_samples : int, optional
+        Every other method but TopoVLM sees the first ``baseline_samples``
+        (None: all of them; :func:`topovlm.baselines.compare`).
     scoring : {"choice", "generate"}
         How ``accuracy`` is scored (:func:`topovlm.evaluate.accuracy`).
     exact : bool
@@ -214,6 +220,7 @@ def pruning_sweep(
             batch_size,
             progress=False,
             cache_dir=cache_dir,
+            baseline_samples=baseline_samples,
             **method_options,
         )
         if "sleb" in methods:
@@ -235,9 +242,28 @@ def pruning_sweep(
                     ex,
                     out,
                     suites,
+                    r.notes,
                 )
             )
     return full, rows
+
+
+def notes_text(rows) -> str:
+    """Markdown: what each method's search said (warnings, caveats), one line per
+    method and sparsity; the book drops stderr, so this is how a warning reaches the page.
+
+    ``rows``: :class:`SweepRow` or :class:`topovlm.baselines.BaselineResult` objects.
+    """
+    lines = []
+    for r in rows:
+        if not r.notes:
+            continue
+        name = getattr(r, "method", "")
+        where = f" at {r.sparsity:.0%}" if getattr(r, "sparsity", None) else ""
+        lines.append(f"- **{name}**{where}: {r.notes}")
+    if not lines:
+        return "No method's search warned about anything."
+    return "What the searches said (each line once per method and sparsity):\n\n" + "\n".join(dict.fromkeys(lines))
 
 
 def _mean(dicts: list) -> dict | None:
