@@ -19,9 +19,14 @@
 # TopoVLM looks at a model through one point cloud per layer (the chapter *What the paper leaves open* lists every definition):
 # $N$ calibration samples (paper: 512 image + instruction pairs) go through the model once,
 # a token `[RET]` is appended after each instruction, and its hidden state at every layer is
-# the sample's point. A decoder with $L$ layers gives $L+1$ clouds: cloud 0 is what enters
-# decoder layer 0 (the embeddings, with the image features merged in), cloud $i+1$ what
-# leaves decoder layer $i$.
+# the sample's point. A decoder with $L$ layers gives $L+1$ clouds. Which hidden state is
+# "the layer's" the paper does not say; the package reads, by default, the one its
+# predecessor's code reads (the book's dev rule chose it, chapter *What the paper leaves
+# open*): cloud $i$ is the [RET] token after decoder layer $i$'s post-attention norm — what
+# the layer's MLP sees — and cloud $L$ after the model's final norm. The alternative,
+# `point="residual"`, reads the residual stream at the layer boundaries: cloud 0 enters
+# decoder layer 0 (the embeddings, with the image features merged in), cloud $i+1$ leaves
+# decoder layer $i$.
 #
 # This chapter runs that pass on a real pretrained model we can have offline,
 # **SmolLM2-135M-Instruct** (Llama architecture, 30 layers, Apache-2.0; its weights come
@@ -97,13 +102,13 @@ clouds = tv.extract(model, samples, token=token, batch_size=batch_size, cache_di
 print("clouds (L+1, N, d) =", clouds.shape)
 
 # %% [markdown]
-# Cloud 0 is a single point: every prompt ends with the same [RET] tokens, and the
-# embedding layer has not read the context yet, so all $N$ points coincide (the same holds
-# for `token="last"`). From decoder layer 0 on, attention mixes the context in and the points
-# separate. Along the stack they grow in norm, and each layer changes a point only a little:
-# the cosine between a point and the same point one layer later stays close to 1 after the
-# first layers. That near-identity is what makes layers removable at all. The projections
-# show the cloud's shape at a few depths.
+# Every cloud, cloud 0 included, comes after some attention: the [RET] points of different
+# prompts are already apart in decoder layer 0 (in the residual stream, cloud 0 would be a
+# single point — every prompt ends with the same [RET] tokens and the embeddings have not
+# read the context yet). Along the stack each layer changes a point only a little: the cosine
+# between a point and the same point one layer later stays close to 1 after the first layers.
+# That near-identity is what makes layers removable at all. The projections show the cloud's
+# shape at a few depths.
 
 # %%
 tv.plots.plot_clouds(clouds, title=f"{model_name}: {clouds.shape[1]} [RET] points per layer");
@@ -122,22 +127,22 @@ tv.plots.plot_scores(res, title=f"{model_name}, [{token}] clouds");
 # %% [markdown]
 # ## Which token, which hidden state?
 #
-# Two other readings are common: the *last prompt token* instead of [RET], and the
-# predecessor's *normed* point — each layer's hidden state after its post-attention norm,
-# plus the final norm — instead of the raw residual stream (chapter *What the paper leaves
-# open* measures what each does to the pruned model). Each gives its own clouds and so its
-# own choice of layers; here on the first `n_compare` samples.
+# Two other readings are common: the *last prompt token* instead of [RET], and the raw
+# *residual* stream at the layer boundaries instead of the post-attention norm (chapter
+# *What the paper leaves open* measures what each does). Each gives its own clouds and so its
+# own choice of layers; here on the first `n_compare` samples (a residual cloud $i+1$ is the
+# output of decoder layer $i$, so it scores layer $i$ with `layer_map="output"`).
 
 # %%
 if compare_tokens:
     sub = samples[:n_compare]
-    readings = {"[RET], residual": dict(token="ret"), "last token, residual": dict(token="last"),
-                "[RET], normed": dict(token="ret", point="normed")}
+    readings = {"[RET], normed (default)": dict(token="ret"), "last token, normed": dict(token="last"),
+                "[RET], residual": dict(token="ret", point="residual")}
     chosen = {}
     for name, how in readings.items():
         X = tv.extract(model, sub, batch_size=batch_size, cache_dir=cache_dir or None, progress=False, **how)
         cfg = tv.SearchConfig(k=min(k, n_compare - 1), sparsity=sparsity,
-                              layer_map="input" if how.get("point") == "normed" else "output")
+                              layer_map="output" if how.get("point") == "residual" else "input")
         chosen[name] = tv.search(X, cfg).layers_to_remove
     tv.plots.plot_selection_comparison(chosen, res.n_decoder_layers);
 

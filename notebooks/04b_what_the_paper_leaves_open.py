@@ -155,24 +155,17 @@ print("removed at p = 0.9:", res.layers_to_remove)
 # %%
 cache = cache_dir or None
 readings = [fidelity.BASE, *fidelity.one_at_a_time(n_calib_other), *fidelity.PRESET_READINGS]
-benches, stores, studies = [], [], {}
+dev = {"causal-lm": n_texts, "llava-next": n_questions, "videollama2": n_per_suite}
+test = {"causal-lm": n_texts_test, "llava-next": n_questions_test, "videollama2": n_per_suite_test}
 with tv.notes.collect() as said:
-    for model_id in models:
-        model = tv.models.load_model(model_id, device=tv.models.profile_device(profile, ""), cache_dir=cache)
-        n_dev, n_test = {"causal-lm": (n_texts, n_texts_test), "llava-next": (n_questions, n_questions_test)}.get(
-            model.family, (n_per_suite, n_per_suite_test))
-        bench = fidelity.benchmark(model_id, model, n_dev, n_test, seed=seed, cache_dir=cache)
-        store = fidelity.CloudStore(bench, cache_dir=cache, pool=n_pool)
-        benches.append(bench)
-        stores.append(store)
-        # readings that change the clouds' token or size are searched on draw 0 only (stage 2 and the test)
-        drawn = [r for r in readings if r.clouds_key(n_calib)[0] == "ret" and "n_calib" not in r.changes]
-        studies[model_id] = rd.study(
-            bench, store, drawn, n_calib=n_calib, n_pool=n_pool, n_draws=n_draws, small_n=small_n, ks=ks,
-            baseline_samples=baseline_samples, sleb_samples=sleb_samples, sparsity=max(dev_sparsities), seed=seed,
-            progress=False, n_jobs=n_jobs,
-        )
-        print(f"{model_id}: {model.n_layers} decoder layers; {len(bench.dev)} dev and {len(bench.test)} test items")
+    benches, stores = fidelity.benchmarks(models, dev, test, seed, cache, n_pool, tv.models.profile_device(profile, ""))
+    # readings that change the token or the calibration size are searched on draw 0 only (stage 2 and the test)
+    studies = {b.label: rd.study(b, st, readings, n_calib=n_calib, n_pool=n_pool, n_draws=n_draws, small_n=small_n,
+                                 ks=ks, baseline_samples=baseline_samples, sleb_samples=sleb_samples,
+                                 sparsity=max(dev_sparsities), seed=seed, progress=False, n_jobs=n_jobs)
+               for b, st in zip(benches, stores)}
+for b in benches:
+    print(f"{b.label}: {b.adapter.n_layers} decoder layers; {len(b.dev)} dev and {len(b.test)} test items")
 dev_rows = [row for st in studies.values() for row in st.rows]
 
 # %% [markdown]
@@ -243,7 +236,8 @@ Markdown("\n".join(fidelity.verdicts(benches, test_rows, final.name)))
 # *consistency* (redundancy) in the two deeper thirds.
 
 # %%
-half = [r for r in test_rows if r.sparsity == 0.5 and (r.scores or r.reading == "ShortGPT")]
+at = min(test_sparsities, key=lambda s: abs(s - 0.5))  # 50 % (the closest in a smaller run)
+half = [r for r in test_rows if r.sparsity == at and (r.scores or r.reading == "ShortGPT")]
 for bench in benches:
     tv.plots.plot_layer_scores(half, bench.label);
 
@@ -253,7 +247,7 @@ for bench in benches:
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for line in fidelity.finding_lines([r for r in test_rows if r.sparsity == 0.5], [r.name for r in finalists]):
+for line in fidelity.finding_lines([r for r in test_rows if r.sparsity == at], [r.name for r in finalists]):
     print(line)
 
 # %% [markdown]

@@ -87,23 +87,18 @@ from topovlm import redundancy as rd
 
 # %%
 cache = cache_dir or None
-readings = [r for r in [fidelity.BASE, *fidelity.one_at_a_time(), *fidelity.PRESET_READINGS]
-            if r.clouds_key(n_calib)[0] == "ret" and "n_calib" not in r.changes]
-studies, rows = {}, []
+readings = [fidelity.BASE, *fidelity.one_at_a_time(), *fidelity.PRESET_READINGS]
+dev = {"causal-lm": n_texts, "llava-next": n_questions, "videollama2": n_per_suite}
+test = {"causal-lm": n_texts_test, "llava-next": n_questions_test, "videollama2": n_per_suite_test}
 with tv.notes.collect() as said:
-    for model_id in models:
-        model = tv.models.load_model(model_id, device=tv.models.profile_device(profile, ""), cache_dir=cache)
-        n_dev, n_test = {"causal-lm": (n_texts, n_texts_test), "llava-next": (n_questions, n_questions_test)}.get(
-            model.family, (n_per_suite, n_per_suite_test))
-        bench = fidelity.benchmark(model_id, model, n_dev, n_test, seed=seed, cache_dir=cache)
-        store = fidelity.CloudStore(bench, cache_dir=cache, pool=n_pool)
-        studies[model_id] = rd.study(
-            bench, store, readings, n_calib=n_calib, n_pool=n_pool, n_draws=n_draws, small_n=small_n, ks=ks,
-            baseline_samples=baseline_samples, sleb_samples=sleb_samples, sparsity=sparsity, seed=seed, progress=False,
-            n_jobs=n_jobs,
-        )
-        rows += studies[model_id].rows
-        print(f"{model_id}: {model.n_layers} decoder layers, {len(bench.dev)} dev items, {n_draws} draws of {n_calib}")
+    benches, stores = fidelity.benchmarks(models, dev, test, seed, cache, n_pool, tv.models.profile_device(profile, ""))
+    studies = {b.label: rd.study(b, st, readings, n_calib=n_calib, n_pool=n_pool, n_draws=n_draws, small_n=small_n,
+                                 ks=ks, baseline_samples=baseline_samples, sleb_samples=sleb_samples,
+                                 sparsity=sparsity, seed=seed, progress=False, n_jobs=n_jobs)
+               for b, st in zip(benches, stores)}
+rows = [row for st in studies.values() for row in st.rows]
+for b in benches:
+    print(f"{b.label}: {b.adapter.n_layers} decoder layers, {len(b.dev)} dev items, {n_draws} draws of {n_calib}")
 
 # %% [markdown]
 # ## The ground truth: what each layer costs
@@ -162,7 +157,7 @@ for model_id, st in studies.items():
 #
 # For each model, the five most damaging layers: in how many draws the default reading
 # removes them at 50 %, their mean redundancy rank (1 = removed first) and how many $H_1$
-# classes their output cloud carries.
+# classes the cloud that scores them carries (with the default point, the layer's own cloud).
 
 # %%
 for model_id, st in studies.items():

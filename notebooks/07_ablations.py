@@ -106,7 +106,7 @@ chance = tv.evaluate.chance(questions)
 tv.plots.plot_sparsity_sweep(sweep, chance=tv.evaluate.relative_score(chance, full_row.accuracy));
 
 # %%
-Markdown(tv.sweep.sweep_table(full_row, sweep, chance=chance))
+Markdown(tv.sweep.sweep_table(full_row, sweep, chance=chance) + "\n\n" + tv.sweep.notes_text(sweep))
 
 # %% [markdown]
 # ## Stability across calibration sets

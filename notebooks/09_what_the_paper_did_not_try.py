@@ -68,14 +68,13 @@ if full_size:
     robustness = ["64 samples", "256 samples", "512 samples", "seed 1", "seed 2", "fortunes", "noise", "noise + shuffled words"]
     progressive_steps, scale_sizes = [1, 3, 5], [512, 1024, 2048, 4096]
 cache = cache_dir or None
-benches, stores = {}, {}
-for model_id in models:
-    model = tv.models.load_model(model_id, device=tv.models.profile_device(profile, ""), cache_dir=cache)
-    n_dev, n_test = {"causal-lm": (n_texts, n_texts_test), "llava-next": (n_questions, n_questions_test)}.get(
-        model.family, (n_per_suite, n_per_suite_test))
-    benches[model_id] = fidelity.benchmark(model_id, model, n_dev, n_test, seed=seed, cache_dir=cache)
-    stores[model_id] = fidelity.CloudStore(benches[model_id], cache_dir=cache, pool=n_pool)
-    print(f"{model_id}: {model.n_layers} decoder layers; {len(benches[model_id].test)} test items")
+dev = {"causal-lm": n_texts, "llava-next": n_questions, "videollama2": n_per_suite}
+test = {"causal-lm": n_texts_test, "llava-next": n_questions_test, "videollama2": n_per_suite_test}
+loaded = fidelity.benchmarks(models, dev, test, seed, cache, n_pool, tv.models.profile_device(profile, ""))
+benches = {b.label: b for b in loaded[0]}
+stores = {b.label: st for b, st in zip(*loaded)}
+for b in benches.values():
+    print(f"{b.label}: {b.adapter.n_layers} decoder layers; {len(b.test)} test items")
 bench = benches[focus]
 
 # %% [markdown]

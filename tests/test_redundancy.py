@@ -291,3 +291,9 @@ def test_the_default_reading_is_what_search_config_defaults_to():
     cfg = rd.DEFAULT.config(0.5, 10**6)
     assert cfg == tv.SearchConfig(sparsity=0.5)
     assert fidelity.matches_defaults(rd.DEFAULT)
+
+
+def test_only_readings_of_the_ret_pool_are_drawn():
+    drawn = [r.name for r in fidelity.one_at_a_time(128) if rd.drawable(r)]
+    assert "token: last prompt token" not in drawn and "calibration: 128 samples" not in drawn
+    assert "point: normed (predecessor)" in drawn and "survival: born at l (paper's words)" in drawn

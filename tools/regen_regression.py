@@ -40,7 +40,8 @@ SMOKE = {
     "03_effective_persistence_image": dict(n_points=96, n_layers=9),
     "04_scoring_and_selection": dict(n_points=96, n_layers=9, k=8),  # k = 15 on 96 points: no H1 class at all
     "04b_what_the_paper_leaves_open": dict(STUDY_SMOKE, dev_sparsities=[0.2], test_sparsities=[0.2], random_seeds=2),
-    "04c_does_the_score_see_redundancy": dict(STUDY_SMOKE, sparsity=0.2),
+    "04c_does_the_score_see_redundancy": {k: v for k, v in STUDY_SMOKE.items() if k != "n_calib_other"}
+    | {"sparsity": 0.2},
     "05_pruning_llava_next": dict(
         n_calib=16, n_questions=48, k=8, random_seeds=1, methods=["topovlm", "shortgpt", "random"]
     ),
@@ -56,7 +57,9 @@ SMOKE = {
     "09_what_the_paper_did_not_try": dict(
         models=["mini-llava-next"],
         n_calib=24,
+        n_pool=32,
         n_questions=24,
+        n_questions_test=24,
         robustness=["seed 1"],
         progressive_steps=[8],
         heal_steps=2,

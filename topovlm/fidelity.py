@@ -59,6 +59,7 @@ from .intervals import (
     relative_score_interval,
     resample,
 )
+from .models import load_model
 from .reports import test_table  # noqa: F401  (tv.fidelity.test_table)
 from .topology.search import PRESETS, SearchConfig, search
 
@@ -266,6 +267,37 @@ def benchmark(
     else:
         dev, test = qs[:n_dev], qs[n_dev:]
     return Benchmark(model_id, adapter, task, "relative", dev, test, batch_size, cache_dir)
+
+
+def benchmarks(
+    model_ids, dev: dict, test: dict, seed: int = 0, cache_dir=None, pool: int | None = None, device: str = "cpu"
+) -> tuple[list[Benchmark], list[CloudStore]]:
+    """Load each model and draw its dev and test items: the chapters' common start.
+
+    Parameters
+    ----------
+    model_ids : sequence of str
+        For :func:`topovlm.models.load_model`.
+    dev, test : dict of family -> int
+        Items per split by model family: texts (``"causal-lm"``), questions
+        (``"llava-next"``), clips per suite (``"videollama2"``).
+    pool : int, optional
+        The calibration pool of each :class:`CloudStore`.
+
+    Returns
+    -------
+    benches : list of Benchmark
+    stores : list of CloudStore
+    """
+    benches, stores = [], []
+    for model_id in model_ids:
+        adapter = load_model(model_id, device=device, cache_dir=cache_dir)
+        if adapter.family not in dev or adapter.family not in test:
+            raise TopoVLMInputError(f"no dev / test size for the family {adapter.family!r} of {model_id}")
+        bench = benchmark(model_id, adapter, dev[adapter.family], test[adapter.family], seed, cache_dir=cache_dir)
+        benches.append(bench)
+        stores.append(CloudStore(bench, cache_dir=cache_dir, pool=pool))
+    return benches, stores
 
 
 @dataclass(frozen=True)

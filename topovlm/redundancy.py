@@ -302,6 +302,12 @@ def distinct(readings) -> list[Reading]:
     return out
 
 
+def drawable(reading: Reading) -> bool:
+    """Whether a reading can be searched on draws of the [RET] pool: not one that changes
+    the token (another extraction) or the calibration size (the draws fix it)."""
+    return reading.clouds_key(512)[0] == "ret" and "n_calib" not in reading.changes
+
+
 def candidates(readings) -> list[Reading]:
     """The distinct readings of a study, the package default among them (named after the
     reading it equals, when one does)."""
@@ -571,10 +577,8 @@ def notes_text(rows: list[Correlation]) -> str:
     if not grouped:
         return "The package warned about nothing while computing these scores."
     items = [f"- **{model}**, {note} — {', '.join(names)}." for (model, note), names in grouped.items()]
-    return (
-        "What the package warned about while computing the scores (cloud i is the output of decoder layer i - 1):\n\n"
-        + "\n".join(items)
-    )
+    where = "cloud i is read inside decoder layer i with the normed point, after it with the residual point"
+    return f"What the package warned about while computing the scores ({where}):\n\n" + "\n".join(items)
 
 
 def misses(profile: Profile, damage: Damage, sparsity: float = 0.5, n_critical: int = 5) -> pd.DataFrame:
@@ -582,8 +586,10 @@ def misses(profile: Profile, damage: Damage, sparsity: float = 0.5, n_critical: 
 
     One row per critical layer: its damage with interval, in how many draws
     the profile removes it at ``sparsity``, its mean redundancy rank (1 =
-    removed first) and the H1 classes alive at its output cloud.
+    removed first) and the H1 classes alive at the cloud that scores it under the
+    package's default layer map (the classes are those of the default reading).
     """
+    shift = 1 if DEFAULT.config(sparsity, 10**6).layer_map == "output" else 0
     sel = profile.selections(sparsity)
     ranks = rankdata(-profile.scores, axis=1).mean(0)
     recs = []
@@ -595,7 +601,7 @@ def misses(profile: Profile, damage: Damage, sparsity: float = 0.5, n_critical: 
             "mean redundancy rank": round(float(ranks[layer]), 1),
         }
         if profile.classes is not None:
-            rec["H1 classes at its output (mean)"] = round(float(profile.classes[:, layer + 1].mean()), 1)
+            rec["H1 classes at its cloud (mean)"] = round(float(profile.classes[:, layer + shift].mean()), 1)
         recs.append(rec)
     return pd.DataFrame(recs)
 
@@ -671,7 +677,7 @@ def study(
     score on ``n_draws`` calibration draws of ``n_calib`` out of a pool of
     ``n_pool`` (one extraction per point: :class:`topovlm.fidelity.CloudStore`),
     SLEB's greedy order to ``sparsity`` on its first ``sleb_samples`` samples,
-    and the correlations. ``n_jobs``: draws searched in parallel
+    and the correlations. Readings that are not :func:`drawable` are left out. ``n_jobs``: draws searched in parallel
     (:func:`topology_profiles`).
 
     The result is kept under ``<cache>/redundancy/`` (the benchmark's
@@ -679,7 +685,7 @@ def study(
     the calibration pool and every argument: a second chapter asking the same
     question reads it.
     """
-    readings = candidates(readings)
+    readings = candidates([r for r in readings if drawable(r)])
     how = dict(
         readings=[(r.name, r.preset, sorted((k, str(v)) for k, v in r.changes.items())) for r in readings],
         n_calib=n_calib,
