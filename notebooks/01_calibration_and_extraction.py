@@ -49,6 +49,8 @@ device = ""              # empty: "auto" (every GPU) with profile "paper", else 
 cache_dir = ""           # converted weights, hidden-state caches; empty: $TOPOVLM_CACHE or ~/.cache/topovlm
 
 # %%
+from IPython.display import Markdown
+
 import topovlm as tv
 
 device = tv.models.profile_device(profile, device)
@@ -120,7 +122,8 @@ tv.plots.plot_clouds(clouds, title=f"{model_name}: {clouds.shape[1]} [RET] point
 # end to end, that choice is:
 
 # %%
-res = tv.search(clouds, k=k, sparsity=sparsity)
+with tv.notes.collect() as said:
+    res = tv.search(clouds, k=k, sparsity=sparsity)
 print(f"remove {len(res.layers_to_remove)} of {res.n_decoder_layers} decoder layers:", res.layers_to_remove)
 tv.plots.plot_scores(res, title=f"{model_name}, [{token}] clouds");
 
@@ -143,8 +146,17 @@ if compare_tokens:
         X = tv.extract(model, sub, batch_size=batch_size, cache_dir=cache_dir or None, progress=False, **how)
         cfg = tv.SearchConfig(k=min(k, n_compare - 1), sparsity=sparsity,
                               layer_map="output" if how.get("point") == "residual" else "input")
-        chosen[name] = tv.search(X, cfg).layers_to_remove
+        with tv.notes.collect() as said_compare:
+            chosen[name] = tv.search(X, cfg).layers_to_remove
+        said.counts.update({f"{name}: {msg}": n for msg, n in said_compare.counts.items()})
     tv.plots.plot_selection_comparison(chosen, res.n_decoder_layers);
+
+# %% [markdown]
+# What the searches of this chapter warned about (the book drops warnings, so they are
+# collected here):
+
+# %%
+Markdown(said.markdown("this chapter's searches"))
 
 # %% [markdown]
 # ## The image path

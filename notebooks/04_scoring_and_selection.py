@@ -53,6 +53,7 @@ seed = 0
 # %%
 import matplotlib.pyplot as plt
 import numpy as np
+from IPython.display import Markdown, display
 
 import topovlm as tv
 
@@ -82,7 +83,8 @@ print("decoder layers removed:", toy_res.layers_to_remove)
 
 # %%
 clouds = tv.drifting_clouds(n_layers=n_layers, n_points=n_points, seed=seed)
-res = tv.search(clouds, method)
+with tv.notes.collect() as said:
+    res = tv.search(clouds, method)
 print({stage: f"{sec:.2f} s" for stage, sec in res.timings.items()})
 tv.plots.plot_scores(res);
 
@@ -110,16 +112,24 @@ plt.colorbar(im, ax=axes, shrink=0.8);
 # reaches depends on how spread the scores are. Below: the layers each variant removes.
 
 # %%
-variants = {
-    "TopoVLM (k=15, α=1)": res,
-    "k=5": tv.search(clouds, method, k=5),
-    "α=2": tv.search(clouds, method, alpha=2.0),
-    "raw diagram": tv.search(clouds, method, representation="diagram"),
-    "standard PH": tv.search(clouds, method, homology="standard"),
-    "threshold ε=0.99": tv.search(clouds, method, eps=0.99),
-    "package default (predecessor's reading)": tv.search(clouds, k=k, sparsity=sparsity),
-}
+with tv.notes.collect() as said_variants:
+    variants = {
+        "TopoVLM (k=15, α=1)": res,
+        "k=5": tv.search(clouds, method, k=5),
+        "α=2": tv.search(clouds, method, alpha=2.0),
+        "raw diagram": tv.search(clouds, method, representation="diagram"),
+        "standard PH": tv.search(clouds, method, homology="standard"),
+        "threshold ε=0.99": tv.search(clouds, method, eps=0.99),
+        "package default (predecessor's reading)": tv.search(clouds, k=k, sparsity=sparsity),
+    }
 tv.plots.plot_selection_comparison({name: r.layers_to_remove for name, r in variants.items()}, n_layers - 1);
+
+# %% [markdown]
+# What the searches on the deeper stack warned about (the book drops warnings):
+
+# %%
+display(Markdown(said.markdown("the search of the deeper stack")))
+display(Markdown(said_variants.markdown("the variants")))
 
 # %% [markdown]
 # ## Exercises

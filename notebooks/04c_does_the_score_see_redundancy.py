@@ -44,7 +44,8 @@
 #   or dying at a layer, the change of the Betti number between a layer's input and output
 #   cloud, and the Wasserstein distance between their standard $H_1$ diagrams (each with
 #   the hypothesis "a layer that changes the topology little is redundant", so its score is
-#   the negative change);
+#   the negative change; with the default raw counts, the activity of a layer's cloud *is*
+#   the number of classes born there, so those two rows agree);
 # - the **baselines** that rank layers by a calibration score (ShortGPT's Block Influence,
 #   Taylor, Wanda, TAMP; magnitude needs no calibration), each on 10 disjoint blocks of 8
 #   calibration samples. LLM-Streamline ranks single layers by the same Block Influence as

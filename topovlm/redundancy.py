@@ -14,8 +14,9 @@ calibration set the score was computed from (each score is recomputed on
 and the held-out items the damage was measured on (a bootstrap over items).
 Replicate b pairs draw ``b mod n_draws`` with the b-th item bootstrap.
 
-Three families of scores are measured (:class:`Profile`): the readings of the
-method (:mod:`topovlm.fidelity`), the baselines that rank layers
+Four families of scores are measured (:class:`Profile`): the readings of the
+method (:mod:`topovlm.fidelity`), the package default at other operating
+points (N = 128, other k), the baselines that rank layers
 (:mod:`topovlm.baselines`), and simpler statistics of the same topology
 (:mod:`topovlm.topology.statistics`: activity, classes born or dying at a
 layer, the change of Betti numbers, the distance between neighbouring
