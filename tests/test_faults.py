@@ -462,3 +462,41 @@ def test_rerun_failed_touches_exactly_the_chapters_without_an_executed_copy(tmp_
         __import__("jupyter_cache.base", fromlist=["CacheBundleIn"]).CacheBundleIn(ok, "x"), check_validity=False
     )
     assert R.failed_chapters(build) == [chapters[1]]
+
+
+# --- second round (issue 26): keys that cover the whole model, damaged files recomputed -------------
+
+
+def test_a_weight_edited_anywhere_gives_another_fingerprint_and_never_the_old_clouds(tmp_path):
+    import torch
+
+    ad = tiny.tiny_causal_lm("llama", 4, seed=7)
+    samples = family_samples(ad, 6)
+    before, fp = tv.extract(ad, samples, cache_dir=tmp_path, progress=False), ad.fingerprint()
+    w = ad.decoder_layers[2].mlp.up_proj.weight
+    with torch.no_grad():  # the middle of one matrix: not its first or last 64 values
+        w[w.shape[0] // 2] *= -1
+    assert ad.fingerprint() != fp
+    after = tv.extract(ad, samples, cache_dir=tmp_path, progress=False)
+    assert not np.allclose(after, before)
+    np.testing.assert_array_equal(after, tv.extract(ad, samples, cache_dir=False, progress=False))
+
+
+def test_the_fingerprint_is_kept_while_the_weights_stay_and_follows_pruning():
+    ad = tiny.tiny_causal_lm("llama", 4, seed=7)
+    fp = ad.fingerprint()
+    kept = ad.__dict__["_fingerprint"]
+    assert ad.fingerprint() == fp and ad.__dict__["_fingerprint"] is kept  # not recomputed
+    assert tiny.tiny_causal_lm("llama", 4, seed=7).fingerprint() == fp  # the same weights, the same key
+    tv.prune(ad, [1])
+    assert ad.fingerprint() != fp
+
+
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 cut short"])
+def test_an_empty_or_truncated_outcome_file_is_recomputed_not_raised(tmp_path, damage):
+    from topovlm.outcome_store import OutcomeStore
+
+    store = OutcomeStore("k", tmp_path)
+    store.put((3,), np.array([True, False]))
+    (tmp_path / "outcomes" / "k" / "3.npz").write_bytes(damage)
+    assert store.get((3,)) is None

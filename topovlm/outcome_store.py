@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import uuid
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -82,8 +83,8 @@ class OutcomeStore:
             with np.load(path) as data:
                 arrays = [data[f"a{i}"] for i in range(int(data["n"]))]
                 as_tuple = bool(data["tuple"])
-        except (OSError, ValueError, KeyError):
-            return None  # unreadable (e.g. cut short by a full disk): computed again
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None  # unreadable (empty, cut short by a full disk or a kill): computed again
         return tuple(arrays) if as_tuple else arrays[0]
 
     def put(self, layers: tuple, outcomes) -> None:

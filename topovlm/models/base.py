@@ -165,23 +165,36 @@ class Adapter:
         return sum(p.numel() for p in self.model.parameters())
 
     def fingerprint(self) -> str:
-        """Hash of the architecture and a sample of every weight tensor.
+        """Hash of the architecture and of every byte of every weight tensor (BLAKE2b).
 
-        Two models with the same config but different weights (two random
-        seeds, or a model before and after fine-tuning) get different keys,
-        so a cache of hidden states is never reused for the wrong model.
+        Two models that differ anywhere in their weights (two random seeds, a
+        model before and after fine-tuning, one value edited in the middle of
+        a matrix) get different keys, so no cache (clouds, outcomes, baseline
+        runs, heal checkpoints) is ever reused for another model. The hash is
+        kept on the adapter for the current state of its parameters (names,
+        storage, shape and torch's in-place version counter): it is computed
+        once per load and again only after the weights change (pruning,
+        healing, an in-place edit).
         """
         import torch
 
-        h = hashlib.sha256(type(self.model).__name__.encode())
+        params = list(self.model.named_parameters())
+        state = tuple((name, p.data_ptr(), p._version, tuple(p.shape), str(p.dtype)) for name, p in params)
+        kept = self.__dict__.get("_fingerprint")
+        if kept is not None and kept[0] == state:
+            return kept[1]
+        h = hashlib.blake2b(type(self.model).__name__.encode(), digest_size=16)
         h.update(self.model.config.to_json_string(use_diff=False).encode())
         with torch.no_grad():
-            for name, p in self.model.named_parameters():
-                h.update(name.encode())
-                flat = p.detach().reshape(-1)
-                h.update(flat[:64].float().cpu().numpy().tobytes())
-                h.update(flat[-64:].float().cpu().numpy().tobytes())
-        return h.hexdigest()[:16]
+            for name, p in params:
+                h.update(f"{name}|{tuple(p.shape)}|{p.dtype}|".encode())
+                if p.device.type == "meta":  # offloaded without data here: shape and dtype only
+                    continue
+                flat = p.detach().reshape(-1).contiguous().cpu()
+                h.update(flat.view(torch.uint8).numpy().data)
+        digest = h.hexdigest()[:16]
+        self.__dict__["_fingerprint"] = (state, digest)
+        return digest
 
     # -- prompts -----------------------------------------------------------
     def prompt_text(self, instruction: str, marker: str | None) -> str:
