@@ -500,3 +500,26 @@ def test_an_empty_or_truncated_outcome_file_is_recomputed_not_raised(tmp_path, d
     store.put((3,), np.array([True, False]))
     (tmp_path / "outcomes" / "k" / "3.npz").write_bytes(damage)
     assert store.get((3,)) is None
+
+
+def test_an_out_folder_above_or_inside_the_model_is_refused_even_with_overwrite(tmp_path):
+    from topovlm._outputs import check_out_dir
+
+    model = tmp_path / "runs" / "m"
+    model.mkdir(parents=True)
+    (model / "config.json").write_text("{}")
+    (tmp_path / "link").symlink_to(tmp_path / "runs")
+    for out in (tmp_path / "runs", tmp_path / "link", model / "pruned", tmp_path / "link" / "m"):
+        with pytest.raises(tv.TopoVLMInputError, match="model being read"):
+            check_out_dir(out, "topovlm.json", overwrite=True, source=model)
+    assert model.exists() and check_out_dir(tmp_path / "runs" / "other", "topovlm.json", source=model)
+
+
+@pytest.mark.slow
+def test_prune_with_out_above_the_model_keeps_the_model(tmp_path):
+    from topovlm.models import tiny
+
+    tiny.tiny_causal_lm("llama", 4).save(tmp_path / "runs" / "m")
+    r = run_cli("prune", "--model", tmp_path / "runs" / "m", "--layers", "1", "--out", tmp_path / "runs", "--overwrite")
+    assert r.returncode == 2 and "model being read" in r.stderr and "Traceback" not in r.stderr
+    assert (tmp_path / "runs" / "m" / "config.json").exists()

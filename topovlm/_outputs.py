@@ -81,8 +81,14 @@ def check_out_dir(path, marker: str, overwrite: bool = False, source=None, kind:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise TopoVLMInputError(f"{path} is a file; the output is a directory")
-    if source is not None and Path(source).exists() and path.resolve() == Path(source).resolve():
-        raise TopoVLMInputError(f"{path} is the model being read; save to another directory")
+    if source is not None and Path(source).exists():
+        out, src = path.resolve(), Path(source).resolve()  # symlinks resolved first
+        if out == src:
+            raise TopoVLMInputError(f"{path} is the model being read; save to another directory")
+        if out in src.parents:  # replacing it would delete the model (with or without overwrite)
+            raise TopoVLMInputError(f"{path} holds the model being read ({source}); save to another directory")
+        if src in out.parents:
+            raise TopoVLMInputError(f"{path} is inside the model being read ({source}); save to another directory")
     if path.is_dir() and any(path.iterdir()) and not overwrite:
         mine = path / marker
         same = mine.exists()
