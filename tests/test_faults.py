@@ -523,3 +523,29 @@ def test_prune_with_out_above_the_model_keeps_the_model(tmp_path):
     r = run_cli("prune", "--model", tmp_path / "runs" / "m", "--layers", "1", "--out", tmp_path / "runs", "--overwrite")
     assert r.returncode == 2 and "model being read" in r.stderr and "Traceback" not in r.stderr
     assert (tmp_path / "runs" / "m" / "config.json").exists()
+
+
+def test_prompt_files_are_read_as_utf8_lines_with_one_line_errors(tmp_path):
+    from topovlm.calibration import read_samples
+
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("caf\xe9 au lait\n".encode("latin-1"))
+    with pytest.raises(tv.TopoVLMInputError, match="not UTF-8"):
+        read_samples(bad)
+    odd = tmp_path / "odd.txt"
+    odd.write_bytes("\ufefffirst prompt\nsecond\x0cstill second\u2028too\r\nthird\n".encode())
+    assert [s.text for s in read_samples(odd)] == ["first prompt", "second\x0cstill second\u2028too", "third"]
+    for rec, msg in (({"text": 5}, "non-empty string"), ({"text": "q", "image": 3}, "must be a path")):
+        f = tmp_path / "bad.jsonl"
+        f.write_text(json.dumps(rec) + "\n")
+        with pytest.raises(tv.TopoVLMInputError, match=msg):
+            read_samples(f)
+
+
+def test_a_sample_is_text_and_clips_are_bounded():
+    with pytest.raises(tv.TopoVLMInputError, match="must be a string"):
+        tv.models.Sample(None)
+    with pytest.raises(tv.TopoVLMInputError, match="a string or a Sample"):
+        tv.models.as_samples(["fine", 5])
+    with pytest.raises(tv.TopoVLMInputError, match="generated clips"):
+        tv.calibration.av_samples(10**8)

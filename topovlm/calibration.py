@@ -98,12 +98,17 @@ def easy_vqa_samples(n: int = 512, split: str = "train", seed: int = 0) -> list[
     return [Sample(questions[i], image=paths[image_ids[i]]) for i in idx]
 
 
+#: The most generated audio-visual clips one calibration set may hold (each holds its frames and
+#: waveform in memory; the paper calibrates on 512).
+MAX_CLIPS = 20_000
+
+
 def av_samples(n: int = 512, seed: int = 0) -> list[Sample]:
     """``n`` generated audio-visual clips with a question (:mod:`topovlm.tasks.avqa`),
     from the train stream with seed ``1000 + seed``: clips the mini model was
     not trained on (its training stream uses the training seed)."""
 
-    _check_n(n, 10**9, "clips")
+    _check_n(n, MAX_CLIPS, "generated clips (a calibration set is held in memory; give a file for more)")
     return [question("train", 1000 + seed, i).sample for i in range(n)]
 
 
@@ -112,7 +117,14 @@ def read_samples(path) -> list[Sample]:
     path = Path(path)
     if not path.exists():
         raise TopoVLMInputError(f"no such prompts file: {path}")
-    lines = [ln for ln in path.read_text(encoding="utf-8").splitlines() if ln.strip()]
+    try:
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark is not part of the first prompt
+    except UnicodeDecodeError as exc:
+        raise TopoVLMInputError(f"{path} is not UTF-8 text (byte {exc.start}): save it as UTF-8") from None
+    except OSError as exc:
+        raise TopoVLMInputError(f"cannot read {path}: {exc.strerror}") from None
+    # one prompt per line: split on line ends only (str.splitlines also splits on form feeds and U+2028)
+    lines = [ln.rstrip("\r") for ln in text.split("\n") if ln.strip()]
     if path.suffix == ".jsonl":
         out = []
         for i, ln in enumerate(lines):
@@ -122,7 +134,11 @@ def read_samples(path) -> list[Sample]:
                 raise TopoVLMInputError(f"{path} line {i + 1} is not JSON") from None
             if not isinstance(rec, dict) or "text" not in rec:
                 raise TopoVLMInputError(f"{path} line {i + 1} needs a 'text' field")
+            if not isinstance(rec["text"], str) or not rec["text"].strip():
+                raise TopoVLMInputError(f"{path} line {i + 1}: 'text' must be a non-empty string, got {rec['text']!r}")
             image = rec.get("image")
+            if image is not None and not isinstance(image, str):
+                raise TopoVLMInputError(f"{path} line {i + 1}: 'image' must be a path, got {image!r}")
             if image is not None and not Path(image).is_absolute():
                 image = str(path.parent / image)
             out.append(Sample(rec["text"], image=image))

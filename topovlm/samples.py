@@ -37,6 +37,10 @@ class Sample:
     video: Any = None
     audio: Any = None
 
+    def __post_init__(self):
+        if not isinstance(self.text, str):  # Sample(None) must not become the instruction "None"
+            raise TopoVLMInputError(f"a sample's text must be a string, got {type(self).__name__}({self.text!r})")
+
     def fingerprint(self) -> str:
         """Hash of the text and the media bytes (cache key of a calibration set)."""
         h = hashlib.sha256(self.text.encode())
@@ -61,13 +65,17 @@ def as_samples(samples) -> list[Sample]:
     """Accept strings or :class:`Sample` objects; reject an empty set."""
     if isinstance(samples, (str, Sample)):
         samples = [samples]
-    out = [s if isinstance(s, Sample) else Sample(str(s)) for s in samples]
+    out = [s if isinstance(s, Sample) else Sample(s if isinstance(s, str) else _not_text(s)) for s in samples]
     if not out:
         raise TopoVLMInputError("the calibration set is empty (0 samples)")
     for i, s in enumerate(out):
         if not s.text.strip():
             raise TopoVLMInputError(f"calibration sample {i} has an empty instruction")
     return out
+
+
+def _not_text(value):
+    raise TopoVLMInputError(f"a calibration sample is a string or a Sample, got {type(value).__name__} {value!r}")
 
 
 def load_image(value, index: int | None = None):
