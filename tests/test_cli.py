@@ -193,6 +193,6 @@ def test_search_command_takes_a_preset_and_the_open_choices(tmp_path):
         "search", str(tmp_path / "c.npz"), "--k", "8", "--survival", "born", "--dim", "1", "--out", str(tmp_path / "b")
     )
     cfg = json.loads((tmp_path / "b" / "search.json").read_text())["config"]
-    assert r.returncode == 0 and cfg["survival"] == "born" and cfg["dims"] == [1] and cfg["alpha"] == 1.0
+    assert r.returncode == 0 and cfg["survival"] == "born" and cfg["dims"] == [1] and cfg["alpha"] == 0.0  # the default
     r = run_cli("search", str(tmp_path / "c.npz"), "--preset", "gardinazi")
     assert r.returncode == 2 and "unknown preset" in r.stderr and "Traceback" not in r.stderr
