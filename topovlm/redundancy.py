@@ -611,7 +611,8 @@ def plot_scores_vs_damage(profiles, damage: Damage, names=None, ncols: int = 4, 
     """One panel per score: each layer's mean redundancy rank over the draws
     against its damage (log scale), layer indices as labels. A score that sees
     redundancy puts its highest ranks (top) on the least damage (left)."""
-    chosen = [p for p in profiles if names is None or p.name in names]
+    by_name = {p.name: p for p in profiles}
+    chosen = list(profiles) if names is None else [by_name[n] for n in dict.fromkeys(names) if n in by_name]
     n = len(chosen)
     nrows = int(np.ceil(n / ncols))
     if axes is None:
@@ -627,6 +628,8 @@ def plot_scores_vs_damage(profiles, damage: Damage, names=None, ncols: int = 4, 
         rho = _spearman(p.scores, np.repeat(-damage.values[None], p.n_draws, 0)).mean()
         ax.set_xscale("log")
         ax.set_title(f"{p.name}\nρ = {rho:+.2f}", fontsize=8)
+        ax.set_xlabel("damage (at most 1e-4 drawn at 1e-4)", fontsize=7)
+        ax.set_ylabel("redundancy rank", fontsize=7)
         ax.tick_params(labelsize=7)
     for ax in axes[n:]:
         ax.axis("off")
