@@ -549,3 +549,38 @@ def test_a_sample_is_text_and_clips_are_bounded():
         tv.models.as_samples(["fine", 5])
     with pytest.raises(tv.TopoVLMInputError, match="generated clips"):
         tv.calibration.av_samples(10**8)
+
+
+def test_a_training_step_with_a_non_finite_loss_stops_before_the_weights(rng):
+    import torch
+
+    from topovlm.training import take_step
+
+    p = torch.nn.Parameter(torch.ones(3))
+    opt = torch.optim.SGD([p], lr=0.1)
+    config = tv.HealConfig(steps=4, warmup=1)
+    assert np.isfinite(take_step(opt, [p], (p * 2).sum(), config, 0))
+    before = p.detach().clone()
+    with pytest.raises(tv.TopoVLMInputError, match="loss is nan at step 1"):
+        take_step(opt, [p], (p * float("nan")).sum(), config, 1)
+    assert torch.equal(p.detach(), before)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "nan", "short"])
+def test_a_damaged_kept_baseline_run_is_run_again(tmp_path, damage):
+    from topovlm import baselines
+
+    ad = tiny.tiny_causal_lm("llama", 4, seed=3)
+    calib = family_samples(ad, 4)
+    first = baselines.run("shortgpt", ad, calib, 0.5, cache_dir=tmp_path)
+    (kept,) = (tmp_path / "baselines").glob("shortgpt-*.json")
+    rec = json.loads(kept.read_text())
+    if damage == "truncate":
+        kept.write_text(kept.read_text()[:40])
+    else:
+        rec["importance"] = [float("nan")] * 4 if damage == "nan" else rec["importance"][:2]
+        kept.write_text(json.dumps(rec))
+    again = baselines.run("shortgpt", ad, calib, 0.5, cache_dir=tmp_path)
+    np.testing.assert_allclose(again.importance, first.importance)
+    assert again.layers_to_remove == first.layers_to_remove
+    assert np.isfinite(json.loads(kept.read_text())["importance"]).all()  # rewritten

@@ -409,17 +409,27 @@ def _stored(method: str, adapter: Adapter, calib: Calibration, m: int, seed: int
     return root / "baselines" / f"{name}.json"
 
 
-def _kept(path: Path) -> BaselineResult:
-    return BaselineResult.from_dict(json.loads(path.read_text()))
+def _kept(path: Path, n_layers: int) -> BaselineResult | None:
+    """A kept run, or None when it cannot be trusted (unreadable, truncated, or its
+    importance and layers do not fit a model of ``n_layers``): it is run again."""
+    try:
+        kept = BaselineResult.from_dict(json.loads(path.read_text()))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    imp = np.asarray(kept.importance, dtype=np.float64)
+    layers = [int(i) for i in kept.layers_to_remove]
+    sane = imp.shape == (n_layers,) and np.isfinite(imp).all()
+    sane = sane and len(set(layers)) == len(layers) and all(0 <= i < n_layers for i in layers)
+    return kept if sane else None
 
 
-def _shorter_run(path: Path, m: int) -> BaselineResult | None:
+def _shorter_run(path: Path, m: int, n_layers: int) -> BaselineResult | None:
     """The kept run of the same greedy search (same key) that removed the most layers
     short of ``m``, or None."""
     stem = path.stem.rsplit("-m", 1)[0]
     sizes = [int(p.stem.rsplit("-m", 1)[1]) for p in path.parent.glob(f"{stem}-m*.json")]
     below = [k for k in sizes if k < m]
-    return _kept(path.with_name(f"{stem}-m{max(below)}.json")) if below else None
+    return _kept(path.with_name(f"{stem}-m{max(below)}.json"), n_layers) if below else None
 
 
 def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, cache_dir=False, **kw) -> BaselineResult:
@@ -449,10 +459,10 @@ def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, ca
     if not isinstance(calib, Calibration):
         calib = Calibration.build(adapter, calib)
     path = _stored(method, adapter, calib, m, seed, kw, cache_dir)
-    if path is not None and path.exists():
-        kept = _kept(path)
+    kept = _kept(path, adapter.n_layers) if path is not None and path.exists() else None
+    if kept is not None:
         return at_sparsity(kept, sparsity) if method in IMPORTANCE_RANKED else kept
-    before = _shorter_run(path, m) if path is not None and method in GREEDY else None
+    before = _shorter_run(path, m, adapter.n_layers) if path is not None and method in GREEDY else None
     options = {**kw, "start": before.order} if before is not None else kw
     counter = _Counter().attach(adapter.model)
     backward0 = calib.n_backward

@@ -71,6 +71,11 @@ def take_step(opt, params, loss, config, step: int) -> float:
     backward, gradient clipping at ``config.grad_clip``, update. Returns the loss value."""
     import torch
 
+    if not torch.isfinite(loss.detach()).all():  # before backward: the weights are still those of the last good step
+        raise TopoVLMInputError(
+            f"the training loss is {loss.item()} at step {step}: stopped before it reached the weights "
+            "(a damaged checkpoint or a learning rate too high; start over with fresh=True / --fresh)"
+        )
     for group in opt.param_groups:
         group["lr"] = lr_at(config, step)
     loss.backward()
