@@ -122,6 +122,7 @@ def test_prune_command_progressive_records_its_rounds(tmp_path):
         (["--layers", "0", "--layers", "1", "--layers", "2", "--layers", "3"], "every decoder layer"),
         (["--layers", "1", "--step", "1"], "--step prunes progressively"),
         (["--sparsity", "0.5", "--step", "0"], "--step must be a positive"),
+        (["--sparsity", "0.5", "--n", "8"], "--k 15 needs more than 15 calibration samples; --n is 8"),
     ],
 )
 @pytest.mark.slow

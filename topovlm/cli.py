@@ -248,6 +248,8 @@ def prune(
         check_out_dir(out, "topovlm.json", overwrite, source=model, kind=adapter.family)
         if config is not None:
             n_to_remove(sparsity, adapter.n_layers)  # before any forward pass
+            if clouds is None and k >= n:  # each cloud needs more points than neighbours
+                raise TopoVLMInputError(f"--k {k} needs more than {k} calibration samples; --n is {n}")
         extra, res = {}, None
         if step is not None:
             done = prune_progressive(
