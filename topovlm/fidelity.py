@@ -51,6 +51,7 @@ from .evaluate import Outcomes, question_outcomes, text_outcomes
 from .extract import extract
 from .intervals import (
     LEVEL,
+    N_BOOT,
     Interval,
     _interval,
     difference_interval,
@@ -216,6 +217,21 @@ class Benchmark:
         """Per-item outcomes of another model (e.g. a pruned and fine-tuned copy) on ``split``,
         as :meth:`outcomes` gives them: (correct,) or (nll, tokens)."""
         return _as_tuple(self._evaluation(split, adapter, False).evaluate())
+
+    def resampling(self, split: str, n_boot: int = N_BOOT, seed: int = 0) -> tuple[np.ndarray, dict]:
+        """Paired bootstrap draws of ``split``'s items (within suites) and the keyword
+        arguments of :func:`topovlm.intervals.draws` for its statistic.
+
+        Returns
+        -------
+        idx : (n_boot, Q) item indices
+        kw : dict — ``full``, ``groups``, ``kind``, ``tokens``
+        """
+        items = self.items(split)
+        groups = np.asarray([q.suite for q in items]) if self.kind == "relative" else np.zeros(len(items), int)
+        full = self.outcomes(split, ())
+        kw = dict(full=full[0], groups=groups, kind=self.kind, tokens=full[1] if self.kind == "perplexity" else None)
+        return resample(groups, n_boot=n_boot, seed=seed), kw
 
     def score_outcomes(self, split: str, pruned: tuple, seed: int = 0) -> Interval:
         """:meth:`score` of given outcomes (from :meth:`outcomes` or :meth:`measure`)."""
@@ -562,17 +578,7 @@ def verdicts(
 
     lines = []
     for bench in benches:
-        items = bench.test
-        groups = [q.suite for q in items] if bench.kind == "relative" else np.zeros(len(items), int)
-        idx = resample(groups, seed=seed)
-        full = bench.outcomes("test", ())
-        kw = dict(
-            full=full[0],
-            groups=np.asarray(groups),
-            kind=bench.kind,
-            tokens=full[1] if bench.kind == "perplexity" else None,
-        )
-
+        idx, kw = bench.resampling("test", seed=seed)
         mine = {r.sparsity: r for r in rows if r.model == bench.label and r.reading == reading and r.split == "test"}
         for s, r in mine.items():
             ours0, ours = _mean_stat(bench, [r.layers], idx, kw)

@@ -44,8 +44,8 @@ from ._cache import default_cache_dir
 from ._checks import TopoVLMInputError
 from .baselines import Calibration, run
 from .extract import ExtractConfig
-from .fidelity import PRESET_READINGS, Benchmark, Reading
-from .intervals import LEVEL, N_BOOT, Interval, draws, resample
+from .fidelity import BASE, PRESET_READINGS, Benchmark, Reading
+from .intervals import LEVEL, N_BOOT, Interval, draws
 from .outcome_store import outcome_key
 from .topology.search import SearchConfig, degenerate_clouds, empty_clouds, search
 from .topology.selection import jaccard, n_to_remove
@@ -62,7 +62,7 @@ def default_reading() -> Reading:
         f.name: getattr(ours, f.name) for f in fields(SearchConfig) if getattr(ours, f.name) != getattr(base, f.name)
     }
     clouds = ExtractConfig()
-    first = {"token": "ret", "point": "residual"}  # the reconstruction's clouds
+    first = dict(zip(("token", "point"), BASE.clouds_key(0)[:2]))  # the reconstruction's clouds
     changes.update({k: getattr(clouds, k) for k in first if getattr(clouds, k) != first[k]})
     scoring = {k: v for k, v in changes.items() if k not in ("keep", "max_consecutive")}
     twin = next((r.name for r in PRESET_READINGS if _same(r, Reading("scoring", scoring))), None)
@@ -167,11 +167,7 @@ def layer_damage(
     benchmark's outcome store: a rerun reads them.
     """
     L = bench.adapter.n_layers
-    items = bench.items(split)
-    full = bench.outcomes(split, ())
-    groups = np.asarray([q.suite for q in items]) if bench.kind == "relative" else np.zeros(len(items), int)
-    idx = resample(groups, n_boot=n_boot, seed=seed)
-    kw = dict(full=full[0], groups=groups, kind=bench.kind, tokens=full[1] if bench.kind == "perplexity" else None)
+    idx, kw = bench.resampling(split, n_boot, seed)
     values, boot = np.zeros(L), np.zeros((n_boot, L))
     for i in tqdm(range(L), desc=f"{bench.label}: each layer removed", disable=not progress):
         out = bench.outcomes(split, (i,))[0]
