@@ -152,16 +152,29 @@ def test_a_torn_manifest_line_is_repaired_by_the_next_run_not_refused_later(tmp_
     assert not list(key.glob(".*.tmp"))
 
 
-def test_a_bit_flip_in_a_cached_batch_is_refused(tmp_path):
+@pytest.mark.parametrize("damage", ["flip", "delete", "meta", "manifest"])
+def test_a_damaged_cached_batch_is_reported_and_recomputed(tmp_path, reference, damage):
+    from topovlm._readback import DamagedCacheWarning
+
     ad = tiny.tiny_causal_lm("llama", 4)
     samples = family_samples(ad, N)
     tv.extract(ad, samples, batch_size=8, cache_dir=tmp_path, progress=False, point="residual")
-    part = sorted(_cache_dir(tmp_path).glob("part-*"))[1]
-    data = bytearray(part.read_bytes())
-    data[-3] ^= 0x10
-    part.write_bytes(bytes(data))
-    with pytest.raises(tv.TopoVLMInputError, match="checksum"):
-        tv.extract(ad, samples, batch_size=8, cache_dir=tmp_path, progress=False, point="residual")
+    root = _cache_dir(tmp_path)
+    part = sorted(root.glob("part-*"))[1]
+    if damage == "flip":
+        data = bytearray(part.read_bytes())
+        data[-3] ^= 0x10
+        part.write_bytes(bytes(data))
+    elif damage == "delete":
+        part.unlink()
+    elif damage == "meta":
+        (root / "meta.json").write_text('{"point": "residual", "n_samples": 99}')
+    else:
+        lines = (root / "manifest.jsonl").read_text().splitlines()
+        (root / "manifest.jsonl").write_text("\n".join([lines[0], "{torn", *lines[2:]]) + "\n")
+    with pytest.warns(DamagedCacheWarning, match="damaged cache entry"):
+        out = tv.extract(ad, samples, batch_size=8, cache_dir=tmp_path, progress=False, point="residual")
+    np.testing.assert_allclose(out, reference, atol=1e-5)
 
 
 # --- saved searches ------------------------------------------------------------------------------------------
@@ -492,14 +505,27 @@ def test_the_fingerprint_is_kept_while_the_weights_stay_and_follows_pruning():
     assert ad.fingerprint() != fp
 
 
-@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 cut short"])
-def test_an_empty_or_truncated_outcome_file_is_recomputed_not_raised(tmp_path, damage):
+@pytest.mark.parametrize("damage", ["empty", "cut", "flip"])
+def test_a_damaged_outcome_file_is_reported_and_recomputed_not_raised(tmp_path, damage):
+    from topovlm._readback import DamagedCacheWarning
     from topovlm.outcome_store import OutcomeStore
 
     store = OutcomeStore("k", tmp_path)
-    store.put((3,), np.array([True, False]))
-    (tmp_path / "outcomes" / "k" / "3.npz").write_bytes(damage)
-    assert store.get((3,)) is None
+    store.put((3,), np.array([True, False, True]))
+    path = tmp_path / "outcomes" / "k" / "3.npz"
+    data = path.read_bytes()
+    if damage == "flip":  # a bit of the stored outcomes, the zip still readable
+        with np.load(path) as z:
+            arrays = dict(z)
+        arrays["a0"] = np.array([True, True, True])
+        np.savez(path, **arrays)
+    else:
+        path.write_bytes(b"" if damage == "empty" else data[: len(data) // 2])
+    with pytest.warns(DamagedCacheWarning, match="3.npz"):
+        assert store.get((3,)) is None
+    assert not path.exists()  # removed: the next run computes it without a second warning
+    store.put((3,), np.array([True, False, True]))
+    np.testing.assert_array_equal(store.get((3,)), [True, False, True])
 
 
 def test_an_out_folder_above_or_inside_the_model_is_refused_even_with_overwrite(tmp_path):
@@ -566,21 +592,114 @@ def test_a_training_step_with_a_non_finite_loss_stops_before_the_weights(rng):
     assert torch.equal(p.detach(), before)
 
 
-@pytest.mark.parametrize("damage", ["truncate", "nan", "short"])
+@pytest.mark.parametrize("damage", ["truncate", "flip", "nan", "short", "out_of_range"])
 def test_a_damaged_kept_baseline_run_is_run_again(tmp_path, damage):
     from topovlm import baselines
+    from topovlm._readback import DamagedCacheWarning, _json_digest
 
     ad = tiny.tiny_causal_lm("llama", 4, seed=3)
     calib = family_samples(ad, 4)
     first = baselines.run("shortgpt", ad, calib, 0.5, cache_dir=tmp_path)
     (kept,) = (tmp_path / "baselines").glob("shortgpt-*.json")
-    rec = json.loads(kept.read_text())
+    env = json.loads(kept.read_text())
+    rec = env["data"]
     if damage == "truncate":
         kept.write_text(kept.read_text()[:40])
-    else:
-        rec["importance"] = [float("nan")] * 4 if damage == "nan" else rec["importance"][:2]
-        kept.write_text(json.dumps(rec))
-    again = baselines.run("shortgpt", ad, calib, 0.5, cache_dir=tmp_path)
+    elif damage == "flip":  # an edit without its checksum
+        rec["importance"][0] += 1.0
+        kept.write_text(json.dumps(env))
+    else:  # planted with a recomputed checksum: the values are still checked
+        if damage == "out_of_range":
+            rec["layers_to_remove"] = [1, 9]
+        else:
+            rec["importance"] = [float("nan")] * 4 if damage == "nan" else rec["importance"][:2]
+        kept.write_text(json.dumps({"sha256": _json_digest(rec), "data": rec}))
+    with pytest.warns(DamagedCacheWarning, match="shortgpt-"):
+        again = baselines.run("shortgpt", ad, calib, 0.5, cache_dir=tmp_path)
     np.testing.assert_allclose(again.importance, first.importance)
     assert again.layers_to_remove == first.layers_to_remove
-    assert np.isfinite(json.loads(kept.read_text())["importance"]).all()  # rewritten
+    assert np.isfinite(json.loads(kept.read_text())["data"]["importance"]).all()  # rewritten
+
+
+# --- heal checkpoints: checked before a resumed run uses them -----------------------------------------------
+
+
+def _healed_checkpoint(tmp_path, config):
+    from topovlm.heal import checkpoint_path
+
+    texts = [f"the cat number {i} sat on the mat." for i in range(8)]
+    ad = tiny.tiny_causal_lm("llama", 4, seed=5)
+    tv.heal(ad, config, data=texts, cache_dir=tmp_path, progress=False)
+    fresh = tiny.tiny_causal_lm("llama", 4, seed=5)
+    return fresh, texts, checkpoint_path(fresh, config, [tv.models.Sample(t) for t in texts], tmp_path)
+
+
+def _rewrite(path, edit, rehash: bool):
+    """Load a heal checkpoint's tensors and metadata, ``edit(tensors, meta)``, save back
+    (with a recomputed checksum when ``rehash``: a consistent plant, not a flip)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    from topovlm._readback import arrays_digest
+
+    with safe_open(str(path), framework="pt") as f:
+        meta = dict(f.metadata())
+    tensors = load_file(str(path))
+    edit(tensors, meta)
+    if rehash:
+        meta["sha256"] = arrays_digest(tensors, meta["state"] + meta["opt"])
+    save_file(tensors, str(path), metadata=meta)
+
+
+def _first_lora(tensors):
+    return next(k for k in sorted(tensors) if k.startswith("param/") and "lora_B" in k)
+
+
+def _nan(tensors, meta):
+    tensors[_first_lora(tensors)][0, 0] = float("nan")
+
+
+def _flip(tensors, meta):
+    k = _first_lora(tensors)
+    tensors[k] = tensors[k].clone()
+    tensors[k].view(-1).view(__import__("torch").int32)[0] ^= 1 << 20
+
+
+def _planted_step(tensors, meta):
+    state = json.loads(meta["state"])
+    state["step"] = 1
+    meta["state"] = json.dumps(state)
+
+
+def _rank4(tensors, meta):
+    for k in [k for k in tensors if "lora_A" in k]:
+        tensors[k] = tensors[k][:4].clone()
+
+
+@pytest.mark.parametrize(
+    "edit,rehash,msg",
+    [
+        (_flip, False, "checksum mismatch"),
+        (_nan, False, "checksum mismatch"),
+        (_nan, True, "NaN or inf"),
+        (_planted_step, False, "checksum mismatch"),
+        (_planted_step, True, "step 1 with 4 data digests"),
+        (_rank4, True, r"lora_A.* is \(4, 32\)"),
+    ],
+)
+def test_a_damaged_heal_checkpoint_is_refused_with_the_command_that_starts_over(tmp_path, edit, rehash, msg):
+    import torch
+
+    from topovlm._readback import DamagedCheckpointError
+
+    config = tv.HealConfig(steps=4, batch_size=2, warmup=1, checkpoint_every=2, n_train=8, rank=8)
+    fresh, texts, path = _healed_checkpoint(tmp_path, config)
+    _rewrite(path, edit, rehash)
+    before = {n: p.detach().clone() for n, p in fresh.model.state_dict().items()}
+    with pytest.raises(DamagedCheckpointError, match=msg) as err:
+        tv.heal(fresh, config, data=texts, cache_dir=tmp_path, progress=False)
+    assert "--fresh" in str(err.value) and "\n" not in str(err.value)
+    after = fresh.model.state_dict()  # handed back as it was: no LoRA left, no weight changed
+    assert set(after) == set(before) and all(torch.equal(after[n], before[n]) for n in before)
+    report = tv.heal(fresh, config, data=texts, cache_dir=tmp_path, resume=False, progress=False)
+    assert report.resumed_from == 0 and np.isfinite(report.last_loss)

@@ -33,7 +33,6 @@ topovlm         this package: [RET] clouds -> zigzag -> EPI -> consistency
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 from collections.abc import Callable
@@ -46,7 +45,8 @@ from tqdm.auto import tqdm
 from . import forward
 from ._cache import default_cache_dir
 from ._checks import TopoVLMInputError
-from .extract import _atomic_write, extract
+from ._readback import read_json, write_json, writing
+from .extract import extract
 from .forward import Calibration, LayerTaps, all_states, calibration_loss, layer_inputs, token_nll, valid_tokens  # noqa: F401  (Calibration, calibration_loss: tv.baselines.*)
 from .models.base import Adapter
 from .outcome_store import outcome_key
@@ -410,17 +410,25 @@ def _stored(method: str, adapter: Adapter, calib: Calibration, m: int, seed: int
 
 
 def _kept(path: Path, n_layers: int) -> BaselineResult | None:
-    """A kept run, or None when it cannot be trusted (unreadable, truncated, or its
-    importance and layers do not fit a model of ``n_layers``): it is run again."""
-    try:
-        kept = BaselineResult.from_dict(json.loads(path.read_text()))
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return None
-    imp = np.asarray(kept.importance, dtype=np.float64)
-    layers = [int(i) for i in kept.layers_to_remove]
-    sane = imp.shape == (n_layers,) and np.isfinite(imp).all()
-    sane = sane and len(set(layers)) == len(layers) and all(0 <= i < n_layers for i in layers)
-    return kept if sane else None
+    """A kept run, or None when there is none or it cannot be trusted (unreadable,
+    truncated, failing its checksum, or its importance and layers do not fit a model
+    of ``n_layers``: reported in one line, and it is run again)."""
+
+    def why(d) -> str:
+        try:
+            kept = BaselineResult.from_dict(d)
+            imp = np.asarray(kept.importance, dtype=np.float64)
+            layers = [int(i) for i in kept.layers_to_remove]
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return "not a baseline run"
+        if imp.shape != (n_layers,) or not np.isfinite(imp).all():
+            return f"importance of shape {imp.shape} or not finite, for {n_layers} layers"
+        if len(set(layers)) != len(layers) or not all(0 <= i < n_layers for i in layers):
+            return f"layers {layers} repeated or outside 0..{n_layers - 1}"
+        return ""
+
+    d = read_json(path, why)
+    return BaselineResult.from_dict(d) if d is not None else None
 
 
 def _shorter_run(path: Path, m: int, n_layers: int) -> BaselineResult | None:
@@ -459,7 +467,7 @@ def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, ca
     if not isinstance(calib, Calibration):
         calib = Calibration.build(adapter, calib)
     path = _stored(method, adapter, calib, m, seed, kw, cache_dir)
-    kept = _kept(path, adapter.n_layers) if path is not None and path.exists() else None
+    kept = _kept(path, adapter.n_layers) if path is not None else None
     if kept is not None:
         return at_sparsity(kept, sparsity) if method in IMPORTANCE_RANKED else kept
     before = _shorter_run(path, m, adapter.n_layers) if path is not None and method in GREEDY else None
@@ -504,8 +512,9 @@ def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, ca
         order,
     )
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write(path, json.dumps(result.to_dict()))
+        with writing(path.parent):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_json(path, result.to_dict())
     return result
 
 

@@ -25,7 +25,6 @@ import os
 import shutil
 import sys
 import uuid
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from tqdm.auto import tqdm
 
 from ._cache import default_cache_dir
 from ._checks import TopoVLMInputError, check_choice
+from ._readback import discard, file_digest, report, writing
 from .forward import LayerTaps, ModuleTaps
 from .models.base import RET_MARKER, TOKEN_CHOICES, Adapter
 from .samples import Sample, as_samples
@@ -149,13 +149,15 @@ class CloudCache:
     def locked(self, timeout: float = -1):
         """The cache's exclusive lock (a context manager); says so when it has to wait."""
 
-        self.root.mkdir(parents=True, exist_ok=True)
+        with writing(self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(self.root / LOCK_NAME))
 
         @contextlib.contextmanager
         def hold():
             try:
-                lock.acquire(timeout=0)
+                with writing(self.root):
+                    lock.acquire(timeout=0)
             except Timeout:
                 print(f"[topovlm] waiting for another extraction into {self.root}", file=sys.stderr, flush=True)
                 lock.acquire(timeout=timeout)
@@ -178,7 +180,10 @@ class CloudCache:
         return lock
 
     def open(self, fresh: bool = False) -> CloudCache:
+        with writing(self.root):
+            return self._open(fresh)
 
+    def _open(self, fresh: bool) -> CloudCache:
         self.root.mkdir(parents=True, exist_ok=True)
         if fresh:  # everything but the lock, which we hold
             for f in self.root.iterdir():
@@ -190,13 +195,15 @@ class CloudCache:
         if meta_file.exists():
             try:
                 stored = json.loads(meta_file.read_text())
-            except json.JSONDecodeError:
-                raise TopoVLMInputError(
-                    f"corrupted cache file {meta_file}: delete {self.root} or pass fresh=True"
-                ) from None
-            if stored != self.meta:
-                raise TopoVLMInputError(f"cache {self.root} was made for other inputs; delete it or pass fresh=True")
-        else:
+                why = "" if stored == self.meta else "it describes other inputs than its key"
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                why = "unreadable"
+            if why:  # nothing in this folder can be trusted: computed again
+                report(meta_file, why)
+                self.clear()
+                (self.root / PREFIX_FILE).unlink(missing_ok=True)
+                meta_file.unlink()
+        if not meta_file.exists():
             _atomic_write(meta_file, json.dumps(self.meta, indent=2))
         return self
 
@@ -221,9 +228,11 @@ class CloudCache:
             except (json.JSONDecodeError, KeyError, TypeError, ValueError):
                 if i == len(lines) - 1:  # a kill while appending (older writers): that batch is simply not done
                     break
-                raise TopoVLMInputError(
-                    f"corrupted cache file {self.manifest}: delete {self.root} or pass fresh=True"
-                ) from None
+                report(self.manifest, f"line {i + 1} unreadable")  # every batch computed again
+                for f in self.root.glob("part-*"):
+                    discard(f)
+                self.manifest.unlink(missing_ok=True)
+                return []
         return entries
 
     def parts(self, n: int | None = None) -> list[dict]:
@@ -239,21 +248,34 @@ class CloudCache:
         if n is not None:
             problem = _tiling_problem(entries, n)
             if problem:
-                warnings.warn(f"extraction cache {self.root} is inconsistent ({problem}); recomputing it", stacklevel=3)
+                report(self.manifest, f"the extraction cache is inconsistent: {problem}")
                 self.clear()
                 return []
-        for e in entries:
-            path = self.root / e["file"]
-            if not path.exists():
-                raise TopoVLMInputError(f"cache file {path} is missing: delete {self.root} or pass fresh=True")
-        self._entries = entries
-        return entries
+        sound = [e for e in entries if self._sound(e)]
+        if len(sound) < len(entries):  # the damaged batches are computed again
+            _atomic_write(self.manifest, "".join(json.dumps(e) + "\n" for e in sound))
+        self._entries = sound
+        return sound
+
+    def _sound(self, entry: dict) -> bool:
+        """Whether a listed batch file is there and matches its checksum (if not: reported, removed)."""
+        path = self.root / entry["file"]
+        try:
+            ok = file_digest(path) == entry["sha256"]
+            why = "checksum mismatch"
+        except OSError as exc:
+            ok, why = False, f"unreadable: {exc.strerror or exc}"
+        if not ok:
+            report(path, why)
+            discard(path)
+        return ok
 
     def write_prefixes(self, prefixes: list[str]) -> None:
         """Record the fingerprint of every prefix of the calibration set (once)."""
         path = self.root / PREFIX_FILE
         if not path.exists():
-            _atomic_write(path, json.dumps(prefixes))
+            with writing(self.root):
+                _atomic_write(path, json.dumps(prefixes))
 
     def clear(self) -> None:
         """Forget every batch (the metadata stays)."""
@@ -268,14 +290,19 @@ class CloudCache:
 
         name = f"part-{start:07d}-{stop:07d}.safetensors"
         tmp = _tmp_name(self.root / name)
-        save_file({"clouds": clouds.contiguous()}, str(tmp), metadata={"start": str(start), "stop": str(stop)})
-        os.replace(tmp, self.root / name)
-        digest = hashlib.sha256((self.root / name).read_bytes()).hexdigest()
-        entries = self._entries if self._entries is not None else self._read_manifest()
-        entries = [e for e in entries if e["file"] != name] + [
-            {"file": name, "start": start, "stop": stop, "sha256": digest}
-        ]
-        _atomic_write(self.manifest, "".join(json.dumps(e) + "\n" for e in entries))
+        with writing(self.root):
+            try:
+                save_file({"clouds": clouds.contiguous()}, str(tmp), metadata={"start": str(start), "stop": str(stop)})
+            except BaseException:
+                tmp.unlink(missing_ok=True)  # a full disk leaves no half file behind
+                raise
+            os.replace(tmp, self.root / name)
+            digest = file_digest(self.root / name)
+            entries = self._entries if self._entries is not None else self._read_manifest()
+            entries = [e for e in entries if e["file"] != name] + [
+                {"file": name, "start": start, "stop": stop, "sha256": digest}
+            ]
+            _atomic_write(self.manifest, "".join(json.dumps(e) + "\n" for e in entries))
         self._entries = entries
 
     def adopt(self, other: CloudCache, entries: list[dict]) -> None:
@@ -300,7 +327,7 @@ class CloudCache:
 
         path = self.root / entry["file"]
         data = path.read_bytes()
-        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
+        if hashlib.sha256(data).hexdigest() != entry["sha256"]:  # changed since parts() verified it
             raise TopoVLMInputError(
                 f"corrupted cache file {path} (checksum mismatch): delete {self.root} or pass fresh=True"
             )

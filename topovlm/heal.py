@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -38,7 +38,7 @@ from .models.base import Adapter
 from .models.mini.build import merge_lora
 from .samples import Sample
 from .tasks.qa import QA
-from .training import answer_loss, digest, load_checkpoint, lr_at, save_checkpoint, take_step
+from .training import answer_loss, digest, load_checkpoint, lr_at, progress_problem, save_checkpoint, take_step
 
 
 @dataclass(frozen=True)
@@ -242,7 +242,18 @@ def heal(
     opt = torch.optim.AdamW(params, lr=config.lr, weight_decay=0.0)
     state = _State()
     if resume and path.exists():
-        saved = load_checkpoint(path, names, str(adapter.device))
+        try:
+            saved = load_checkpoint(
+                path,
+                named,
+                names,
+                str(adapter.device),
+                lambda st: progress_problem(st, {f.name for f in fields(_State)}, config.steps),
+                "start over with `topovlm heal ... --fresh` (heal(..., resume=False))",
+            )
+        except TopoVLMInputError:  # refused: the model goes back as it was
+            merge_lora(adapter.model, merge=False)
+            raise
         with torch.no_grad():
             for n in names:
                 named[n].copy_(saved["params"][n])

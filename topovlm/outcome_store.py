@@ -17,18 +17,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import uuid
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ._cache import default_cache_dir
+from ._readback import read_npz, write_npz, writing
 from ._version import __version__
 
-#: Bump when the meaning of a stored outcome changes.
-STORE_VERSION = 1
+#: Bump when the meaning of a stored outcome changes (2: each file carries its checksum).
+STORE_VERSION = 2
 
 
 def _item_digest(item) -> str:
@@ -76,30 +74,36 @@ class OutcomeStore:
 
     def get(self, layers: tuple):
         """The stored outcomes (an array, or a tuple of arrays), or None."""
-        path = self._path(layers)
-        if not path.exists():
+        data = read_npz(self._path(layers), _check_outcomes)  # damaged: reported, computed again
+        if data is None:
             return None
-        try:
-            with np.load(path) as data:
-                arrays = [data[f"a{i}"] for i in range(int(data["n"]))]
-                as_tuple = bool(data["tuple"])
-        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-            return None  # unreadable (empty, cut short by a full disk or a kill): computed again
-        return tuple(arrays) if as_tuple else arrays[0]
+        arrays = [data[f"a{i}"] for i in range(int(data["n"]))]
+        return tuple(arrays) if bool(data["tuple"]) else arrays[0]
 
     def put(self, layers: tuple, outcomes) -> None:
         """Store ``outcomes`` (an array or a tuple of arrays) atomically."""
         arrays = list(outcomes) if isinstance(outcomes, tuple) else [outcomes]
-        self.root.mkdir(parents=True, exist_ok=True)
-        path = self._path(layers)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:6]}.npz")
-        np.savez(
-            tmp,
-            n=len(arrays),
-            tuple=isinstance(outcomes, tuple),
-            **{f"a{i}": np.asarray(a) for i, a in enumerate(arrays)},
-        )
-        os.replace(tmp, path)
+        with writing(self.root):
+            self.root.mkdir(parents=True, exist_ok=True)
+            write_npz(
+                self._path(layers),
+                {
+                    "n": np.asarray(len(arrays)),
+                    "tuple": np.asarray(isinstance(outcomes, tuple)),
+                    **{f"a{i}": np.asarray(a) for i, a in enumerate(arrays)},
+                },
+            )
+
+
+def _check_outcomes(data: dict) -> str:
+    """Why a stored outcome file cannot be what :meth:`OutcomeStore.put` wrote ('' if it can)."""
+    try:
+        n = int(data["n"])
+        arrays = [data[f"a{i}"] for i in range(n)]
+        bool(data["tuple"])
+    except (KeyError, TypeError, ValueError):
+        return "not an outcome file"
+    return "" if n >= 1 and len(arrays) == n else "no arrays"
 
 
 def outcome_store(adapter, items, cache_dir=None, **how) -> OutcomeStore | None:

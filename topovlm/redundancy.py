@@ -26,10 +26,7 @@ layers' diagrams).
 from __future__ import annotations
 
 import json
-import os
-import uuid
 import warnings
-import zipfile
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -42,6 +39,7 @@ from tqdm.auto import tqdm
 
 from ._cache import default_cache_dir
 from ._checks import TopoVLMInputError
+from ._readback import read_npz, write_npz, writing
 from .baselines import Calibration, run
 from .extract import ExtractConfig
 from .fidelity import BASE, PRESET_READINGS, Benchmark, Reading
@@ -741,21 +739,20 @@ def _save_study(path: Path, damage: Damage, profiles: list, order: list) -> None
     classes = next((p.classes for p in profiles if p.classes is not None), None)
     if classes is not None:
         arrays["classes"] = classes
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:6]}.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    with writing(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_npz(path, arrays)
 
 
 def _load_study(path: Path):
-    """What :func:`_save_study` wrote, or None (missing or unreadable: computed again)."""
-    if not path.exists():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
+    """What :func:`_save_study` wrote, or None (missing; damaged: reported, computed again)."""
+    found: list = []
+
+    def parse(z: dict) -> str:
+        try:
             meta = json.loads(str(z["meta"]))
             damage = Damage(meta["model"], meta["kind"], z["values"], z["boot"])
-            classes = z["classes"] if "classes" in z.files else None
+            classes = z.get("classes")
             profiles = [
                 Profile(
                     p["name"],
@@ -767,9 +764,12 @@ def _load_study(path: Path):
                 )
                 for i, p in enumerate(meta["profiles"])
             ]
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, json.JSONDecodeError):
-        return None
-    return damage, profiles, [int(i) for i in meta["order"]]
+            found.append((damage, profiles, [int(i) for i in meta["order"]]))
+        except (ValueError, KeyError, TypeError) as exc:
+            return f"not a study: {exc.__class__.__name__}"
+        return ""
+
+    return found[0] if read_npz(path, parse) is not None else None
 
 
 def choose(rows: list[Correlation], readings) -> Reading:

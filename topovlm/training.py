@@ -5,7 +5,8 @@
 - :func:`save_checkpoint` / :func:`load_checkpoint`: resumable checkpoints as
   safetensors (weights and optimiser moments) with JSON metadata: no pickle,
   so loading one never runs code; written atomically, so an interrupted run
-  leaves the previous checkpoint whole;
+  leaves the previous checkpoint whole; checksummed and checked (shapes, finite
+  values, progress) before a resumed run uses them;
 - :func:`digest`: a hash of one step's data (a resumed run proves it saw the
   same batches).
 """
@@ -20,10 +21,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ._checks import TopoVLMInputError
+from ._readback import arrays_digest, refuse_checkpoint, writing
 from .models.mini.spec import END
 
 #: Training checkpoints: safetensors (weights, optimizer moments) + JSON metadata.
-CHECKPOINT_FORMAT = "topovlm-train-1"
+CHECKPOINT_FORMAT = "topovlm-train-2"  # 2: with the SHA-256 of its tensors and metadata
 
 
 def answer_loss(adapter, qas):
@@ -96,12 +98,12 @@ def digest(samples, targets) -> str:
 
 def save_checkpoint(path: Path, named: dict, trained, opt, state) -> None:
     """Atomically write what a resumed run needs: tensors (weights and optimizer
-    moments) as safetensors, everything else as JSON in its metadata. No pickle:
+    moments) as safetensors, everything else as JSON in its metadata, and the
+    SHA-256 of both (:func:`~topovlm._readback.arrays_digest`). No pickle:
     loading a checkpoint never runs code."""
     import torch
     from safetensors.torch import save_file
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     tensors = {f"param/{n}": named[n].detach().cpu().contiguous() for n in trained}
     opt_json = None
     if opt is not None:
@@ -115,41 +117,114 @@ def save_checkpoint(path: Path, named: dict, trained, opt, state) -> None:
                     scalars[f"{idx}/{key}"] = value
         opt_json = {"param_groups": sd["param_groups"], "scalars": scalars}
     meta = {"format": CHECKPOINT_FORMAT, "state": json.dumps(asdict(state)), "opt": json.dumps(opt_json)}
+    meta["sha256"] = arrays_digest(tensors, meta["state"] + meta["opt"])
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    os.replace(tmp, path)
+    with writing(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            save_file(tensors, str(tmp), metadata=meta)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, path)
 
 
-def load_checkpoint(path: Path, trained, device: str) -> dict:
-    """Read :func:`save_checkpoint`'s file: ``{"params", "opt", "state"}`` (opt: a
-    ``state_dict`` for ``load_state_dict``, or None)."""
+def load_checkpoint(path: Path, named: dict, trained, device: str, check_state, start_over: str) -> dict:
+    """Read :func:`save_checkpoint`'s file, checked before anything of it is used.
+
+    Parameters
+    ----------
+    path : Path
+    named : dict of str to torch.nn.Parameter
+        The model's parameters: each saved tensor must have its shape and dtype.
+    trained : list of str
+        The names the checkpoint must hold.
+    device : str
+    check_state : callable
+        ``check_state(state: dict) -> str``: why the saved progress (step count,
+        data digests) cannot be this run's ('' when it can).
+    start_over : str
+        The command that starts the run over, said when the checkpoint is refused.
+
+    Returns
+    -------
+    dict
+        ``{"params", "opt", "state"}`` (opt: a ``state_dict`` for ``load_state_dict``, or None).
+
+    Raises
+    ------
+    DamagedCheckpointError
+        Unreadable, another format, a checksum that does not match, a tensor of
+        another shape or dtype than the model's, a value that is not finite, or
+        progress that does not add up.
+    """
+    import torch
     from safetensors import safe_open
     from safetensors.torch import load_file
 
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = f.metadata() or {}
-        tensors = load_file(str(path), device=device)
+        tensors = load_file(str(path), device="cpu")
         if meta.get("format") != CHECKPOINT_FORMAT:
             raise ValueError(f"format {meta.get('format')!r}, expected {CHECKPOINT_FORMAT!r}")
         state = json.loads(meta["state"])
         opt_json = json.loads(meta["opt"])
         params = {n: tensors[f"param/{n}"] for n in trained}
+        stored = meta["sha256"]
     except Exception as exc:  # safetensors / json / a missing key: one message
-        raise TopoVLMInputError(
-            f"training checkpoint {path} is unreadable ({exc.__class__.__name__}: {exc}); "
-            "delete it or start over with --fresh (resume=False)"
-        ) from None
+        raise refuse_checkpoint(path, f"unreadable: {exc.__class__.__name__}: {exc}", start_over) from None
+    if stored != arrays_digest(tensors, meta["state"] + meta["opt"]):
+        raise refuse_checkpoint(path, "checksum mismatch", start_over)
+    for n in trained:
+        want, got = named[n], params[n]
+        if tuple(got.shape) != tuple(want.shape) or got.dtype != want.dtype:
+            raise refuse_checkpoint(
+                path,
+                f"{n} is {tuple(got.shape)} {got.dtype}, the model's is {tuple(want.shape)} {want.dtype}",
+                start_over,
+            )
+    bad = [k for k, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise refuse_checkpoint(path, f"{len(bad)} tensor(s) hold NaN or inf, first {bad[0]}", start_over)
+    why = check_state(state) if isinstance(state, dict) else "no progress record"
+    if why:
+        raise refuse_checkpoint(path, why, start_over)
+    params = {n: t.to(device) for n, t in params.items()}
     opt = None
     if opt_json is not None:
         slots: dict = {}
         for key, value in tensors.items():
             if key.startswith("opt/"):
                 _, idx, name = key.split("/", 2)
-                slots.setdefault(int(idx), {})[name] = value
+                slots.setdefault(int(idx), {})[name] = value.to(device)
         for key, value in opt_json["scalars"].items():
             idx, name = key.split("/", 1)
             slots.setdefault(int(idx), {})[name] = value
         groups = [{**g, **({"betas": tuple(g["betas"])} if "betas" in g else {})} for g in opt_json["param_groups"]]
         opt = {"state": slots, "param_groups": groups}
     return {"params": params, "opt": opt, "state": state}
+
+
+def progress_problem(state: dict, fields: set, steps: int, digests_before: int = 0) -> str:
+    """Why a saved progress record cannot be a run of ``steps`` steps ('' when it can).
+
+    Parameters
+    ----------
+    state : dict
+        The run's saved state: ``step``, ``digests`` (one per step taken), ...
+    fields : set of str
+        The keys the state has.
+    steps : int
+        The run's length.
+    digests_before : int
+        Digests recorded before step 0 (the mini models' alignment stage).
+    """
+    if set(state) != fields:
+        return f"progress fields {sorted(state)}, expected {sorted(fields)}"
+    step = state["step"]
+    if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= steps:
+        return f"step {step!r} is not in 0..{steps}"
+    if not isinstance(state["digests"], list) or len(state["digests"]) != digests_before + step:
+        return f"step {step} with {len(state['digests'])} data digests, expected {digests_before + step}"
+    return ""

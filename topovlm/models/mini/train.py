@@ -34,7 +34,7 @@ import hashlib
 import json
 import platform
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +44,7 @@ from ... import tasks
 from ..._cache import default_cache_dir
 from ..._checks import TopoVLMInputError
 from ...evaluate import accuracy
-from ...training import answer_loss, digest, load_checkpoint, lr_at, save_checkpoint, take_step
+from ...training import answer_loss, digest, load_checkpoint, lr_at, progress_problem, save_checkpoint, take_step
 from .build import build, media_features, trained_names, word_embeddings
 from .spec import Recipe, TrainConfig, get
 from .weights import save, weights_dir
@@ -205,7 +205,18 @@ def train(
     media = [named[n] for n in trained if "lora_" not in n]
     lora = [named[n] for n in trained if "lora_" in n]
     state, path = _State(), _state_path(name, config, checkpoint_dir, cache_dir)
-    saved = load_checkpoint(path, trained, device) if resume and path.exists() else None
+    saved = None
+    if resume and path.exists():
+        saved = load_checkpoint(
+            path,
+            named,
+            trained,
+            device,
+            lambda st: progress_problem(
+                st, {f.name for f in fields(_State)}, config.steps, config.align_steps if st.get("aligned") else 0
+            ),
+            f"start over with `topovlm train {name} --fresh` (train(..., resume=False))",
+        )
     if saved is not None:
         with torch.no_grad():
             for n in trained:
