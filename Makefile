@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.topovlm-installed
 
-.PHONY: book test test-fast lint format lock env bench notebooks regression clean
+.PHONY: book test test-fast test-faults lint format lock env bench notebooks regression clean
 
 env: $(STAMP)
 
@@ -23,6 +23,10 @@ test: lint
 # the tests not marked slow (no model training, no notebook re-execution): under 2 minutes
 test-fast: lint
 	$(PY) -m pytest -m "not slow" tests
+
+# the property/fault suite alone (damaged caches and checkpoints, kills, bad inputs), fast part
+test-faults: $(STAMP)
+	$(PY) -m pytest -m "faults and not slow" tests
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

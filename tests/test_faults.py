@@ -19,6 +19,9 @@ from topovlm.models import tiny
 HERE = Path(__file__).resolve().parent
 N = 24
 
+#: The property/fault suite: `make test-faults` runs its fast part alone (seconds per case).
+pytestmark = pytest.mark.faults
+
 
 def _script(body: str) -> str:
     return textwrap.dedent(f"""
@@ -407,7 +410,7 @@ def test_prune_refuses_clouds_of_another_model(tmp_path):
         tmp_path / "p",
     )
     assert r.returncode == 2 and "width 48" in r.stderr
-    np.savez(tmp_path / "named.npz", clouds=np.random.default_rng(0).random((5, 20, 32)), model=np.str_("other"))
+    np.savez(tmp_path / "named.npz", clouds=np.random.default_rng(0).random((5, 20, 32)), fingerprint=np.str_("0" * 32))
     r = run_cli(
         "prune",
         "--model",
@@ -419,7 +422,7 @@ def test_prune_refuses_clouds_of_another_model(tmp_path):
         "--out",
         tmp_path / "p",
     )
-    assert r.returncode == 2 and "clouds of 'other'" in r.stderr
+    assert r.returncode == 2 and "clouds of another model" in r.stderr
 
 
 @pytest.mark.parametrize(
@@ -703,3 +706,217 @@ def test_a_damaged_heal_checkpoint_is_refused_with_the_command_that_starts_over(
     assert set(after) == set(before) and all(torch.equal(after[n], before[n]) for n in before)
     report = tv.heal(fresh, config, data=texts, cache_dir=tmp_path, resume=False, progress=False)
     assert report.resumed_from == 0 and np.isfinite(report.last_loss)
+
+
+# --- a cache that cannot be written: one line -----------------------------------------------------------------
+
+
+def test_a_cache_that_cannot_be_created_or_fills_up_is_one_line(tmp_path, monkeypatch):
+    import errno
+
+    import safetensors.torch
+    from safetensors import SafetensorError
+
+    from topovlm.outcome_store import OutcomeStore
+
+    ad = tiny.tiny_causal_lm("llama", 4)
+    samples = family_samples(ad, 6)
+    (tmp_path / "file").write_text("not a folder")
+    with pytest.raises(tv.TopoVLMInputError, match="cannot write to .*file.*--cache-dir") as err:
+        tv.extract(ad, samples, cache_dir=tmp_path / "file" / "cache", progress=False)
+    assert "\n" not in str(err.value)
+
+    def full(*args, **kw):
+        raise SafetensorError('Error while serializing: IoError(Os { code: 28, message: "No space left on device" })')
+
+    monkeypatch.setattr(safetensors.torch, "save_file", full)
+    with pytest.raises(tv.TopoVLMInputError, match="No space left on device"):
+        tv.extract(ad, samples, batch_size=3, cache_dir=tmp_path / "c", progress=False)
+    assert not list((tmp_path / "c").rglob("*.tmp"))  # no half-written batch left behind
+
+    def no_space(*args, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", no_space)
+    with pytest.raises(tv.TopoVLMInputError, match="cannot write to .*outcomes.*No space left"):
+        OutcomeStore("k", tmp_path / "c").put((1,), np.zeros(3))
+
+
+def cli(*args):
+    """`topovlm ...` in this process (typer's runner): exit code and what it printed."""
+    from typer.testing import CliRunner
+
+    from topovlm.cli import app
+
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    return r.exit_code, r.output
+
+
+def test_values_too_large_for_distances_are_refused_not_scored_as_zero(tmp_path):
+    X = [x.astype(np.float64) for x in tv.drifting_clouds(6, 30, 4, seed=1)]
+    with pytest.raises(tv.TopoVLMInputError, match=r"cloud 2 holds a value of size 2.7\de\+300"):
+        tv.search([x if i != 2 else x * 1e300 for i, x in enumerate(X)], k=5, sparsity=0.2)
+    np.savez(tmp_path / "c.npz", clouds=np.asarray(X) * 1e300)
+    code, out = cli("search", tmp_path / "c.npz", "--k", 5, "--sparsity", 0.2, "--out", tmp_path / "r")
+    assert code == 2 and "squared distances overflow" in out and "Traceback" not in out
+    assert len(tv.search(np.asarray(X) * 1e25, k=5, sparsity=0.2).layers_to_remove) == 1  # large but safe
+    with pytest.raises(tv.TopoVLMInputError, match=r"alpha must be in \[0, 100\]"):
+        tv.SearchConfig(alpha=1e300)
+
+
+# --- load-time consistency: config vs weights, topovlm.json vs the checkpoint ---------------------------------
+
+
+@pytest.fixture(scope="module")
+def saved_pruned(tmp_path_factory):
+    root = tmp_path_factory.mktemp("saved_pruned")
+    ad = tiny.tiny_causal_lm("llama", 6)
+    ad.save(root / "full")
+    tv.prune(ad, [1, 2])
+    ad.save(root / "pruned")
+    return root
+
+
+def _edited_copy(src: Path, dst: Path, file: str, edit) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    d = json.loads((dst / file).read_text())
+    edit(d)
+    (dst / file).write_text(json.dumps(d))
+    return dst
+
+
+@pytest.mark.parametrize(
+    "edit,msg",
+    [
+        (
+            lambda c: c.update(num_hidden_layers=8),
+            r"says 8 decoder layers but the weights hold none for layer\(s\) \[6, 7\]",
+        ),
+        (lambda c: c.update(num_hidden_layers=4), r"the weights hold layer\(s\) \[4, 5\] that config.json"),
+        (lambda c: c.update(hidden_size=48), "disagree on tensor shapes"),
+    ],
+)
+def test_a_config_that_disagrees_with_its_weights_is_refused(saved_pruned, tmp_path, edit, msg):
+    from topovlm.models import load_model
+
+    d = _edited_copy(saved_pruned / "full", tmp_path / "m", "config.json", edit)
+    with pytest.raises(tv.TopoVLMInputError, match=msg):
+        load_model(str(d))
+    code, out = cli("prune", "--model", d, "--layers", 1, "--out", tmp_path / "out")
+    assert code == 2 and "config" in out and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "original,msg",
+    [
+        ([0, 3, 3, 5], "not increasing, or repeats"),
+        ([0, 3, 4, 9], "reaches beyond the 6 layers"),
+        ([0, 3, 4], "lists 3 layers, the checkpoint has 4"),
+        ([0, 2, 4, 5], r"are not the 6 layers of the original model, once each"),
+    ],
+)
+def test_a_planted_removal_record_is_refused_not_pruned_on(saved_pruned, tmp_path, original, msg):
+    from topovlm.models import load_model
+
+    assert load_model(str(saved_pruned / "pruned")).meta["original_layers"] == [0, 3, 4, 5]
+    d = _edited_copy(
+        saved_pruned / "pruned", tmp_path / "m", "topovlm.json", lambda t: t.update(original_layers=original)
+    )
+    with pytest.raises(tv.TopoVLMInputError, match=msg):
+        load_model(str(d))
+
+
+# --- output folders: symlinks followed, leftovers of a killed save cleaned --------------------------------------
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_a_symlinked_out_is_followed_and_a_killed_saves_leftovers_are_cleaned(tmp_path):
+    from topovlm.models import load_model
+
+    ad = tiny.tiny_causal_lm("llama", 4)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    ad.save(tmp_path / "link")
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "real" / "config.json").exists()
+
+    pid = _dead_pid()
+    for kind in ("tmp", "old"):  # what a SIGKILL during a save leaves: each a loadable model folder
+        (tmp_path / f".real.{kind}-{pid}-abc123").mkdir()
+        (tmp_path / f".real.{kind}-{pid}-abc123" / "config.json").write_text("{}")
+    live = tmp_path / f".real.tmp-{os.getpid()}-000000"  # a writer that is still running: left alone
+    live.mkdir()
+    tv.prune(ad, [1])
+    ad.save(tmp_path / "link")
+    left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".real."))
+    assert left == [live.name]
+    assert load_model(str(tmp_path / "link")).n_layers == 3
+
+
+def test_a_save_killed_between_its_renames_gets_the_older_model_back_first(tmp_path):
+    from topovlm._outputs import replace_dir
+
+    target = tmp_path / "m"
+    pid = _dead_pid()
+    old = tmp_path / f".m.old-{pid}-abc123"  # the kill came after `m` was moved aside
+    old.mkdir()
+    (old / "weights").write_text("older")
+    with pytest.raises(RuntimeError):  # the next write is interrupted too: the older model must survive it
+
+        def fails(tmp):
+            raise RuntimeError("interrupted")
+
+        replace_dir(target, fails)
+    assert (target / "weights").read_text() == "older" and not old.exists()
+    replace_dir(target, lambda tmp: (tmp / "weights").write_text("newer"))
+    assert (target / "weights").read_text() == "newer"
+    assert [p.name for p in tmp_path.iterdir()] == ["m"]
+
+
+def test_prune_matches_clouds_to_the_model_by_its_weights_not_its_path(tmp_path):
+    import shutil
+
+    tiny.tiny_causal_lm("llama", 4, seed=1).save(tmp_path / "m")
+    (tmp_path / "p.txt").write_text("\n".join(f"prompt number {i} about things" for i in range(20)))
+    code, out = cli(
+        "extract", "--model", tmp_path / "m", "--data", tmp_path / "p.txt", "--n", 20,
+        "--out", tmp_path / "c.npz", "--cache-dir", tmp_path / "cache",
+    )  # fmt: skip
+    assert code == 0, out
+    shutil.copytree(tmp_path / "m", tmp_path / "moved")  # the same weights elsewhere: accepted
+    args = ["--sparsity", 0.5, "--k", 5, "--clouds", tmp_path / "c.npz", "--cache-dir", tmp_path / "cache"]
+    code, out = cli("prune", "--model", tmp_path / "moved", *args, "--out", tmp_path / "p1")
+    assert code == 0, out
+    shutil.rmtree(tmp_path / "m")  # other weights at the same path: refused
+    tiny.tiny_causal_lm("llama", 4, seed=2).save(tmp_path / "m")
+    code, out = cli("prune", "--model", tmp_path / "m", *args, "--out", tmp_path / "p2")
+    assert code == 2 and "clouds of another model" in out and not (tmp_path / "p2").exists()
+
+
+def test_a_mistyped_local_path_is_reported_at_once_not_tried_on_a_hub(tmp_path, monkeypatch):
+    import time
+
+    import transformers
+
+    from topovlm.models import load_model
+
+    tiny.tiny_causal_lm("llama", 4).save(tmp_path / "runs" / "model")
+    monkeypatch.chdir(tmp_path)
+    assert load_model("runs/model").n_layers == 4  # the folder as written: found
+
+    def no_hub(*args, **kw):
+        raise AssertionError("a hub lookup for a local path")
+
+    monkeypatch.setattr(transformers.AutoConfig, "from_pretrained", no_hub)
+    t0 = time.perf_counter()
+    for name, msg in (("runs/modle", "did you mean model"), (str(tmp_path / "runs" / "modl"), "did you mean model"),
+                      ("./nothing", "no such checkpoint directory")):  # fmt: skip
+        with pytest.raises(tv.TopoVLMInputError, match=msg):
+            load_model(name)
+    assert time.perf_counter() - t0 < 5

@@ -16,6 +16,11 @@ class TopoVLMInputError(ValueError):
     """Bad input to a topovlm function (wrong shape, value or range)."""
 
 
+#: Largest coordinate a cloud may hold: float32 (the caches' dtype, and the one ties are
+#: compared in) holds it, and squared distances over any width stay far below float64's limit.
+MAX_ABS = 1e30
+
+
 def as_cloud(X, name: str = "cloud") -> np.ndarray:
     """Validate one point cloud and return it as a float64 array.
 
@@ -46,6 +51,12 @@ def as_cloud(X, name: str = "cloud") -> np.ndarray:
     if bad.any():
         row = int(np.argwhere(bad)[0, 0])
         raise TopoVLMInputError(f"{name} contains {int(bad.sum())} NaN/inf value(s) (first in point {row})")
+    largest = float(np.abs(A).max())
+    if largest > MAX_ABS:
+        raise TopoVLMInputError(
+            f"{name} holds a value of size {largest:.3g}; beyond {MAX_ABS:.0e} squared distances overflow "
+            "(rescale the cloud: its k-NN graph does not change with the scale)"
+        )
     return A
 
 

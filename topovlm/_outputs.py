@@ -109,9 +109,18 @@ def check_out_dir(path, marker: str, overwrite: bool = False, source=None, kind:
 def replace_dir(path, write) -> Path:
     """Write a directory whole: ``write(tmp)`` fills a fresh folder beside
     ``path``, which then replaces ``path`` (nothing of an older content survives;
-    an interrupted write leaves the older content as it was)."""
+    an interrupted write leaves the older content as it was).
+
+    A symlinked ``path`` is followed: the folder it points to is replaced and the
+    link stays. Leftovers of an earlier write into the same target that was
+    killed (``.<name>.tmp-<pid>-*`` / ``.<name>.old-<pid>-*`` of a process that
+    is gone) are removed first.
+    """
     path = Path(path)
+    if path.is_symlink():
+        path = path.resolve()
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     old = path.with_name(f".{path.name}.old-{os.getpid()}-{uuid.uuid4().hex[:6]}")
     tmp.mkdir()
@@ -127,3 +136,28 @@ def replace_dir(path, write) -> Path:
         raise
     shutil.rmtree(old, ignore_errors=True)
     return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # somebody else's process: alive
+        return True
+    return True
+
+
+def _remove_leftovers(path: Path) -> None:
+    """Remove what a killed :func:`replace_dir` into ``path`` left beside it. When the
+    kill came between its two renames, ``path`` is missing and the older content
+    waits in an ``.old`` folder: it is put back first."""
+    for left in sorted(path.parent.glob(f".{path.name}.*-*-*")):
+        kind, _, rest = left.name[len(path.name) + 2 :].partition("-")
+        pid = rest.partition("-")[0]
+        if kind not in ("tmp", "old") or not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+            continue
+        if kind == "old" and not path.exists():
+            os.replace(left, path)
+        else:
+            shutil.rmtree(left, ignore_errors=True)

@@ -58,7 +58,8 @@ def _fail(exc: Exception):
 
 def _load_clouds(path: Path, adapter=None) -> np.ndarray:
     """The array ``clouds`` of a ``topovlm extract`` file, checked (and, with an
-    adapter, checked to come from that model: its name when recorded, its width)."""
+    adapter, checked to come from that model: the fingerprint of its weights when
+    recorded, its layer count and width)."""
 
     if not path.exists():
         raise TopoVLMInputError(f"no such file: {path}")
@@ -74,7 +75,7 @@ def _load_clouds(path: Path, adapter=None) -> np.ndarray:
             if "clouds" not in z.files:
                 raise TopoVLMInputError(f"{path} has no array named 'clouds' (found {z.files})")
             clouds = z["clouds"]
-            model = str(z["model"]) if "model" in z.files else None
+            fingerprint = str(z["fingerprint"]) if "fingerprint" in z.files else None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
         first = str(exc).split(";")[0].split(". ")[0] if "pickle" not in str(exc) else "not a .npz file"
         raise TopoVLMInputError(f"cannot read {path} as a .npz of clouds: {first}") from None
@@ -85,8 +86,11 @@ def _load_clouds(path: Path, adapter=None) -> np.ndarray:
     if adapter is not None:
         if clouds.shape[0] != adapter.n_layers + 1:
             raise TopoVLMInputError(f"{path} has {clouds.shape[0]} clouds; {adapter.name} needs {adapter.n_layers + 1}")
-        if model is not None and model != adapter.name:
-            raise TopoVLMInputError(f"{path} holds clouds of {model!r}, not of {adapter.name!r}")
+        if fingerprint is not None and fingerprint != adapter.fingerprint():  # the weights, not a path string
+            raise TopoVLMInputError(
+                f"{path} holds clouds of another model (its weights differ from {adapter.name!r}'s); "
+                "extract them from this model"
+            )
         width = adapter.hidden_size
         if width is not None and clouds.shape[2] != width:
             raise TopoVLMInputError(f"{path} has points of width {clouds.shape[2]}; {adapter.name} has {width}")
@@ -198,7 +202,13 @@ def extract(
         _fail(exc)
     out.parent.mkdir(parents=True, exist_ok=True)
     np.savez(
-        out, clouds=clouds, model=np.str_(adapter.name), data=np.str_(data), token=np.str_(token), point=np.str_(point)
+        out,
+        clouds=clouds,
+        model=np.str_(adapter.name),
+        fingerprint=np.str_(adapter.fingerprint()),  # what `prune --clouds` matches the model by
+        data=np.str_(data),
+        token=np.str_(token),
+        point=np.str_(point),
     )
     typer.echo(f"clouds {tuple(clouds.shape)} (L+1, N, d) saved to {out}")
 

@@ -60,6 +60,8 @@ def _model_type(name: str, trust_remote_code: bool, **kw) -> str:
             raise TopoVLMInputError(f"{cfg} is not valid JSON ({exc.msg})") from None
     if local.exists():
         raise TopoVLMInputError(f"{name} is a file; give the checkpoint directory or a model id")
+    if _looks_local(name):  # a mistyped folder: said at once, not after a minute of hub retries
+        raise TopoVLMInputError(f"no such checkpoint directory: {name}{_did_you_mean(local)}")
     if not _HUB_ID.fullmatch(name):
         raise TopoVLMInputError(f"unknown model {name!r}: no such checkpoint directory, and not a hub id (org/name)")
     from transformers import AutoConfig
@@ -71,6 +73,27 @@ def _model_type(name: str, trust_remote_code: bool, **kw) -> str:
         raise TopoVLMInputError(
             f"unknown model {name!r}: not a local checkpoint directory, and the hub lookup failed ({first[:160]})"
         ) from None
+
+
+def _looks_local(name: str) -> bool:
+    """Whether ``name`` is meant as a folder here rather than a hub id ``org/name``:
+    it starts like a path, has more than one ``/``, or its first part is a folder here."""
+    if name.startswith(("/", "./", "../", "~", ".\\")) or "\\" in name or name.endswith("/"):
+        return True
+    parts = name.split("/")
+    return len(parts) > 2 or (len(parts) == 2 and Path(parts[0]).expanduser().is_dir())
+
+
+def _did_you_mean(path: Path) -> str:
+    """`` (did you mean ...?)`` from the names in the nearest existing folder above ``path``."""
+    import difflib
+
+    up = next((p for p in path.parents if p.is_dir()), None)
+    if up is None:
+        return ""
+    rel = path.relative_to(up).parts[0]
+    close = difflib.get_close_matches(rel, [p.name for p in up.iterdir() if p.is_dir()], n=3)
+    return f" (in {up}: did you mean {', '.join(close)}?)" if close else f" (nothing like it in {up})"
 
 
 def family_of(model_type: str) -> str:
@@ -148,17 +171,56 @@ def load_model(
 
 def _saved_record(checkpoint: Path, n_layers: int) -> dict:
     """The removal record of a checkpoint that topovlm saved (``topovlm.json``), so
-    that pruning it again keeps every removal in the original indices."""
+    that pruning it again keeps every removal in the original indices.
+
+    Raises
+    ------
+    TopoVLMInputError
+        When the record cannot describe this checkpoint (unreadable, another
+        layer count, indices repeated, unordered or out of range): pruning on
+        from it would record the wrong layers.
+    """
     path = checkpoint / "topovlm.json"
     if not path.is_file():
         return {}
     try:
-        info = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError):
-        return {}
-    if not isinstance(info, dict) or len(info.get("original_layers") or []) != n_layers:
-        return {}
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        why = f"unreadable ({exc.__class__.__name__})"
+    else:
+        why = _record_problem(info, n_layers)
+    if why:
+        raise TopoVLMInputError(
+            f"{path} does not describe this checkpoint: {why}; delete it to load the model without its removal record"
+        )
     return {k: info[k] for k in ("original_layers", "removals", "pruned") if k in info}
+
+
+def _record_problem(info, n_layers: int) -> str:
+    """Why a ``topovlm.json`` cannot be the record of a checkpoint of ``n_layers`` decoder layers ('' if it can)."""
+    if not isinstance(info, dict):
+        return "not a JSON object"
+    if "original_layers" not in info:
+        return ""  # saved before any prune: nothing to keep consistent
+    kept, removals = info["original_layers"], info.get("removals", [])
+    if not isinstance(kept, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in kept):
+        return "original_layers is not a list of layer indices"
+    if len(kept) != n_layers:
+        return f"original_layers lists {len(kept)} layers, the checkpoint has {n_layers}"
+    if any(b <= a for a, b in zip(kept, kept[1:])) or (kept and kept[0] < 0):
+        return f"original_layers {kept} is not increasing, or repeats a layer"
+    try:
+        n_original = int(removals[0]["n_layers_before"]) if removals else len(kept)
+        gone = [int(i) for r in removals for i in r["removed"]]
+    except (TypeError, KeyError, ValueError, IndexError):
+        return "removals is not a list of removal records"
+    if kept and kept[-1] >= n_original:
+        return f"original_layers {kept} reaches beyond the {n_original} layers of the original model"
+    if sorted(gone + kept) != list(range(n_original)):
+        return (
+            f"kept {kept} and removed {sorted(gone)} are not the {n_original} layers of the original model, once each"
+        )
+    return ""
 
 
 __all__ = [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,6 +34,67 @@ RET_MARKER = " [RET]"
 #: Hidden-state positions a sample's point can be read at: the [RET] marker (paper), the
 #: last prompt token, the mean over the prompt's tokens.
 TOKEN_CHOICES = ("ret", "last", "mean")
+
+
+#: Config entries that say where a checkpoint was read from, not what it is: left out of
+#: the fingerprint, so that the same weights moved to another folder keep their key.
+_WHERE_FROM = ("_name_or_path", "_commit_hash", "transformers_version")
+
+
+def _portable(d):
+    """A config dict without the entries of :data:`_WHERE_FROM`, at every depth."""
+    if isinstance(d, dict):
+        return {k: _portable(v) for k, v in d.items() if k not in _WHERE_FROM}
+    if isinstance(d, list):
+        return [_portable(v) for v in d]
+    return d
+
+
+_LAYER_KEY = re.compile(r"(?:^|\.)layers\.(\d+)\.")
+
+
+def _layers_in(keys) -> list[int]:
+    return sorted({int(m.group(1)) for k in keys if (m := _LAYER_KEY.search(k))})
+
+
+def weights_from_pretrained(cls, name: str, **kw):
+    """``cls.from_pretrained(name, **kw)``, refused when the checkpoint's config and
+    weights disagree, instead of a model with random layers in it.
+
+    Raises
+    ------
+    TopoVLMInputError
+        The config asks for decoder layers the weights do not hold (or the weights
+        hold layers the config lacks), a tensor is missing, or shapes differ
+        (hidden size, heads, vocabulary).
+    """
+    try:
+        model, info = cls.from_pretrained(name, output_loading_info=True, **kw)
+    except RuntimeError as exc:
+        if "mismatch" not in str(exc):
+            raise
+        raise TopoVLMInputError(
+            f"{name}: config.json and the weights disagree on tensor shapes (hidden size, heads or "
+            "vocabulary): the config was edited or belongs to another checkpoint"
+        ) from None
+    missing, unexpected = list(info.get("missing_keys", ())), list(info.get("unexpected_keys", ()))
+    n = getattr(model.config.get_text_config(), "num_hidden_layers", None)
+    if _layers_in(missing):
+        raise TopoVLMInputError(
+            f"{name}: config.json says {n} decoder layers but the weights hold none for layer(s) "
+            f"{_layers_in(missing)}: the config was edited or belongs to another checkpoint"
+        )
+    if _layers_in(unexpected):
+        raise TopoVLMInputError(
+            f"{name}: the weights hold layer(s) {_layers_in(unexpected)} that config.json ({n} decoder layers) "
+            "does not: the config was edited or belongs to another checkpoint"
+        )
+    if missing:
+        raise TopoVLMInputError(
+            f"{name}: the weights lack {len(missing)} tensor(s) the config needs (first: {missing[0]}); "
+            "loading would leave them random"
+        )
+    return model
 
 
 @contextmanager
@@ -184,7 +246,7 @@ class Adapter:
         if kept is not None and kept[0] == state:
             return kept[1]
         h = hashlib.blake2b(type(self.model).__name__.encode(), digest_size=16)
-        h.update(self.model.config.to_json_string(use_diff=False).encode())
+        h.update(json.dumps(_portable(self.model.config.to_dict()), sort_keys=True, default=str).encode())
         with torch.no_grad():
             for name, p in params:
                 h.update(f"{name}|{tuple(p.shape)}|{p.dtype}|".encode())

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..samples import Sample
-from .base import Adapter, markers
+from .base import Adapter, markers, weights_from_pretrained
 
 
 class CausalLMAdapter(Adapter):
@@ -29,8 +29,8 @@ def load_causal_lm(name: str, *, dtype, device_map, trust_remote_code: bool = Fa
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, **kw)
-    model = AutoModelForCausalLM.from_pretrained(
-        name, dtype=dtype, device_map=device_map, trust_remote_code=trust_remote_code, **kw
+    model = weights_from_pretrained(
+        AutoModelForCausalLM, name, dtype=dtype, device_map=device_map, trust_remote_code=trust_remote_code, **kw
     )
     if tok.pad_token is None:  # Llama-style tokenizers ship without one
         tok.pad_token = tok.eos_token

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .._checks import TopoVLMInputError
 from ..samples import Sample, load_image
-from .base import Adapter, markers, padding
+from .base import Adapter, markers, padding, weights_from_pretrained
 
 #: The paper's image benchmarks, as lmms-eval task names.
 LMMS_EVAL_TASKS = ("mme", "mmmu_val", "mathvista_testmini", "mmbench_en_dev")
@@ -88,8 +88,13 @@ def load_llava_next(name: str, *, dtype, device_map, trust_remote_code: bool = F
     from transformers import LlavaNextForConditionalGeneration, LlavaNextProcessor
 
     processor = LlavaNextProcessor.from_pretrained(name, trust_remote_code=trust_remote_code, **kw)
-    model = LlavaNextForConditionalGeneration.from_pretrained(
-        name, dtype=dtype, device_map=device_map, trust_remote_code=trust_remote_code, **kw
+    model = weights_from_pretrained(
+        LlavaNextForConditionalGeneration,
+        name,
+        dtype=dtype,
+        device_map=device_map,
+        trust_remote_code=trust_remote_code,
+        **kw,
     )
     if processor.tokenizer.pad_token is None:
         processor.tokenizer.pad_token = processor.tokenizer.eos_token

@@ -45,7 +45,7 @@ import numpy as np
 
 from .._checks import TopoVLMInputError
 from ..samples import Sample
-from .base import Adapter, markers
+from .base import Adapter, markers, weights_from_pretrained
 
 
 def _register():
@@ -172,7 +172,7 @@ def load_videollama2(name: str, *, dtype, device_map, trust_remote_code: bool = 
 
     _register()
     tok = AutoTokenizer.from_pretrained(name, **kw)
-    model = AutoModelForCausalLM.from_pretrained(
-        name, dtype=dtype, device_map=device_map, trust_remote_code=trust_remote_code, **kw
+    model = weights_from_pretrained(
+        AutoModelForCausalLM, name, dtype=dtype, device_map=device_map, trust_remote_code=trust_remote_code, **kw
     )
     return VideoLLaMA2Adapter(model.eval(), tok, name)

@@ -128,9 +128,14 @@ def distance_weighted_mean(M: np.ndarray, alpha: float, include_self: bool = Fal
         return np.where(total > 0, (W * np.nan_to_num(M)).sum(axis=1) / total, 0.0)
 
 
+#: The largest distance-weight exponent: |l - l'|^alpha stays finite in float64 for models of
+#: up to 1,000 layers (1000^100 = 1e300); the paper's values are 0 to 1.
+MAX_ALPHA = 100.0
+
+
 def check_alpha(alpha: float) -> float:
-    if not is_number(alpha) or not np.isfinite(alpha) or alpha < 0:
-        raise TopoVLMInputError(f"alpha must be >= 0 (distance weight |l - l'|^alpha), got {alpha!r}")
+    if not is_number(alpha) or not np.isfinite(alpha) or not 0 <= alpha <= MAX_ALPHA:
+        raise TopoVLMInputError(f"alpha must be in [0, {MAX_ALPHA:g}] (distance weight |l - l'|^alpha), got {alpha!r}")
     return float(alpha)
 
 
