@@ -920,3 +920,25 @@ def test_a_mistyped_local_path_is_reported_at_once_not_tried_on_a_hub(tmp_path, 
         with pytest.raises(tv.TopoVLMInputError, match=msg):
             load_model(name)
     assert time.perf_counter() - t0 < 5
+
+
+def test_a_cached_batch_planted_with_its_checksum_but_the_wrong_shape_is_recomputed(tmp_path, reference):
+    import torch
+    from safetensors.torch import save_file
+
+    from topovlm._readback import DamagedCacheWarning, file_digest
+
+    ad = tiny.tiny_causal_lm("llama", 4)
+    samples = family_samples(ad, N)
+    tv.extract(ad, samples, batch_size=8, cache_dir=tmp_path, progress=False, point="residual")
+    root = _cache_dir(tmp_path)
+    part = sorted(root.glob("part-*"))[1]
+    save_file({"clouds": torch.zeros(5, 7, 32)}, str(part))  # 7 samples where the batch holds 8
+    lines = [json.loads(ln) for ln in (root / "manifest.jsonl").read_text().splitlines()]
+    for e in lines:
+        if e["file"] == part.name:
+            e["sha256"] = file_digest(part)
+    (root / "manifest.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
+    with pytest.warns(DamagedCacheWarning, match=r"holds float32 \[5, 7, 32\]"):
+        out = tv.extract(ad, samples, batch_size=8, cache_dir=tmp_path, progress=False, point="residual")
+    np.testing.assert_allclose(out, reference, atol=1e-5)

@@ -224,7 +224,7 @@ def test_unreadable_image_is_a_clear_error(tmp_path):
 
 
 def test_unknown_model_is_a_clear_error(tmp_path):
-    with pytest.raises(tv.TopoVLMInputError, match="unknown model"):
+    with pytest.raises(tv.TopoVLMInputError, match="no such checkpoint directory"):
         tv.models.load_model(str(tmp_path / "no-such-dir"))
     with pytest.raises(tv.TopoVLMInputError, match="unknown model 'nobody/no-such-model'"):
         tv.models.load_model("nobody/no-such-model")

@@ -20,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import os
+import uuid
 import warnings
 import zipfile
 from collections.abc import Callable, Mapping
@@ -117,9 +119,6 @@ def read_npz(path, check: Callable[[dict], str] | None = None) -> dict | None:
 
 def write_npz(path, arrays: Mapping[str, np.ndarray]) -> None:
     """Write ``arrays`` and their digest to ``path`` atomically (a temporary name, then a rename)."""
-    import os
-    import uuid
-
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.{os.getpid()}-{uuid.uuid4().hex[:6]}.npz")
     arrays = {k: np.asarray(v) for k, v in arrays.items()}
@@ -156,9 +155,6 @@ def read_json(path, check: Callable[[object], str] | None = None):
 
 def write_json(path, value) -> None:
     """Write ``value`` with its SHA-256 (``{"sha256": ..., "data": value}``) atomically."""
-    import os
-    import uuid
-
     path = Path(path)
     value = json.loads(json.dumps(value))  # what reading it back gives (tuples become lists)
     tmp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:6]}.tmp")

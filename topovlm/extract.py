@@ -262,13 +262,32 @@ class CloudCache:
         path = self.root / entry["file"]
         try:
             ok = file_digest(path) == entry["sha256"]
-            why = "checksum mismatch"
+            why = "" if ok else "checksum mismatch"
         except OSError as exc:
             ok, why = False, f"unreadable: {exc.strerror or exc}"
+        if ok:  # a file planted with its checksum: still the shape and dtype the key says
+            why = self._layout_problem(path, entry)
+            ok = not why
         if not ok:
             report(path, why)
             discard(path)
         return ok
+
+    def _layout_problem(self, path: Path, entry: dict) -> str:
+        """Why a batch file's header does not describe this batch ('' when it does)."""
+        from safetensors import safe_open
+
+        want = [self.meta["n_layers"] + 1, entry["stop"] - entry["start"]]
+        try:
+            with safe_open(str(path), framework="numpy") as f:
+                tensor = f.get_slice("clouds")
+                shape, dtype = list(tensor.get_shape()), tensor.get_dtype()
+        except Exception as exc:  # safetensors raises its own error types
+            return f"unreadable: {exc.__class__.__name__}"
+        stored = {"F32": "float32", "F16": "float16"}.get(dtype, dtype)
+        if len(shape) != 3 or shape[:2] != want or stored != self.meta["storage"]:
+            return f"holds {stored} {shape}, not {self.meta['storage']} {want + ['d']}"
+        return ""
 
     def write_prefixes(self, prefixes: list[str]) -> None:
         """Record the fingerprint of every prefix of the calibration set (once)."""
@@ -335,10 +354,11 @@ class CloudCache:
             arr = load(data)["clouds"]
         except Exception as exc:  # safetensors raises its own error types
             raise TopoVLMInputError(f"corrupted cache file {path}: {exc}") from None
-        if arr.ndim != 3 or arr.shape[1] != entry["stop"] - entry["start"]:
+        want = (self.meta["n_layers"] + 1, entry["stop"] - entry["start"])
+        if arr.ndim != 3 or arr.shape[:2] != want or arr.dtype != np.dtype(self.meta["storage"]):
             raise TopoVLMInputError(
-                f"cache file {path} holds {arr.shape}, not {entry['stop'] - entry['start']} samples: "
-                f"delete {self.root} or pass fresh=True"
+                f"cache file {path} holds {arr.dtype} {arr.shape}, not {self.meta['storage']} clouds of "
+                f"{want[1]} samples at {want[0]} points: delete {self.root} or pass fresh=True"
             )
         return arr
 

@@ -11,6 +11,7 @@ LLaVA-NeXT, the VideoLLaMA2 stand-in's model type -> VideoLLaMA2, anything else
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from pathlib import Path
@@ -86,8 +87,6 @@ def _looks_local(name: str) -> bool:
 
 def _did_you_mean(path: Path) -> str:
     """`` (did you mean ...?)`` from the names in the nearest existing folder above ``path``."""
-    import difflib
-
     up = next((p for p in path.parents if p.is_dir()), None)
     if up is None:
         return ""

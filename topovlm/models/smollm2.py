@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .._cache import default_cache_dir
 from .._checks import TopoVLMInputError
+from .._readback import writing
 
 GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 ALIASES = ("smollm2", "smollm2-135m-instruct", "HuggingFaceTB/SmolLM2-135M-Instruct")
@@ -66,9 +67,10 @@ def checkpoint(cache_dir=None) -> Path:
         del model.config.quantization_config
     model.config.name_or_path = "HuggingFaceTB/SmolLM2-135M-Instruct"
     tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    tok.save_pretrained(tmp)
-    shutil.rmtree(out, ignore_errors=True)
-    tmp.rename(out)  # atomic: an interrupted conversion leaves no half cache
+    with writing(root):  # a read-only or full cache: one line
+        shutil.rmtree(tmp, ignore_errors=True)
+        model.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        shutil.rmtree(out, ignore_errors=True)
+        tmp.rename(out)  # atomic: an interrupted conversion leaves no half cache
     return out
