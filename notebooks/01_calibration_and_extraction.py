@@ -144,8 +144,8 @@ if compare_tokens:
     chosen = {}
     for name, how in readings.items():
         X = tv.extract(model, sub, batch_size=batch_size, cache_dir=cache_dir or None, progress=False, **how)
-        cfg = tv.SearchConfig(k=min(k, n_compare - 1), sparsity=sparsity,
-                              layer_map="output" if how.get("point") == "residual" else "input")
+        cfg = tv.SearchConfig(k=k, sparsity=sparsity,
+                              layer_map="output" if how.get("point") == "residual" else "input").for_points(n_compare)
         with tv.notes.collect() as said_compare:
             chosen[name] = tv.search(X, cfg).layers_to_remove
         said.counts.update({f"{name}: {msg}": n for msg, n in said_compare.counts.items()})

@@ -92,7 +92,7 @@ n_texts_test = 64              # test fortunes for SmolLM2
 n_questions_test = 240         # test easy-VQA questions
 n_per_suite_test = 40          # test clips per suite
 random_seeds = 5               # random choices on the test split
-sleb_samples = 2               # SLEB reruns the model ~L^2/2 times, so it sees fewer samples
+expensive_samples = 2               # SLEB reruns the model ~L^2/2 times, so it sees fewer samples
 n_jobs = 2                     # calibration draws searched in parallel (worker processes; the machine's cores)
 seed = 0
 cache_dir = ""                 # converted weights, hidden-state caches; empty: $TOPOVLM_CACHE or ~/.cache/topovlm
@@ -161,7 +161,7 @@ with tv.notes.collect() as said:
     benches, stores = fidelity.benchmarks(models, dev, test, seed, cache, n_pool, tv.models.profile_device(profile, ""))
     # readings that change the token or the calibration size are searched on draw 0 only (stage 2 and the test)
     studies = {b.label: rd.study(b, st, readings, n_calib=n_calib, n_pool=n_pool, n_draws=n_draws, small_n=small_n,
-                                 ks=ks, baseline_samples=baseline_samples, sleb_samples=sleb_samples,
+                                 ks=ks, baseline_samples=baseline_samples, expensive_samples=expensive_samples,
                                  sparsity=max(dev_sparsities), seed=seed, progress=False, n_jobs=n_jobs)
                for b, st in zip(benches, stores)}
 for b in benches:
@@ -209,7 +209,7 @@ print("the package's defaults (tv.SearchConfig(), tv.extract) are this reading:"
 finalists = [final] + [r for r in fidelity.PRESET_READINGS if r.name != final.name]
 with tv.notes.collect() as said_test:
     test_rows = fidelity.run_test(benches, stores, finalists, test_sparsities, n_calib=n_calib,
-                                  random_seeds=tuple(range(random_seeds)), sleb_samples=sleb_samples, progress=False)
+                                  random_seeds=tuple(range(random_seeds)), expensive_samples=expensive_samples, progress=False)
 Markdown(fidelity.test_table(test_rows))
 
 # %%

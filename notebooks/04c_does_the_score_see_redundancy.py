@@ -70,7 +70,7 @@ n_per_suite = 16               # dev clips per suite for mini-VideoLLaMA2-AV
 n_texts_test = 64              # the previous chapter's test split (not used here; it keeps the items the same)
 n_questions_test = 240
 n_per_suite_test = 40
-sleb_samples = 2               # SLEB reruns the model ~L^2/2 times, so it sees fewer samples
+expensive_samples = 2               # SLEB reruns the model ~L^2/2 times, so it sees fewer samples
 n_jobs = 2                     # calibration draws searched in parallel (worker processes; the machine's cores)
 seed = 0
 cache_dir = ""                 # converted weights, hidden-state caches; empty: $TOPOVLM_CACHE or ~/.cache/topovlm
@@ -94,7 +94,7 @@ test = {"causal-lm": n_texts_test, "llava-next": n_questions_test, "videollama2"
 with tv.notes.collect() as said:
     benches, stores = fidelity.benchmarks(models, dev, test, seed, cache, n_pool, tv.models.profile_device(profile, ""))
     studies = {b.label: rd.study(b, st, readings, n_calib=n_calib, n_pool=n_pool, n_draws=n_draws, small_n=small_n,
-                                 ks=ks, baseline_samples=baseline_samples, sleb_samples=sleb_samples,
+                                 ks=ks, baseline_samples=baseline_samples, expensive_samples=expensive_samples,
                                  sparsity=sparsity, seed=seed, progress=False, n_jobs=n_jobs)
                for b, st in zip(benches, stores)}
 rows = [row for st in studies.values() for row in st.rows]

@@ -26,7 +26,7 @@
 # images and questions) and removes the same number of layers; TopoVLM calibrates on the
 # paper's 512 samples, the other methods on the first `baseline_samples` of them (their cost
 # grows with every token they read; SLEB, which reruns the model for every candidate layer,
-# on the first `sleb_samples`). The removed layers are
+# on the first `expensive_samples`). The removed layers are
 # skipped, which gives exactly the numbers of the physically pruned model. The baselines:
 # TAMP {cite:p}`lee2025tamp`, ShortGPT {cite:p}`men2024shortgpt`, LLM-Streamline
 # {cite:p}`chen2024streamline`, SLEB {cite:p}`song2024sleb`, Taylor importance
@@ -42,7 +42,7 @@ n_questions = 160             # held-out easy-VQA test questions
 methods = ["topovlm", "tamp", "shortgpt", "streamline", "sleb", "taylor", "magnitude", "wanda", "random"]
 random_seeds = 3
 exact_match = False           # also generate free answers and score exact match (doubles the evaluation time)
-sleb_samples = 2              # SLEB reruns the model ~L^2/2 times, so it sees fewer samples (as in 04b)
+expensive_samples = 2              # SLEB reruns the model ~L^2/2 times, so it sees fewer samples (as in 04b)
 k = 15                        # TopoVLM's neighbours per point (paper: 15)
 batch_size = 8
 seed = 0
@@ -85,9 +85,9 @@ tv.plots.plot_qa_examples(examples, model.generate([q.sample for q in examples],
 
 # %%
 full, rows = tv.sweep.pruning_sweep(model, calib, questions, [sparsity], methods, tuple(range(random_seeds)),
-                                    batch_size=batch_size, progress=False, sleb_samples=sleb_samples,
+                                    batch_size=batch_size, progress=False, expensive_samples=expensive_samples,
                                     exact=exact_match, cache_dir=cache_dir or None, baseline_samples=baseline_samples,
-                                    topovlm={"k": min(k, n_calib - 1)})
+                                    topovlm={"k": k})
 chance = tv.evaluate.chance(questions)
 tv.plots.plot_selection_comparison({tv.plots.method_label(r): list(r.layers) for r in rows}, model.n_layers);
 

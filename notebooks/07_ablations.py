@@ -101,7 +101,7 @@ tv.plots.plot_selection_comparison({r.name: list(r.layers) for r in ablation}, m
 full_row, sweep = tv.sweep.pruning_sweep(model, calib, questions, sweep_sparsities, sweep_methods,
                                          tuple(range(random_seeds)), batch_size=batch_size, progress=False,
                                          exact=False, cache_dir=cache_dir or None, baseline_samples=baseline_samples,
-                                         topovlm={"k": min(15, n_calib - 1)})
+                                         topovlm={"k": 15})
 chance = tv.evaluate.chance(questions)
 tv.plots.plot_sparsity_sweep(sweep, chance=tv.evaluate.relative_score(chance, full_row.accuracy));
 

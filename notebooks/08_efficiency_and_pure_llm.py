@@ -34,7 +34,7 @@ batch_size = 8
 k = 15                  # TopoVLM's neighbours per point
 methods = ["topovlm", "shortgpt", "streamline", "sleb", "taylor", "magnitude", "wanda", "tamp", "random"]
 random_seeds = 3        # seeds of the random baseline
-sleb_samples = 2        # SLEB reruns the model about L*L/2 times, so it gets fewer texts (as in 04b)
+expensive_samples = 2        # SLEB reruns the model about L*L/2 times, so it gets fewer texts (as in 04b)
 seed = 0
 device = ""             # empty: "auto" (every GPU) with profile "paper", else "cpu"
 cache_dir = ""          # converted weights, hidden-state caches; empty: $TOPOVLM_CACHE or ~/.cache/topovlm
@@ -57,7 +57,7 @@ print(f"{model_id}: {model.n_layers} decoder layers; {len(calib)} calibration an
 # wall time, forward passes and backward passes (in batches). TopoVLM, ShortGPT,
 # Streamline, Wanda and TAMP need one forward pass over the calibration set; Taylor adds a
 # backward pass; magnitude and random need no data; SLEB reruns the model once per
-# candidate layer at every greedy step (here on `sleb_samples` texts). A method's choice is
+# candidate layer at every greedy step (here on `expensive_samples` texts). A method's choice is
 # kept in the cache with the cost measured when it ran: a rerun, or another chapter making
 # the very same run (SLEB here is chapter 04b's), shows that cost without paying it again.
 #
@@ -65,16 +65,13 @@ print(f"{model_id}: {model.n_layers} decoder layers; {len(calib)} calibration an
 # calibration pass over 512 samples plus the zigzag, "substantially faster" than SparseGPT
 # and Wanda, which need several passes. Ours is the *search time* column of the table
 # below: SmolLM2-135M on a 2-core CPU, TopoVLM on `n_calib` texts, every other method on the
-# first `baseline_samples` of them (SLEB: `sleb_samples`).
+# first `baseline_samples` of them (SLEB: `expensive_samples`).
 
 # %%
-others = [m for m in methods if m != "sleb"]
-results = tv.baselines.compare(model, calib, sparsity, others, random_seeds=tuple(range(random_seeds)),
+results = tv.baselines.compare(model, calib, sparsity, methods, random_seeds=tuple(range(random_seeds)),
                                batch_size=batch_size, progress=False, cache_dir=cache_dir or None,
-                               baseline_samples=baseline_samples, topovlm={"k": min(k, n_calib - 1)})
-if "sleb" in methods:
-    sleb = tv.baselines.run("sleb", model, calib[:sleb_samples], sparsity, cache_dir=cache_dir or None)
-    results.insert(methods.index("sleb"), sleb)
+                               baseline_samples=baseline_samples, expensive_samples=expensive_samples,
+                               topovlm={"k": k})
 
 # %%
 Markdown(tv.sweep.notes_text(results))

@@ -50,7 +50,7 @@ progressive_steps = [5]        # layers removed per round
 heal_steps = 24                # LoRA steps per healed model (~1.5 s each here)
 heal_batch = 4                 # training questions per step
 heal_methods = ["topovlm", "shortgpt", "sleb", "random"]
-sleb_samples = 2               # SLEB reruns the model ~L^2/2 times, so it sees fewer samples
+expensive_samples = 2               # SLEB reruns the model ~L^2/2 times, so it sees fewer samples
 scale_sizes = [256, 512, 1024]  # points per cloud in the scale section: 33 clouds in 64 dimensions
 full_size = False              # True: every robustness variant, 3 steps, 200 heal steps, N up to 4,096
 seed = 0
@@ -171,7 +171,7 @@ for r in prog_rows[1:]:
 
 # %%
 clouds = stores[focus].get(("ret", "residual", n_calib))
-choices = beyond.method_choices(bench, clouds, heal_methods, sparsity, n_calib, sleb_samples, seed)
+choices = beyond.method_choices(bench, clouds, heal_methods, sparsity, n_calib, expensive_samples, seed)
 heal_config = tv.HealConfig(steps=heal_steps, batch_size=heal_batch, warmup=max(1, heal_steps // 10), seed=seed)
 healed_rows = beyond.recovery(bench, choices, heal_config, cache_dir=cache)
 Markdown(beyond.table(healed_rows, columns=["healed", "gain", "recovered", "loss"]))

@@ -152,7 +152,7 @@ def test_every_method_returns_round_sL_distinct_valid_layers(family, sparsity):
         assert len(r.layers_to_remove) == round(sparsity * 8) == len(set(r.layers_to_remove)), r.method
         assert all(0 <= i < 8 for i in r.layers_to_remove) and r.importance.shape == (8,)
         assert r.seconds >= 0 and np.isfinite(r.importance).all(), r.method
-    table = B.results_table(results)
+    table = tv.reports.results_table(results)
     assert table.count("\n") == len(results) + 1 and "| topovlm |" in table
 
 

@@ -140,7 +140,7 @@ def test_prune_command_bad_input_is_one_line_error(tmp_path, args, msg):
 @pytest.mark.parametrize(
     "args,msg",
     [
-        (["--model", "/no/such/model"], "unknown model"),
+        (["--model", "/no/such/model"], "no such checkpoint directory"),
         (["--model", "smollm2", "--data", "nowhere.txt"], "no such prompts file"),
         (["--model", "smollm2", "--data", "imagenet"], "unknown calibration set"),
         (["--model", "smollm2", "--n", "0"], "positive integer"),

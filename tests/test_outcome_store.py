@@ -1,6 +1,8 @@
 """Per-item outcomes and baseline choices kept on disk: read back, never recomputed,
 never read for another model, other items or another scoring."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from conftest import family_samples
@@ -85,7 +87,7 @@ def test_a_kept_baseline_run_is_read_back_with_its_order_and_cost(tmp_path, monk
     def again_(*args, **kwargs):
         raise RuntimeError("ran again")
 
-    monkeypatch.setitem(baselines.METHODS, "sleb", again_)
+    monkeypatch.setitem(baselines.METHODS, "sleb", replace(baselines.METHODS["sleb"], fn=again_))
     again = baselines.run("sleb", ad, calib, 0.5, cache_dir=tmp_path)
     assert (again.layers_to_remove, again.order, again.seconds) == (first.layers_to_remove, first.order, first.seconds)
     np.testing.assert_array_equal(again.importance, first.importance)
@@ -104,7 +106,7 @@ def test_an_importance_ranked_run_kept_once_serves_every_sparsity(tmp_path, monk
     def again_(*args, **kwargs):
         raise RuntimeError("ran again")
 
-    monkeypatch.setitem(baselines.METHODS, "shortgpt", again_)
+    monkeypatch.setitem(baselines.METHODS, "shortgpt", replace(baselines.METHODS["shortgpt"], fn=again_))
     third = baselines.run("shortgpt", ad, calib, 0.34, cache_dir=tmp_path)
     assert third.layers_to_remove == plain.layers_to_remove and third.seconds == half.seconds
     rows = baselines.compare(ad, calib, 0.34, ["shortgpt"], cache_dir=tmp_path, progress=False)
@@ -124,7 +126,7 @@ def test_a_greedy_run_continues_the_kept_run_to_fewer_layers(tmp_path, monkeypat
         starts.append(list(kwargs.get("start", ())))
         return sleb(*args, **kwargs)
 
-    monkeypatch.setitem(baselines.METHODS, "sleb", spy)
+    monkeypatch.setitem(baselines.METHODS, "sleb", replace(sleb, fn=spy))
     three = baselines.run("sleb", ad, calib, 0.5, cache_dir=tmp_path)
     assert starts == [two.order]  # one more greedy step, not three
     assert (three.order, three.layers_to_remove) == (plain.order, plain.layers_to_remove)

@@ -211,7 +211,7 @@ def test_the_whole_study_on_a_tiny_text_model_gives_a_table_and_findings():
         ks=(5,),
         baselines=("shortgpt", "magnitude"),
         baseline_samples=2,
-        sleb_samples=2,
+        expensive_samples=2,
         progress=False,
     )
     assert st.damage.kind == "perplexity" and len(st.greedy_order) == 3

@@ -32,7 +32,7 @@ STUDY_SMOKE = dict(
     baseline_samples=2,
     n_texts=8,
     n_texts_test=8,
-    sleb_samples=2,
+    expensive_samples=2,
 )
 SMOKE = {
     "01_calibration_and_extraction": dict(n_samples=48, k=8, compare_tokens=False),

@@ -132,9 +132,7 @@ def run_ablation(
     full = full or per_suite(questions, full_right)
     rows = []
     for name, options in tqdm(variants.items(), desc="ablation", unit="variant", disable=not progress):
-        options = dict(options)
-        options["k"] = min(options.get("k", SearchConfig.k), n_points - 1)
-        res = search(clouds, sparsity=sparsity, **options)
+        res = search(clouds, SearchConfig(**{**options, "sparsity": sparsity}).for_points(n_points))
         right = choices(res.layers_to_remove)
         acc = per_suite(questions, right)
         rows.append(
@@ -188,13 +186,13 @@ def selection_stability(
 
     if len(seeds) < 2:
         raise TopoVLMInputError("stability needs at least two calibration seeds")
-    search_options["k"] = min(search_options.get("k", SearchConfig.k), n_calib - 1)
+    config = SearchConfig(**{**search_options, "sparsity": sparsity}).for_points(n_calib)
     out = {}
     for seed in tqdm(list(seeds), desc="calibration seeds", disable=not progress):
         clouds = extract(
             adapter, calibration_set(task, n_calib, seed), batch_size=batch_size, cache_dir=cache_dir, progress=False
         )
-        out[seed] = sorted(search(clouds, sparsity=sparsity, **search_options).layers_to_remove)
+        out[seed] = sorted(search(clouds, config).layers_to_remove)
     return out
 
 

@@ -54,17 +54,87 @@ from .prune import skipped
 from .topology.search import SearchConfig, search
 from .topology.selection import n_to_remove  # noqa: F401  (re-exported: baselines.n_to_remove)
 
-METHODS: dict[str, Callable] = {}
+
+@dataclass(frozen=True)
+class Method:
+    """What every study, table and figure needs to know about a method, registered
+    beside its function (:func:`register`): nothing elsewhere compares method names.
+
+    Attributes
+    ----------
+    name : str
+        Its key in :data:`METHODS` (and in the sweep tables).
+    fn : callable
+        ``fn(adapter, calib, n_remove, seed=..., **options) -> (importance, layers)``.
+    label : str
+        How the chapters' verdicts and figures name it (``"ShortGPT"``).
+    choice : {"ranked", "greedy", "block"}
+        ``"ranked"``: removes the m layers of lowest importance, an importance that
+        does not depend on m, so one run serves every sparsity (:func:`at_sparsity`);
+        ``"greedy"``: removes one layer at a time, so a run to m layers continues a kept
+        run to fewer; ``"block"``: chooses the whole set for each m.
+    budget : {"whole", "baseline", "expensive"}
+        Which calibration samples it sees in a comparison: the whole set (TopoVLM,
+        the paper's 512), the baselines' budget (``baseline_samples``), or the small
+        budget of a method that reruns the model many times (``expensive_samples``).
+    seeded : bool
+        Its choice depends on the seed: comparisons run it once per seed.
+    score : str
+        The name of its layer importance where a study ranks layers by it ('' : none).
+    calibrated : bool
+        Its choice depends on the calibration samples (magnitude's does not).
+    note : callable or None
+        ``note(adapter, calib) -> str``: what a table should say beside its result
+        (e.g. a simplification made here), or ''.
+    """
+
+    name: str
+    fn: Callable
+    label: str
+    choice: str = "ranked"
+    budget: str = "baseline"
+    seeded: bool = False
+    score: str = ""
+    calibrated: bool = True
+    note: Callable | None = None
+
+    def __call__(self, *args, **kw):
+        return self.fn(*args, **kw)
+
+    def tagged(self, seed: int = 0) -> str:
+        """Its key, with the seed when the seed decides its choice: ``"random (seed 1)"`` (tables)."""
+        return self.name + (f" (seed {seed})" if self.seeded else "")
+
+    def titled(self, seed: int = 0) -> str:
+        """Its label, with the seed when the seed decides its choice: ``"random (seed 1)"``."""
+        return self.label + (f" (seed {seed})" if self.seeded else "")
+
+    def seeds(self, seeds) -> tuple:
+        """The seeds a comparison runs it with: all of ``seeds`` if seeded, else (0,)."""
+        return tuple(seeds) if self.seeded else (0,)
+
+    def samples(self, samples: list, baseline_samples: int | None, expensive_samples: int | None) -> list:
+        """The calibration samples it sees in a comparison (None: no cut)."""
+        cut = {"whole": None, "baseline": baseline_samples, "expensive": expensive_samples}[self.budget]
+        return samples[:cut] if cut else samples
 
 
-def register(name: str):
-    """Decorator adding a method to :data:`METHODS`."""
+METHODS: dict[str, Method] = {}
+
+
+def register(name: str, label: str = "", **facts):
+    """Decorator adding a method to :data:`METHODS`, with the facts of :class:`Method`."""
 
     def deco(fn):
-        METHODS[name] = fn
+        METHODS[name] = Method(name, fn, label or name, **facts)
         return fn
 
     return deco
+
+
+def get_method(name: str) -> Method:
+    """The record of a registered method; a one-line error for an unknown name."""
+    return METHODS[check_methods([name])[0]]
 
 
 @dataclass
@@ -158,13 +228,18 @@ def _block_influence(C) -> np.ndarray:
     return 1 - np.diagonal(C, offset=1)
 
 
-@register("shortgpt")
+@register("shortgpt", "ShortGPT", score="ShortGPT (Block Influence)")
 def shortgpt(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0, metric: str = "cosine"):
     """ShortGPT's Block Influence (Men et al., 2024): low BI = the layer barely changes its input."""
     return _block_influence(token_similarity(adapter, calib, metric)), None
 
 
-@register("streamline")
+@register(
+    "streamline",
+    "LLM-Streamline",
+    choice="block",
+    note=lambda adapter, calib: "block removed without the trained replacement layer",
+)
 def streamline(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
     """LLM-Streamline's layer selection (Chen et al., 2024): the most input/output-similar
     contiguous block of ``n_remove`` layers. The trained lightweight replacement layer
@@ -206,7 +281,7 @@ def _losses_without_each(adapter: Adapter, calib: Calibration, removed: list, re
     return {j: t / max(1, count) for j, t in total.items()}
 
 
-@register("sleb")
+@register("sleb", "SLEB", choice="greedy", budget="expensive")
 def sleb(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0, resumed: bool = True, start=()):
     """SLEB (Song et al., 2024): greedily remove the layer whose removal raises the
     calibration loss least; ``importance`` is each layer's loss when removed alone.
@@ -228,7 +303,7 @@ def sleb(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0, res
     return importance, removed
 
 
-@register("taylor")
+@register("taylor", score="Taylor")
 def taylor(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
     """First-order Taylor importance (LLM-Pruner, Ma et al., 2023), per layer:
     sum over its weights of ``|dLoss/dw * w|`` for the calibration loss."""
@@ -259,7 +334,7 @@ def taylor(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
     return importance, None
 
 
-@register("magnitude")
+@register("magnitude", score="magnitude", calibrated=False)
 def magnitude(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
     """Frobenius norm of all of a layer's weights (no data needed)."""
     import torch
@@ -273,7 +348,7 @@ def magnitude(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0
         ), None
 
 
-@register("wanda")
+@register("wanda", score="Wanda")
 def wanda(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
     """Wanda's score (Sun et al., 2024) summed per layer: ``sum_jk |W_jk| * ||X_k||_2`` over
     every linear map, X_k the k-th input feature over the calibration tokens."""
@@ -310,6 +385,10 @@ def wanda(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
     return importance, None
 
 
+def _tamp_note(adapter: Adapter, calib: Calibration) -> str:
+    return "text density only (no media tokens)" if adapter.media_token_mask(calib.batches[0]) is None else ""
+
+
 def _density(U):
     """Mean pairwise cosine of n unit vectors (n, d); nan when n < 2."""
     n = U.shape[0]
@@ -319,7 +398,7 @@ def _density(U):
     return float(((s @ s) - n) / (n * (n - 1)))
 
 
-@register("tamp")
+@register("tamp", "TAMP", score="TAMP", note=_tamp_note)
 def tamp(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
     """TAMP's multimodal density importance (Lee et al., 2025) as a layer score, on each
     layer's output tokens; lowest removed. Text-only families: (1 - text density)."""
@@ -344,13 +423,13 @@ def tamp(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
     return acc / n, None
 
 
-@register("random")
+@register("random", seeded=True)
 def random_layers(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0):
     """A seeded uniform choice (report several seeds)."""
     return np.random.default_rng(seed).random(adapter.n_layers), None
 
 
-@register("topovlm")
+@register("topovlm", "TopoVLM", choice="block", budget="whole")
 def topovlm(adapter: Adapter, calib: Calibration, n_remove: int, seed: int = 0, k: int = 15, alpha=None):
     """TopoVLM with the package's defaults (``tv.extract``, ``tv.SearchConfig()``): [RET] clouds
     (one calibration pass), zigzag persistence, consistency. ``alpha``: None keeps the default."""
@@ -371,11 +450,6 @@ def check_methods(names) -> list:
     return names
 
 
-#: Methods that remove the m layers of lowest importance, an importance that does not
-#: depend on m: their choice at a smaller sparsity is read off a larger one (:func:`at_sparsity`).
-IMPORTANCE_RANKED = ("shortgpt", "taylor", "magnitude", "wanda", "tamp", "random")
-
-
 def lowest(importance, m: int) -> list:
     """The ``m`` layers of lowest importance (ties to the lower index), sorted."""
     importance = np.asarray(importance, dtype=np.float64)
@@ -386,14 +460,10 @@ def at_sparsity(result: BaselineResult, sparsity: float) -> BaselineResult:
     """An importance-ranked method's choice at another sparsity, without rerunning it
     (exactly what :func:`run` returns there; the search cost is the run's)."""
 
-    if result.method not in IMPORTANCE_RANKED:
+    if get_method(result.method).choice != "ranked":
         raise TopoVLMInputError(f"{result.method!r} does not rank layers by one importance; rerun it at {sparsity}")
     layers = lowest(result.importance, n_to_remove(sparsity, len(result.importance)))
     return replace(result, layers_to_remove=layers, order=layers)
-
-
-#: Methods that remove one layer at a time: a run to m layers continues a kept run to fewer.
-GREEDY = ("sleb",)
 
 
 def _stored(method: str, adapter: Adapter, calib: Calibration, m: int, seed: int, kw: dict, cache_dir) -> Path | None:
@@ -405,7 +475,7 @@ def _stored(method: str, adapter: Adapter, calib: Calibration, m: int, seed: int
         return None
     key = outcome_key(adapter, calib.samples, method=method, seed=seed, batch_size=calib.batch_size, options=kw)
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    name = f"{method}-{key}" + ("" if method in IMPORTANCE_RANKED else f"-m{m}")
+    name = f"{method}-{key}" + ("" if METHODS[method].choice == "ranked" else f"-m{m}")
     return root / "baselines" / f"{name}.json"
 
 
@@ -462,15 +532,15 @@ def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, ca
     **kw
         Method options (e.g. ``metric="angular"`` for shortgpt, ``k`` for topovlm).
     """
-    check_methods([method])
+    record = get_method(method)
     m = n_to_remove(sparsity, adapter.n_layers)
     if not isinstance(calib, Calibration):
         calib = Calibration.build(adapter, calib)
     path = _stored(method, adapter, calib, m, seed, kw, cache_dir)
     kept = _kept(path, adapter.n_layers) if path is not None else None
     if kept is not None:
-        return at_sparsity(kept, sparsity) if method in IMPORTANCE_RANKED else kept
-    before = _shorter_run(path, m, adapter.n_layers) if path is not None and method in GREEDY else None
+        return at_sparsity(kept, sparsity) if record.choice == "ranked" else kept
+    before = _shorter_run(path, m, adapter.n_layers) if path is not None and record.choice == "greedy" else None
     options = {**kw, "start": before.order} if before is not None else kw
     counter = _Counter().attach(adapter.model)
     backward0 = calib.n_backward
@@ -478,7 +548,7 @@ def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, ca
     try:
         with warnings.catch_warnings(record=True) as caught:  # kept as notes: a book page drops stderr
             warnings.simplefilter("always", UserWarning)
-            importance, layers = METHODS[method](adapter, calib, m, seed=seed, **options)
+            importance, layers = record(adapter, calib, m, seed=seed, **options)
     finally:
         counter.detach()
     for w in caught:
@@ -494,11 +564,8 @@ def run(method: str, adapter: Adapter, calib, sparsity: float, seed: int = 0, ca
     layers = sorted(order)
     assert len(set(layers)) == m and all(0 <= i < adapter.n_layers for i in layers), (method, layers)
     said = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
-    if method == "streamline":
-        said.insert(0, "block removed without the trained replacement layer")
-    elif method == "tamp" and adapter.media_token_mask(calib.batches[0]) is None:
-        said.insert(0, "text density only (no media tokens)")
-    notes = "; ".join(dict.fromkeys(said))
+    said = [record.note(adapter, calib) if record.note else "", *said]
+    notes = "; ".join(dict.fromkeys(n for n in said if n))
     result = BaselineResult(
         method,
         layers,
@@ -528,30 +595,40 @@ def compare(
     progress: bool = True,
     cache_dir=False,
     baseline_samples: int | None = None,
+    expensive_samples: int | None = None,
     **kw,
 ) -> list[BaselineResult]:
     """Run several methods on the same model, calibration set and sparsity.
 
-    ``random`` runs once per seed in ``random_seeds``. ``kw`` maps a method name
-    to its options, e.g. ``topovlm={"k": 10}``. ``cache_dir``: as in :func:`run`.
-    ``baseline_samples``: every method but TopoVLM sees only the first
-    ``baseline_samples`` samples (None: all), so that TopoVLM can calibrate at
-    the paper's 512 while a baseline whose cost grows with the tokens it reads
-    keeps a smaller budget.
+    Each method sees the samples its record says (:meth:`Method.samples`): TopoVLM the
+    whole set (the paper's 512), the other methods the first ``baseline_samples``, a
+    method that reruns the model many times (SLEB) the first ``expensive_samples``
+    (None: no cut). A seeded method (random) runs once per seed in ``random_seeds``.
+    ``kw`` maps a method name to its options, e.g. ``topovlm={"k": 10}``.
+    ``cache_dir``: as in :func:`run`.
+
+    Returns
+    -------
+    list of BaselineResult
+        In the order of ``methods``, a seeded method's seeds in turn.
     """
 
     methods = list(METHODS) if methods is None else check_methods(methods)
     n_to_remove(sparsity, adapter.n_layers)
     samples = list(samples)
-    calib = Calibration.build(adapter, samples, batch_size)
-    small = samples[:baseline_samples] if baseline_samples else samples
-    budget = calib if len(small) == len(samples) else Calibration.build(adapter, small, batch_size)
-    jobs = [(name, s) for name in methods for s in (random_seeds if name == "random" else (0,))]
+    built: dict[int, Calibration] = {}  # one encoding per cut of the samples
+
+    def calibration(record: Method) -> Calibration:
+        seen = record.samples(samples, baseline_samples, expensive_samples)
+        if len(seen) not in built:
+            built[len(seen)] = Calibration.build(adapter, seen, batch_size)
+        return built[len(seen)]
+
+    jobs = [(METHODS[name], s) for name in methods for s in METHODS[name].seeds(random_seeds)]
     results = []
-    for name, seed in tqdm(jobs, desc="baselines", disable=not progress):
-        data = calib if name == "topovlm" else budget
-        results.append(run(name, adapter, data, sparsity, seed=seed, cache_dir=cache_dir, **kw.get(name, {})))
+    for record, seed in tqdm(jobs, desc="baselines", disable=not progress):
+        calib = calibration(record)
+        results.append(
+            run(record.name, adapter, calib, sparsity, seed=seed, cache_dir=cache_dir, **kw.get(record.name, {}))
+        )
     return results
-
-
-from .reports import results_table  # noqa: E402, F401  (tv.baselines.results_table)

@@ -29,7 +29,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from ._checks import TopoVLMInputError
-from .baselines import check_methods
+from .baselines import check_methods, get_method
 from .baselines import run as run_baseline
 from .extract import extract
 from .fidelity import Benchmark
@@ -37,14 +37,13 @@ from .heal import HealConfig, heal
 from .intervals import Interval
 from .progressive import prune_progressive
 from .prune import prune
-from .reports import layer_ranges, markdown, method_label
+from .reports import layer_ranges, markdown
 from .robustness import calibration_robustness
 from .topology.search import SearchConfig, search
 from .topology.selection import jaccard
 from .topology.synthetic import drifting_clouds
 
 #: how tables name the methods (others: their key; random with its seed)
-NAMES = {"topovlm": "TopoVLM", "shortgpt": "ShortGPT", "sleb": "SLEB", "streamline": "LLM-Streamline", "tamp": "TAMP"}
 
 #: homology dimensions compared (name -> dims); the first is the package default
 DIMS = {"H1 (default)": (1,), "H0+H1 (paper)": (0, 1), "H1+H2": (1, 2), "H0+H1+H2": (0, 1, 2)}
@@ -199,11 +198,17 @@ def progressive_vs_one_shot(
 
 
 def method_choices(
-    bench: Benchmark, clouds, methods, sparsity: float = 0.5, n_calib: int = 128, sleb_samples: int = 2, seed: int = 0
+    bench: Benchmark,
+    clouds,
+    methods,
+    sparsity: float = 0.5,
+    n_calib: int = 128,
+    expensive_samples: int = 2,
+    seed: int = 0,
 ) -> dict:
     """Each method's layers at ``sparsity``: TopoVLM's default search on ``clouds``, the
     baselines (:func:`topovlm.baselines.run`) on the benchmark's first ``n_calib`` calibration
-    samples (SLEB on ``sleb_samples`` of them: it reruns the model ~L^2/2 times), kept in
+    samples (SLEB on ``expensive_samples`` of them: it reruns the model ~L^2/2 times), kept in
     the benchmark's ``cache_dir`` (the fidelity study's test stage makes the same runs).
 
     Returns
@@ -213,15 +218,16 @@ def method_choices(
     """
     calib = bench.calibration_samples(n_calib, seed)
     out = {}
-    for method in check_methods(methods):
-        if method == "topovlm":
-            out[NAMES["topovlm"]] = tuple(
-                _search(clouds, _config(None, sparsity, np.shape(clouds)[1])).layers_to_remove
-            )
-            continue
-        n = sleb_samples if method == "sleb" else len(calib)
-        res = run_baseline(method, bench.adapter, calib[:n], sparsity, seed=seed, cache_dir=bench.cache_dir)
-        out[NAMES.get(method, method_label(method, seed))] = tuple(res.layers_to_remove)
+    for name in check_methods(methods):
+        record = get_method(name)
+        if record.budget == "whole":  # TopoVLM: the default search on the clouds given
+            layers = _search(clouds, _config(None, sparsity, np.shape(clouds)[1])).layers_to_remove
+        else:
+            seen = record.samples(calib, None, expensive_samples)
+            layers = run_baseline(
+                name, bench.adapter, seen, sparsity, seed=seed, cache_dir=bench.cache_dir
+            ).layers_to_remove
+        out[record.titled(seed)] = tuple(layers)
     return out
 
 

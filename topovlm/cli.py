@@ -28,7 +28,7 @@ import typer
 
 from ._checks import TopoVLMInputError
 from ._outputs import check_out_dir, check_out_file
-from .baselines import check_methods, compare, n_to_remove, results_table
+from .baselines import check_methods, compare, n_to_remove
 from .calibration import calibration_set, read_samples
 from .extract import extract as run_extract
 from .heal import HealConfig
@@ -39,6 +39,7 @@ from .models.mini.train import recipe
 from .models.mini.train import train as run_train
 from .progressive import prune_progressive
 from .prune import prune as run_prune
+from .reports import results_table
 from .sweep import evaluation
 from .topology.search import SearchConfig
 from .topology.search import search as run_search
@@ -337,7 +338,7 @@ def baselines(
             methods or None,
             tuple(range(random_seeds)),
             batch_size,
-            topovlm={"k": min(k, n - 1)},
+            topovlm={"k": k},  # capped at n - 1 where the search meets the clouds
         )
     except TopoVLMInputError as exc:
         _fail(exc)

@@ -45,7 +45,7 @@ from tqdm.auto import tqdm
 
 from . import reports, tasks
 from ._checks import TopoVLMInputError
-from .baselines import IMPORTANCE_RANKED, Calibration, at_sparsity, n_to_remove, run
+from .baselines import Calibration, at_sparsity, get_method, n_to_remove, run
 from .calibration import calibration_set, fortune_prompts
 from .evaluate import Outcomes, question_outcomes, text_outcomes
 from .extract import extract
@@ -104,14 +104,9 @@ class Reading:
         )
 
     def config(self, sparsity: float, n_points: int) -> SearchConfig:
-        """The search configuration at one sparsity (k capped at N - 1)."""
+        """The search configuration at one sparsity, for clouds of ``n_points`` points."""
         search_fields = {k: v for k, v in self.changes.items() if k not in EXTRACTION_FIELDS}
-        cfg = SearchConfig.preset(self.preset, sparsity=sparsity, **search_fields)
-        return (
-            cfg
-            if cfg.k < n_points
-            else SearchConfig.preset(self.preset, sparsity=sparsity, **{**search_fields, "k": n_points - 1})
-        )
+        return SearchConfig.preset(self.preset, sparsity=sparsity, **search_fields).for_points(n_points)
 
     @property
     def n_changes(self) -> int:
@@ -485,17 +480,19 @@ def run_test(
     n_calib: int = 128,
     baselines=("shortgpt", "sleb", "random"),
     random_seeds=(0, 1, 2, 3, 4),
-    sleb_samples: int = 4,
+    expensive_samples: int = 4,
     progress: bool = True,
 ) -> list[Row]:
     """Stage 4: the finalists and the baselines on the test items.
 
-    SLEB is greedy, so its choice at a smaller sparsity is the start of its
-    choice at a larger one: it runs once, to the largest sparsity, on the
-    first ``sleb_samples`` calibration samples. ShortGPT and random rank the
-    layers by one importance: each runs once (per seed) and its choice at
-    every sparsity is read off (:func:`topovlm.baselines.at_sparsity`). Their
-    results, like the per-item outcomes, are kept in each benchmark's ``cache_dir``.
+    Each baseline runs as its record says (:class:`topovlm.baselines.Method`): a
+    greedy one (SLEB) once, to the largest sparsity, on the first
+    ``expensive_samples`` calibration samples (its choice at a smaller sparsity is
+    the start of its choice at a larger one); a ranked one (ShortGPT, random) once
+    per seed, its choice at every sparsity read off
+    (:func:`topovlm.baselines.at_sparsity`); a block method once per sparsity.
+    Their results, like the per-item outcomes, are kept in each benchmark's
+    ``cache_dir``.
     """
 
     rows = []
@@ -505,47 +502,33 @@ def run_test(
         adapter = bench.adapter
         calib = bench.calibration_samples(n_calib)
         top = max(sparsities, key=lambda s: n_to_remove(s, adapter.n_layers))
-        for method in baselines:
-            if method == "sleb":
-                greedy = run("sleb", adapter, calib[:sleb_samples], top, cache_dir=bench.cache_dir)
-                seconds, order = greedy.seconds, greedy.order
+        for name in baselines:
+            record = get_method(name)
+            built = Calibration.build(adapter, record.samples(calib, None, expensive_samples), 8)
+            for seed in record.seeds(random_seeds):
+                keep = {"seed": seed, "cache_dir": bench.cache_dir}
+                # ranked: one run serves every sparsity; greedy: the run to the largest one
+                # starts with the choice at each smaller one
+                once = run(name, adapter, built, top, **keep) if record.choice != "block" else None
                 for s in sparsities:
-                    layers = tuple(sorted(order[: n_to_remove(s, adapter.n_layers)]))
+                    m = n_to_remove(s, adapter.n_layers)
+                    if record.choice == "greedy":
+                        layers, importance = tuple(sorted(once.order[:m])), ()
+                    else:
+                        r = at_sparsity(once, s) if once is not None else run(name, adapter, built, s, **keep)
+                        layers, importance = tuple(r.layers_to_remove), tuple((-r.importance).tolist())
+                    seconds = (once or r).seconds
                     rows.append(
                         Row(
                             bench.label,
-                            "SLEB",
+                            record.titled(seed),
                             s,
                             "test",
                             layers,
                             bench.score("test", layers),
-                            (),
+                            importance,
                             (),
                             seconds,
-                            bench.kind,
-                        )
-                    )
-                continue
-            built = Calibration.build(adapter, calib, 8)
-            for seed in random_seeds if method == "random" else (0,):
-                keep = {"seed": seed, "cache_dir": bench.cache_dir}
-                once = run(method, adapter, built, top, **keep) if method in IMPORTANCE_RANKED else None
-                for s in sparsities:  # importance-ranked: one run for every sparsity
-                    r = at_sparsity(once, s) if once is not None else run(method, adapter, built, s, **keep)
-                    name = {"shortgpt": "ShortGPT"}.get(method, method) + (
-                        f" (seed {seed})" if method == "random" else ""
-                    )
-                    rows.append(
-                        Row(
-                            bench.label,
-                            name,
-                            s,
-                            "test",
-                            tuple(r.layers_to_remove),
-                            bench.score("test", r.layers_to_remove),
-                            tuple((-r.importance).tolist()),
-                            (),
-                            r.seconds,
                             bench.kind,
                         )
                     )

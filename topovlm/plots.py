@@ -7,6 +7,7 @@ import textwrap
 import matplotlib.pyplot as plt
 import numpy as np
 
+from .baselines import get_method
 from .fidelity import thirds
 from .models.base import load_image
 from .tasks import is_correct
@@ -267,10 +268,10 @@ def plot_method_quality(rows, full_ppl: float, ax=None):
     full_ppl : float
     """
     ax = _axes(ax, figsize=(8, 3.2))
-    names = [row[0].method + (f" {row[0].seed}" if row[0].method == "random" else "") for row in rows]
+    names = [method_label(row[0]) for row in rows]
     ppl = [row[1] for row in rows]
     colors = [
-        "tab:red" if row[0].method == "topovlm" else "tab:gray" if row[0].method == "random" else "tab:blue"
+        "tab:red" if row[0].method == "topovlm" else "tab:gray" if get_method(row[0].method).seeded else "tab:blue"
         for row in rows
     ]
     err = None
@@ -287,8 +288,8 @@ def plot_method_quality(rows, full_ppl: float, ax=None):
 
 
 def method_label(r) -> str:
-    """A result's name in legends: the method, and the seed for random."""
-    return r.method + (f" {r.seed}" if r.method == "random" else "")
+    """A result's name in legends: the method, and the seed for a seeded method (random)."""
+    return r.method + (f" {r.seed}" if get_method(r.method).seeded else "")
 
 
 def plot_suite_accuracy(full, rows, sparsity: float, chance: dict | None = None, ax=None):

@@ -40,7 +40,7 @@ from tqdm.auto import tqdm
 from ._cache import default_cache_dir
 from ._checks import TopoVLMInputError
 from ._readback import read_npz, write_npz, writing
-from .baselines import Calibration, run
+from .baselines import METHODS, Calibration, run
 from .extract import ExtractConfig
 from .fidelity import BASE, PRESET_READINGS, Benchmark, Reading
 from .intervals import LEVEL, N_BOOT, Interval, draws
@@ -85,13 +85,9 @@ def _same(a: Reading, b: Reading) -> bool:
 #: The package's default reading (``tv.SearchConfig()``).
 DEFAULT = default_reading()
 
-#: Baselines that rank single layers by a calibration score (LLM-Streamline ranks
-#: single layers by ShortGPT's Block Influence; only its block rule differs).
-RANKED_BASELINES = ("shortgpt", "taylor", "magnitude", "wanda", "tamp")
-#: Baselines that need no calibration samples: one draw is all there is.
-NO_CALIBRATION = ("magnitude",)
-
-BASELINE_NAMES = {"shortgpt": "ShortGPT (Block Influence)", "taylor": "Taylor", "magnitude": "magnitude"}
+#: Baselines that rank single layers by a score of their own (their records name it;
+#: LLM-Streamline ranks single layers by ShortGPT's Block Influence, only its block rule differs).
+RANKED_BASELINES = tuple(name for name, m in METHODS.items() if m.score)
 
 
 def calibration_draws(n_pool: int, n: int, n_draws: int = 10, seed: int = 0) -> np.ndarray:
@@ -435,19 +431,14 @@ def baseline_profiles(
     pool = bench.calibration_samples(n_draws * n_samples)
     out = []
     for method in tqdm(methods, desc=f"{bench.label}: baselines", disable=not progress):
-        draws_ = 1 if method in NO_CALIBRATION else n_draws
+        record = METHODS[method]
+        draws_ = n_draws if record.calibrated else 1  # without calibration samples one draw is all there is
         scores = []
         for d in range(draws_):
             calib = Calibration.build(bench.adapter, pool[d * n_samples : (d + 1) * n_samples], batch_size)
             res = run(method, bench.adapter, calib, sparsity, cache_dir=bench.cache_dir)
             scores.append(-np.asarray(res.importance, dtype=np.float64))
-        out.append(
-            Profile(
-                BASELINE_NAMES.get(method, method.upper() if method == "tamp" else method.title()),
-                "baseline",
-                np.stack(scores),
-            )
-        )
+        out.append(Profile(record.score, "baseline", np.stack(scores)))
     return out
 
 
@@ -665,7 +656,7 @@ def study(
     ks=(5, 25),
     baselines=RANKED_BASELINES,
     baseline_samples: int = 8,
-    sleb_samples: int = 2,
+    expensive_samples: int = 2,
     sparsity: float = 0.5,
     seed: int = 0,
     progress: bool = True,
@@ -674,7 +665,7 @@ def study(
     """The whole study on one model: single-layer damage on the dev items, every
     score on ``n_draws`` calibration draws of ``n_calib`` out of a pool of
     ``n_pool`` (one extraction per point: :class:`topovlm.fidelity.CloudStore`),
-    SLEB's greedy order to ``sparsity`` on its first ``sleb_samples`` samples,
+    SLEB's greedy order to ``sparsity`` on its first ``expensive_samples`` samples,
     and the correlations. Readings that are not :func:`drawable` are left out. ``n_jobs``: draws searched in parallel
     (:func:`topology_profiles`).
 
@@ -693,7 +684,7 @@ def study(
         ks=list(ks),
         baselines=list(baselines),
         baseline_samples=baseline_samples,
-        sleb_samples=sleb_samples,
+        expensive_samples=expensive_samples,
         sparsity=sparsity,
         seed=seed,
     )
@@ -706,7 +697,7 @@ def study(
         idx = calibration_draws(n_pool, n_calib, n_draws, seed)
         profiles = topology_profiles(clouds, readings, idx, sparsity, small_n, ks, progress, bench.label, n_jobs)
         profiles += baseline_profiles(bench, baselines, n_draws, baseline_samples, sparsity, progress=progress)
-        calib = bench.calibration_samples(n_calib)[:sleb_samples]
+        calib = bench.calibration_samples(n_calib)[:expensive_samples]
         order = [int(i) for i in run("sleb", bench.adapter, calib, sparsity, cache_dir=bench.cache_dir).order]
         kept = (damage, profiles, order)
         if path is not None:

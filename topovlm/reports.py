@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .baselines import get_method
 from .intervals import Interval, difference_interval, relative_score_interval
 from .topology.selection import jaccard, random_jaccard
 
@@ -44,8 +45,8 @@ def markdown(frame: pd.DataFrame, note: str = "") -> str:
 
 
 def method_label(method: str, seed: int) -> str:
-    """A method's name in tables: the seed is part of it for the random baseline."""
-    return method + (f" (seed {seed})" if method == "random" else "")
+    """A method's name in tables: the seed is part of it for a seeded method (random)."""
+    return get_method(method).tagged(seed)
 
 
 def layer_ranges(layers) -> str:
@@ -125,10 +126,11 @@ def sweep_frame(full, rows, chance: dict | None = None) -> pd.DataFrame:
         at = [r for r in rows if r.sparsity == s]
         for r in at:
             add(r, "method", method_label(r.method, r.seed))
-        rnd = [r for r in at if r.method == "random"]
-        if len(rnd) > 1:
-            m = type(rnd[0]).mean_of(rnd)
-            add(m, "mean", m.method)
+        for name in dict.fromkeys(r.method for r in at if get_method(r.method).seeded):  # the mean over seeds
+            seeded = [r for r in at if r.method == name]
+            if len(seeded) > 1:
+                m = type(seeded[0]).mean_of(seeded)
+                add(m, "mean", m.method)
     return pd.DataFrame.from_records(records)
 
 

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from . import tasks
 from ._checks import TopoVLMInputError
-from .baselines import check_methods, compare, run
+from .baselines import check_methods, compare
 from .calibration import calibration_set
 from .efficiency import measure
 from .evaluate import accuracy, chance, check_scoring, per_suite, question_outcomes, relative_score
@@ -147,8 +147,8 @@ def pruning_sweep(
     batch_size: int = 8,
     eval_batch_size: int = 32,
     progress: bool = True,
-    sleb_samples: int | None = 8,
     baseline_samples: int | None = None,
+    expensive_samples: int | None = 8,
     scoring: str = "choice",
     exact: bool = True,
     cache_dir=None,
@@ -167,12 +167,10 @@ def pruning_sweep(
         Fractions of decoder layers removed.
     methods : sequence of str
         Names in :data:`topovlm.baselines.METHODS`; ``random`` runs once per seed.
-    sleb_samples : int, optional
-        SLEB reruns the model about L^2 / 2 times, so it sees only the first
-        ``sleb_samples`` calibration samples (None: all of them).
-    baseline_samples : int, optional
-        Every other method but TopoVLM sees the first ``baseline_samples``
-        (None: all of them; :func:`topovlm.baselines.compare`).
+    baseline_samples, expensive_samples : int, optional
+        The calibration budgets of the baselines and of the methods that rerun the
+        model many times (SLEB, about L^2 / 2 passes): each sees the first so many
+        samples, TopoVLM all of them (None: no cut; :func:`topovlm.baselines.compare`).
     scoring : {"choice", "generate"}
         How ``accuracy`` is scored (:func:`topovlm.evaluate.accuracy`).
     exact : bool
@@ -215,19 +213,15 @@ def pruning_sweep(
             adapter,
             calibration,
             s,
-            [m for m in methods if m != "sleb"],
+            methods,
             tuple(random_seeds),
             batch_size,
             progress=False,
             cache_dir=cache_dir,
             baseline_samples=baseline_samples,
+            expensive_samples=expensive_samples,
             **method_options,
         )
-        if "sleb" in methods:
-            sleb = run(
-                "sleb", adapter, calibration[:sleb_samples], s, cache_dir=cache_dir, **method_options.get("sleb", {})
-            )
-            results.insert(list(methods).index("sleb"), sleb)
         for r in results:
             acc, ex, out = score(r.layers_to_remove)
             rows.append(

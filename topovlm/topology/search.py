@@ -107,11 +107,16 @@ class SearchConfig:
         object.__setattr__(self, "dims", dims)
         object.__setattr__(self, "keep", tuple(int(i) for i in self.keep))
 
+    def for_points(self, n_points: int) -> SearchConfig:
+        """This config for clouds of ``n_points`` points: ``k`` capped at ``n_points - 1``
+        (a calibration set smaller than k + 1 samples). The one place a configuration
+        adapts to a cloud size; every study and chapter goes through it."""
+        return self if self.k < n_points else replace(self, k=max(1, n_points - 1))
+
     def at_sparsity(self, sparsity: float, n_points: int, **changes) -> SearchConfig:
-        """This config with the sparsity rule at ``sparsity`` (no threshold) and ``k``
-        capped at ``n_points - 1`` (a calibration set smaller than k + 1 samples);
-        ``changes`` replace further fields."""
-        return replace(self, sparsity=sparsity, eps=None, k=min(self.k, n_points - 1), **changes)
+        """This config with the sparsity rule at ``sparsity`` (no threshold), adapted to
+        clouds of ``n_points`` points (:meth:`for_points`); ``changes`` replace further fields."""
+        return replace(self, sparsity=sparsity, eps=None, **changes).for_points(n_points)
 
     @classmethod
     def preset(cls, name: str, **overrides) -> SearchConfig:
