@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 import topovlm as tv
-from topovlm import fidelity
+from topovlm.studies import readings
 
 
 def removals(n_layers: int) -> dict:
@@ -38,7 +38,7 @@ def main():
     for model_id in args.models:
         model = tv.models.load_model(model_id)
         n = {"causal-lm": 24, "llava-next": 96}.get(model.family, 16)
-        bench = fidelity.benchmark(model_id, model, n, n, seed=0)
+        bench = readings.benchmark(model_id, model, n, n, seed=0)
         bench.outcomes("dev", ())  # the recording pass (the full model's own evaluation)
         for name, layers in removals(model.n_layers).items():
             t0 = time.perf_counter()
@@ -56,7 +56,7 @@ def main():
             )
 
 
-def plain_outcomes(bench: fidelity.Benchmark) -> tuple:
+def plain_outcomes(bench: readings.Benchmark) -> tuple:
     """The benchmark's dev outcomes on the model as it is, without any recording."""
     from topovlm.evaluate import correct, text_losses
 

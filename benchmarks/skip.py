@@ -20,7 +20,7 @@ import time
 import numpy as np
 
 import topovlm as tv
-from topovlm import baselines as B
+from topovlm import forward as F
 
 
 class discarded:
@@ -72,24 +72,24 @@ def main():
     samples = (
         tv.calibration.fortune_prompts(args.samples)
         if model.family == "causal-lm"
-        else tv.sweep.study_data(tv.sweep.task_of(model), n_calib=args.samples, n=1)[0]
+        else tv.studies.sweep.study_data(tv.studies.sweep.task_of(model), n_calib=args.samples, n=1)[0]
     )
-    calib = B.Calibration.build(model, samples, args.samples)
+    calib = F.Calibration.build(model, samples, args.samples)
     layers = sorted(
         np.random.default_rng(0).choice(model.n_layers, round(args.sparsity * model.n_layers), replace=False).tolist()
     )
 
     def loss_with(context):
         with context(model, layers):
-            return B.calibration_loss(model, calib)
+            return F.calibration_loss(model, calib)
 
-    t_full, loss_full = timed(lambda: B.calibration_loss(model, calib), args.repeat)
+    t_full, loss_full = timed(lambda: F.calibration_loss(model, calib), args.repeat)
     t_hook, loss_hook = timed(lambda: loss_with(discarded), args.repeat)
     t_skip, loss_skip = timed(lambda: loss_with(tv.skipped), args.repeat)
     t_removed, loss_removed = timed(lambda: loss_with(tv.removed), args.repeat)
     pruned = model.copy()
     tv.prune(pruned, layers)
-    t_pruned, loss_pruned = timed(lambda: B.calibration_loss(pruned, calib), args.repeat)
+    t_pruned, loss_pruned = timed(lambda: F.calibration_loss(pruned, calib), args.repeat)
 
     print(
         f"{args.model}: {len(layers)} of {model.n_layers} layers removed, {args.samples} calibration samples, "

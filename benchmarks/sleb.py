@@ -18,6 +18,7 @@ import numpy as np
 
 import topovlm as tv
 from topovlm import baselines as B
+from topovlm import forward as F
 
 
 def main():
@@ -28,7 +29,7 @@ def main():
     args = ap.parse_args()
     model = tv.models.load_model(args.model)
     source = "fortunes" if model.family == "causal-lm" else ("easy-vqa" if model.family == "llava-next" else "av")
-    calib = B.Calibration.build(model, tv.calibration.calibration_set(source, args.samples, 0), 8)
+    calib = F.Calibration.build(model, tv.calibration.calibration_set(source, args.samples, 0), 8)
     t0 = time.perf_counter()
     ref_importance, ref_order = B.sleb(model, calib, args.remove, resumed=False)
     t_ref = time.perf_counter() - t0

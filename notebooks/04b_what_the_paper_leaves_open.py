@@ -101,8 +101,8 @@ cache_dir = ""                 # converted weights, hidden-state caches; empty: 
 from IPython.display import Markdown, display
 
 import topovlm as tv
-from topovlm import fidelity
-from topovlm import redundancy as rd
+from topovlm.studies import readings
+from topovlm.studies import redundancy as rd
 
 # %% [markdown]
 # ## The predecessor's rule on a barcode we can check by hand
@@ -131,7 +131,7 @@ print("removed at p = 0.9:", res.layers_to_remove)
 # each model are drawn once and split in two disjoint parts: **dev** and a larger **test**.
 # Every reading calibrates on the paper's 512 samples.
 #
-# **The rule, fixed before the test split is scored** (`topovlm.fidelity`,
+# **The rule, fixed before the test split is scored** (`topovlm.studies.readings`,
 # `topovlm.redundancy`):
 #
 # 1. **The reading.** Remove each decoder layer alone and measure the damage on the dev
@@ -154,11 +154,11 @@ print("removed at p = 0.9:", res.layers_to_remove)
 
 # %%
 cache = cache_dir or None
-readings = [fidelity.BASE, *fidelity.one_at_a_time(n_calib_other), *fidelity.PRESET_READINGS]
+readings = [readings.BASE, *readings.one_at_a_time(n_calib_other), *readings.PRESET_READINGS]
 dev = {"causal-lm": n_texts, "llava-next": n_questions, "videollama2": n_per_suite}
 test = {"causal-lm": n_texts_test, "llava-next": n_questions_test, "videollama2": n_per_suite_test}
 with tv.notes.collect() as said:
-    benches, stores = fidelity.benchmarks(models, dev, test, seed, cache, n_pool, tv.models.profile_device(profile, ""))
+    benches, stores = readings.benchmarks(models, dev, test, seed, cache, n_pool, tv.models.profile_device(profile, ""))
     # readings that change the token or the calibration size are searched on draw 0 only (stage 2 and the test)
     studies = {b.label: rd.study(b, st, readings, n_calib=n_calib, n_pool=n_pool, n_draws=n_draws, small_n=small_n,
                                  ks=ks, baseline_samples=baseline_samples, expensive_samples=expensive_samples,
@@ -189,15 +189,15 @@ print(f"chosen by the rule: {chosen.name}; its changes on the reconstruction: {c
 
 # %%
 with tv.notes.collect() as said_selection:
-    selection_rows, selections = fidelity.run_selection(benches, stores, chosen, dev_sparsities, n_calib=n_calib,
+    selection_rows, selections = readings.run_selection(benches, stores, chosen, dev_sparsities, n_calib=n_calib,
                                                         progress=False)
-Markdown(fidelity.dev_table(selection_rows, selections))
+Markdown(readings.dev_table(selection_rows, selections))
 
 # %%
 # NBVAL_CHECK_OUTPUT
-final = fidelity.choose(selection_rows, selections)
+final = readings.choose(selection_rows, selections)
 print("chosen selection:", final.name)
-print("the package's defaults (tv.SearchConfig(), tv.extract) are this reading:", fidelity.matches_defaults(final))
+print("the package's defaults (tv.SearchConfig(), tv.extract) are this reading:", readings.matches_defaults(final))
 
 # %% [markdown]
 # ## The test split
@@ -206,14 +206,14 @@ print("the package's defaults (tv.SearchConfig(), tv.extract) are this reading:"
 # preset, beside the baselines, on items none of the choices above has seen.
 
 # %%
-finalists = [final] + [r for r in fidelity.PRESET_READINGS if r.name != final.name]
+finalists = [final] + [r for r in readings.PRESET_READINGS if r.name != final.name]
 with tv.notes.collect() as said_test:
-    test_rows = fidelity.run_test(benches, stores, finalists, test_sparsities, n_calib=n_calib,
+    test_rows = readings.run_test(benches, stores, finalists, test_sparsities, n_calib=n_calib,
                                   random_seeds=tuple(range(random_seeds)), expensive_samples=expensive_samples, progress=False)
-Markdown(fidelity.test_table(test_rows))
+Markdown(readings.test_table(test_rows))
 
 # %%
-tv.plots.plot_study(test_rows, title="test split: finalists and baselines");
+tv.studies.readings.plot_study(test_rows, title="test split: finalists and baselines");
 
 # %% [markdown]
 # Does the chosen reading beat ShortGPT, SLEB and random choices? The paired difference of
@@ -225,7 +225,7 @@ tv.plots.plot_study(test_rows, title="test split: finalists and baselines");
 
 # %%
 # NBVAL_CHECK_OUTPUT
-Markdown("\n".join(fidelity.verdicts(benches, test_rows, final.name)))
+Markdown("\n".join(readings.verdicts(benches, test_rows, final.name)))
 
 # %% [markdown]
 # ## Where each reading puts the redundancy
@@ -239,7 +239,7 @@ Markdown("\n".join(fidelity.verdicts(benches, test_rows, final.name)))
 at = min(test_sparsities, key=lambda s: abs(s - 0.5))  # 50 % (the closest in a smaller run)
 half = [r for r in test_rows if r.sparsity == at and (r.scores or r.reading == "ShortGPT")]
 for bench in benches:
-    tv.plots.plot_layer_scores(half, bench.label);
+    tv.studies.readings.plot_layer_scores(half, bench.label);
 
 # %% [markdown]
 # The paper's layer finding, checked on each model for each finalist: is activity highest in
@@ -247,7 +247,7 @@ for bench in benches:
 
 # %%
 # NBVAL_CHECK_OUTPUT
-for line in fidelity.finding_lines([r for r in test_rows if r.sparsity == at], [r.name for r in finalists]):
+for line in readings.finding_lines([r for r in test_rows if r.sparsity == at], [r.name for r in finalists]):
     print(line)
 
 # %% [markdown]
@@ -276,7 +276,7 @@ display(Markdown(said_test.markdown("the test stage")))
 #
 # 1. Rerun with `n_draws = 3`. Does the chosen reading change? What does that say about
 #    choosing by one calibration draw?
-# 2. Add a reading of your own to `fidelity.one_at_a_time` (e.g. `{"metric": "cosine"}`) and
+# 2. Add a reading of your own to `readings.one_at_a_time` (e.g. `{"metric": "cosine"}`) and
 #    rerun stage 1. Where does it rank?
 # 3. The predecessor's threshold $p = 0.9$ removes few layers. Find the $p$ that removes 25 %
 #    of SmolLM2's layers with `SearchConfig.preset("gardinazzi2025", eps=p)`.

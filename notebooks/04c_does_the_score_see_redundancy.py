@@ -79,8 +79,8 @@ cache_dir = ""                 # converted weights, hidden-state caches; empty: 
 from IPython.display import Markdown, display
 
 import topovlm as tv
-from topovlm import fidelity
-from topovlm import redundancy as rd
+from topovlm.studies import readings
+from topovlm.studies import redundancy as rd
 
 # %% [markdown]
 # The same study as the previous chapter's first stage, with the same arguments: it is kept
@@ -88,11 +88,11 @@ from topovlm import redundancy as rd
 
 # %%
 cache = cache_dir or None
-readings = [fidelity.BASE, *fidelity.one_at_a_time(), *fidelity.PRESET_READINGS]
+readings = [readings.BASE, *readings.one_at_a_time(), *readings.PRESET_READINGS]
 dev = {"causal-lm": n_texts, "llava-next": n_questions, "videollama2": n_per_suite}
 test = {"causal-lm": n_texts_test, "llava-next": n_questions_test, "videollama2": n_per_suite_test}
 with tv.notes.collect() as said:
-    benches, stores = fidelity.benchmarks(models, dev, test, seed, cache, n_pool, tv.models.profile_device(profile, ""))
+    benches, stores = readings.benchmarks(models, dev, test, seed, cache, n_pool, tv.models.profile_device(profile, ""))
     studies = {b.label: rd.study(b, st, readings, n_calib=n_calib, n_pool=n_pool, n_draws=n_draws, small_n=small_n,
                                  ks=ks, baseline_samples=baseline_samples, expensive_samples=expensive_samples,
                                  sparsity=sparsity, seed=seed, progress=False, n_jobs=n_jobs)

@@ -59,7 +59,7 @@ import topovlm as tv
 
 device = tv.models.profile_device(profile, device)
 model = tv.models.load_model(model_id, device=device, cache_dir=cache_dir or None)
-calib, questions = tv.sweep.study_data("easy-vqa", n_calib=n_calib, n=n_questions, seed=seed)
+calib, questions = tv.studies.sweep.study_data("easy-vqa", n_calib=n_calib, n=n_questions, seed=seed)
 print(f"{model_id}: {model.n_layers} decoder layers, {model.n_parameters() / 1e6:.1f} M parameters; "
       f"{len(calib)} calibration samples, {len(questions)} held-out questions")
 
@@ -84,12 +84,12 @@ tv.plots.plot_qa_examples(examples, model.generate([q.sample for q in examples],
 # ## Which layers each method removes
 
 # %%
-full, rows = tv.sweep.pruning_sweep(model, calib, questions, [sparsity], methods, tuple(range(random_seeds)),
+full, rows = tv.studies.sweep.pruning_sweep(model, calib, questions, [sparsity], methods, tuple(range(random_seeds)),
                                     batch_size=batch_size, progress=False, expensive_samples=expensive_samples,
                                     exact=exact_match, cache_dir=cache_dir or None, baseline_samples=baseline_samples,
                                     topovlm={"k": k})
 chance = tv.evaluate.chance(questions)
-tv.plots.plot_selection_comparison({tv.plots.method_label(r): list(r.layers) for r in rows}, model.n_layers);
+tv.plots.plot_selection_comparison({tv.studies.sweep.method_label(r): list(r.layers) for r in rows}, model.n_layers);
 
 # %% [markdown]
 # ## The main table
@@ -116,17 +116,17 @@ print(f"removing {round(sparsity * model.n_layers)} of {model.n_layers} decoder 
 # %%
 # NBVAL_CHECK_OUTPUT
 reported = {"topovlm": "91.6 %", "tamp": "90.9 %"}   # relative score, LLaVA-NeXT 8B
-Markdown(tv.sweep.sweep_table(full, rows, chance=chance, reported=reported if sparsity == 0.5 else None,
+Markdown(tv.studies.sweep.sweep_table(full, rows, chance=chance, reported=reported if sparsity == 0.5 else None,
                               reported_on="LLaVA-NeXT 8B"))
 
 # %% [markdown]
 # What the searches warned about (the book drops warnings, so they are collected here):
 
 # %%
-Markdown(tv.sweep.notes_text(rows))
+Markdown(tv.studies.sweep.notes_text(rows))
 
 # %%
-tv.plots.plot_suite_accuracy(full, rows, sparsity, chance=chance);
+tv.studies.sweep.plot_suite_accuracy(full, rows, sparsity, chance=chance);
 
 # %% [markdown]
 # ## What pruning saves
@@ -138,8 +138,8 @@ tv.plots.plot_suite_accuracy(full, rows, sparsity, chance=chance);
 topo = next(r for r in rows if r.method == "topovlm")
 pruned = model.copy()
 tv.prune(pruned, list(topo.layers))
-Markdown(tv.evaluate.efficiency_table(tv.evaluate.measure(model, questions[0].sample),
-                                      tv.evaluate.measure(pruned, questions[0].sample)))
+Markdown(tv.efficiency.efficiency_table(tv.efficiency.measure(model, questions[0].sample),
+                                      tv.efficiency.measure(pruned, questions[0].sample)))
 
 # %% [markdown]
 # With a real LLaVA-NeXT (`profile="paper"`, `out_dir` set), the pruned checkpoint is saved

@@ -51,8 +51,8 @@ import topovlm as tv
 
 device = tv.models.profile_device(profile, device)
 model = tv.models.load_model(model_id, device=device, cache_dir=cache_dir or None)
-task = tv.sweep.task_of(model)
-calib, questions = tv.sweep.study_data(task, n_calib=n_calib, n=n_questions, seed=seed)
+task = tv.studies.sweep.task_of(model)
+calib, questions = tv.studies.sweep.study_data(task, n_calib=n_calib, n=n_questions, seed=seed)
 clouds = tv.extract(model, calib, batch_size=batch_size, cache_dir=cache_dir or None, progress=False)
 print(f"{model_id}: {model.n_layers} decoder layers; {len(calib)} calibration samples -> clouds {clouds.shape}; "
       f"{len(questions)} held-out {task} questions")
@@ -68,9 +68,9 @@ print(f"{model_id}: {model.n_layers} decoder layers; {len(calib)} calibration sa
 
 # %%
 with tv.notes.collect() as said:
-    full, ablation = tv.ablation.run_ablation(model, clouds, questions, sparsity=sparsity, batch_size=32,
+    full, ablation = tv.studies.ablation.run_ablation(model, clouds, questions, sparsity=sparsity, batch_size=32,
                                               progress=False, cache_dir=cache_dir or None)
-Markdown(tv.ablation.ablation_table(ablation, reported=tv.ablation.REPORTED))
+Markdown(tv.studies.ablation.ablation_table(ablation, reported=tv.studies.ablation.REPORTED))
 
 # %% [markdown]
 # What the searches of the table warned about (the book drops warnings, so they are collected here):
@@ -98,15 +98,15 @@ tv.plots.plot_selection_comparison({r.name: list(r.layers) for r in ablation}, m
 # sparsity; the dotted line is what guessing uniformly among the possible answers scores.
 
 # %%
-full_row, sweep = tv.sweep.pruning_sweep(model, calib, questions, sweep_sparsities, sweep_methods,
+full_row, sweep = tv.studies.sweep.pruning_sweep(model, calib, questions, sweep_sparsities, sweep_methods,
                                          tuple(range(random_seeds)), batch_size=batch_size, progress=False,
                                          exact=False, cache_dir=cache_dir or None, baseline_samples=baseline_samples,
                                          topovlm={"k": 15})
 chance = tv.evaluate.chance(questions)
-tv.plots.plot_sparsity_sweep(sweep, chance=tv.evaluate.relative_score(chance, full_row.accuracy));
+tv.studies.sweep.plot_sparsity_sweep(sweep, chance=tv.evaluate.relative_score(chance, full_row.accuracy));
 
 # %%
-Markdown(tv.sweep.sweep_table(full_row, sweep, chance=chance) + "\n\n" + tv.sweep.notes_text(sweep))
+Markdown(tv.studies.sweep.sweep_table(full_row, sweep, chance=chance) + "\n\n" + tv.studies.sweep.notes_text(sweep))
 
 # %% [markdown]
 # ## Stability across calibration sets
@@ -117,20 +117,20 @@ Markdown(tv.sweep.sweep_table(full_row, sweep, chance=chance) + "\n\n" + tv.swee
 # about the value on the last line when they are unrelated.
 
 # %%
-chosen = tv.ablation.selection_stability(model, task, stability_seeds, n_calib=n_calib, sparsity=sparsity,
+chosen = tv.studies.ablation.selection_stability(model, task, stability_seeds, n_calib=n_calib, sparsity=sparsity,
                                          batch_size=batch_size, cache_dir=cache_dir or None, progress=False)
 tv.plots.plot_selection_comparison({f"calibration seed {s}": layers for s, layers in chosen.items()}, model.n_layers);
 
 # %%
 # NBVAL_CHECK_OUTPUT
-print(tv.ablation.stability_table(chosen, model.n_layers))
+print(tv.studies.ablation.stability_table(chosen, model.n_layers))
 
 # %% [markdown]
 # ## Exercises
 #
 # 1. The paper ablates at one sparsity. Rerun this chapter with `-p sparsity 0.25`: do the
 #    variants keep their order?
-# 2. Add a variant to `tv.ablation.VARIANTS` (for example `{"sigma": 3.0}`, a wider EPI
+# 2. Add a variant to `tv.studies.ablation.VARIANTS` (for example `{"sigma": 3.0}`, a wider EPI
 #    kernel, or `{"metric": "cosine"}`) and rerun the table. Which SearchConfig field
 #    moves the chosen layers most?
 # 3. With `model_id = "mini-videollama2-av"` the same table runs on the audio-visual

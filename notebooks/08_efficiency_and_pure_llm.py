@@ -74,7 +74,7 @@ results = tv.baselines.compare(model, calib, sparsity, methods, random_seeds=tup
                                topovlm={"k": k})
 
 # %%
-Markdown(tv.sweep.notes_text(results))
+Markdown(tv.studies.sweep.notes_text(results))
 
 # %%
 tv.plots.plot_selection_comparison({f"{r.method}" + (f" {r.seed}" if r.method == "random" else ""): r.layers_to_remove
@@ -107,7 +107,7 @@ print(f"removing {round(sparsity * model.n_layers)} of {model.n_layers} layers")
 Markdown(table)
 
 # %%
-tv.plots.plot_method_quality(rows, full_ppl);
+tv.evaluate.plot_method_quality(rows, full_ppl);
 
 # %% [markdown]
 # Removing half of a 135M-parameter model's layers costs a lot whatever the method: small
@@ -134,7 +134,7 @@ topo = next(r for r in results if r.method == "topovlm")
 pruned = model.copy()
 report = tv.prune(pruned, topo.layers_to_remove)
 print(report)
-Markdown(tv.evaluate.efficiency_table(tv.evaluate.measure(model), tv.evaluate.measure(pruned)))
+Markdown(tv.efficiency.efficiency_table(tv.efficiency.measure(model), tv.efficiency.measure(pruned)))
 
 # %% [markdown]
 # ## Exercises

@@ -60,8 +60,8 @@ cache_dir = ""                 # converted weights, hidden-state caches; empty: 
 from IPython.display import Markdown, display
 
 import topovlm as tv
-from topovlm import beyond, fidelity
-from topovlm.robustness import CalibrationVariant
+from topovlm.studies import extensions, readings
+from topovlm.studies.robustness import CalibrationVariant
 
 if full_size:
     heal_steps, heal_batch = 200, 8
@@ -70,7 +70,7 @@ if full_size:
 cache = cache_dir or None
 dev = {"causal-lm": n_texts, "llava-next": n_questions, "videollama2": n_per_suite}
 test = {"causal-lm": n_texts_test, "llava-next": n_questions_test, "videollama2": n_per_suite_test}
-loaded = fidelity.benchmarks(models, dev, test, seed, cache, n_pool, tv.models.profile_device(profile, ""))
+loaded = readings.benchmarks(models, dev, test, seed, cache, n_pool, tv.models.profile_device(profile, ""))
 benches = {b.label: b for b in loaded[0]}
 stores = {b.label: st for b, st in zip(*loaded)}
 for b in benches.values():
@@ -92,17 +92,17 @@ bench = benches[focus]
 dims_rows = []
 for model_id, b in benches.items():
     clouds = stores[model_id].get(("ret", "residual", n_calib))
-    dims_rows += beyond.homology_dims(b, clouds, sparsity)
-Markdown(beyond.table(dims_rows, columns=["bars"]))
+    dims_rows += extensions.homology_dims(b, clouds, sparsity)
+Markdown(extensions.table(dims_rows, columns=["bars"]))
 
 # %%
-tv.plots.plot_variants(dims_rows, title=f"homology dimensions at {sparsity:.0%} sparsity (test split)");
+tv.studies.readings.plot_variants(dims_rows, title=f"homology dimensions at {sparsity:.0%} sparsity (test split)");
 
 # %%
 # NBVAL_CHECK_OUTPUT
 for model_id, b in benches.items():
-    display(Markdown(beyond.paired_finding(b, dims_rows, "H1+H2", "H1 (default)", "adding H2 to the default H1")))
-    display(Markdown(beyond.paired_finding(b, dims_rows, "H0+H1+H2", "H0+H1 (paper)", "adding H2 to the paper's H0+H1")))
+    display(Markdown(extensions.paired_finding(b, dims_rows, "H1+H2", "H1 (default)", "adding H2 to the default H1")))
+    display(Markdown(extensions.paired_finding(b, dims_rows, "H0+H1+H2", "H0+H1 (paper)", "adding H2 to the paper's H0+H1")))
 
 # %% [markdown]
 # ## 2. The calibration set: size, seed, domain
@@ -127,15 +127,15 @@ variants_all = {
 }
 variants = [CalibrationVariant("reference", "easy-vqa", n_calib, seed)] + [variants_all[v] for v in robustness]
 with tv.notes.collect() as said_calibration:
-    robust = beyond.calibration(bench, variants, sparsity, cache_dir=cache)
-Markdown(tv.robustness.robustness_table(robust, bench.adapter.n_layers))
+    robust = extensions.calibration(bench, variants, sparsity, cache_dir=cache)
+Markdown(tv.studies.robustness.robustness_table(robust, bench.adapter.n_layers))
 
 # %%
-tv.plots.plot_robustness(robust, bench.adapter.n_layers, title=f"{focus}: calibration variants at {sparsity:.0%}");
+tv.studies.robustness.plot_robustness(robust, bench.adapter.n_layers, title=f"{focus}: calibration variants at {sparsity:.0%}");
 
 # %%
 # NBVAL_CHECK_OUTPUT
-display(Markdown(tv.robustness.robustness_finding(robust, bench.adapter.n_layers)))
+display(Markdown(tv.studies.robustness.robustness_finding(robust, bench.adapter.n_layers)))
 
 # %% [markdown]
 # ## 3. Progressive pruning
@@ -148,16 +148,16 @@ display(Markdown(tv.robustness.robustness_finding(robust, bench.adapter.n_layers
 # %%
 samples = bench.calibration_samples(n_calib, seed)
 with tv.notes.collect() as said_progressive:
-    prog_rows = beyond.progressive_vs_one_shot(bench, samples, sparsity, steps=progressive_steps, cache_dir=cache)
-Markdown(beyond.table(prog_rows, columns=["passes"]))
+    prog_rows = extensions.progressive_vs_one_shot(bench, samples, sparsity, steps=progressive_steps, cache_dir=cache)
+Markdown(extensions.table(prog_rows, columns=["passes"]))
 
 # %%
-tv.plots.plot_variants(prog_rows, title=f"{focus}: one shot against progressive pruning (test split)");
+tv.studies.readings.plot_variants(prog_rows, title=f"{focus}: one shot against progressive pruning (test split)");
 
 # %%
 # NBVAL_CHECK_OUTPUT
 for r in prog_rows[1:]:
-    display(Markdown(beyond.paired_finding(bench, prog_rows, r.name, "one shot", "progressive pruning")))
+    display(Markdown(extensions.paired_finding(bench, prog_rows, r.name, "one shot", "progressive pruning")))
 
 # %% [markdown]
 # ## 4. Recovery: a short LoRA fine-tuning after pruning
@@ -171,17 +171,17 @@ for r in prog_rows[1:]:
 
 # %%
 clouds = stores[focus].get(("ret", "residual", n_calib))
-choices = beyond.method_choices(bench, clouds, heal_methods, sparsity, n_calib, expensive_samples, seed)
+choices = extensions.method_choices(bench, clouds, heal_methods, sparsity, n_calib, expensive_samples, seed)
 heal_config = tv.HealConfig(steps=heal_steps, batch_size=heal_batch, warmup=max(1, heal_steps // 10), seed=seed)
-healed_rows = beyond.recovery(bench, choices, heal_config, cache_dir=cache)
-Markdown(beyond.table(healed_rows, columns=["healed", "gain", "recovered", "loss"]))
+healed_rows = extensions.recovery(bench, choices, heal_config, cache_dir=cache)
+Markdown(extensions.table(healed_rows, columns=["healed", "gain", "recovered", "loss"]))
 
 # %%
-tv.plots.plot_variants(healed_rows, after="healed", title=f"{focus} at {sparsity:.0%}: before and after healing");
+tv.studies.readings.plot_variants(healed_rows, after="healed", title=f"{focus} at {sparsity:.0%}: before and after healing");
 
 # %%
 # NBVAL_CHECK_OUTPUT
-display(Markdown(beyond.recovery_finding(healed_rows)))
+display(Markdown(extensions.recovery_finding(healed_rows)))
 
 # %% [markdown]
 # ## 5. Scale: the whole search at growing point clouds
@@ -192,14 +192,14 @@ display(Markdown(beyond.recovery_finding(healed_rows)))
 # size in a fresh process so that its peak memory is its own.
 
 # %%
-scale = beyond.search_scale(scale_sizes)
+scale = extensions.search_scale(scale_sizes)
 Markdown(tv.reports.markdown(scale.round(2)))
 
 # %%
-tv.plots.plot_scale(scale);
+tv.studies.extensions.plot_scale(scale);
 
 # %%
-display(Markdown(beyond.scale_finding(scale)))
+display(Markdown(extensions.scale_finding(scale)))
 
 # %% [markdown]
 # ## What the package warned about

@@ -2,15 +2,17 @@
 
 import pytest
 
-from topovlm import TopoVLMInputError, ablation
+from topovlm import TopoVLMInputError
+from topovlm.studies import ablation
+from topovlm.topology import selection
 
 
 def test_jaccard_and_its_random_baseline():
-    assert ablation.jaccard([1, 2, 3], [2, 3, 4]) == pytest.approx(0.5)
-    assert ablation.jaccard([], []) == 1.0 and ablation.jaccard([1], [2]) == 0.0
+    assert selection.jaccard([1, 2, 3], [2, 3, 4]) == pytest.approx(0.5)
+    assert selection.jaccard([], []) == 1.0 and selection.jaccard([1], [2]) == 0.0
     # two random halves of 30 layers: E|A & B| = 7.5, so the index is about 7.5 / 22.5
-    assert ablation.random_jaccard(30, 15) == pytest.approx(1 / 3, abs=0.03)
-    assert ablation.random_jaccard(30, 29) > 0.9
+    assert selection.random_jaccard(30, 15) == pytest.approx(1 / 3, abs=0.03)
+    assert selection.random_jaccard(30, 29) > 0.9
 
 
 def test_ablation_table_reports_the_change_against_the_default():
@@ -49,7 +51,7 @@ def llava():
 def test_every_variant_searches_the_same_clouds_and_removes_the_same_number_of_layers(llava):
     import topovlm as tv
 
-    calib, qs = tv.sweep.study_data("easy-vqa", n_calib=12, n=24, seed=2)
+    calib, qs = tv.studies.sweep.study_data("easy-vqa", n_calib=12, n=24, seed=2)
     clouds = tv.extract(llava, calib, batch_size=6, cache_dir=False, progress=False)
     variants = {
         ablation.DEFAULT: {},

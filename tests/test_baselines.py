@@ -7,6 +7,7 @@ from conftest import family_samples, insert_identity_layer
 
 import topovlm as tv
 from topovlm import baselines as B
+from topovlm import forward as F
 from topovlm.models import tiny
 
 IDENTITY = 5
@@ -27,7 +28,7 @@ def with_identity_layer(adapter, layer=IDENTITY, boost=4.0):
 @pytest.fixture(scope="module")
 def known():
     ad = with_identity_layer(tiny.tiny_causal_lm("llama", 8, seed=1))
-    calib = B.Calibration.build(ad, family_samples(ad, 12), batch_size=4)
+    calib = F.Calibration.build(ad, family_samples(ad, 12), batch_size=4)
     return ad, calib
 
 
@@ -71,15 +72,15 @@ def test_sleb_skipping_a_layer_equals_removing_it(known):
     ad, calib = known
     copy = with_identity_layer(tiny.tiny_causal_lm("llama", 8, seed=1))
     with tv.skipped(ad, [1, 6]):
-        skipped_loss = B.calibration_loss(ad, calib)
-    full_loss = B.calibration_loss(ad, calib)
+        skipped_loss = F.calibration_loss(ad, calib)
+    full_loss = F.calibration_loss(ad, calib)
     tv.prune(copy, [1, 6])
-    assert B.calibration_loss(copy, B.Calibration.build(copy, calib.samples, 4)) == pytest.approx(
+    assert F.calibration_loss(copy, F.Calibration.build(copy, calib.samples, 4)) == pytest.approx(
         skipped_loss, rel=1e-5
     )
-    assert B.calibration_loss(ad, calib) == full_loss  # the context manager cleaned up
+    assert F.calibration_loss(ad, calib) == full_loss  # the context manager cleaned up
     with tv.skipped(ad, [IDENTITY]):
-        assert B.calibration_loss(ad, calib) == pytest.approx(full_loss, rel=1e-6)
+        assert F.calibration_loss(ad, calib) == pytest.approx(full_loss, rel=1e-6)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,7 @@ def trained():
 
 @pytest.mark.slow
 def test_sleb_removes_the_identity_layer_first(trained):
-    calib = B.Calibration.build(trained, tv.calibration.fortune_prompts(16, seed=3), 8)
+    calib = F.Calibration.build(trained, tv.calibration.fortune_prompts(16, seed=3), 8)
     res = B.run("sleb", trained, calib, 1 / 7)
     assert res.layers_to_remove == [3]
     others = np.delete(res.importance, 3)
@@ -128,7 +129,7 @@ def test_sleb_resumed_passes_equal_full_passes(family):
     ad = {"llava-next": lambda: tiny.tiny_llava_next(6), "videollama2": lambda: tiny.tiny_videollama2(6)}.get(
         family, lambda: tiny.tiny_causal_lm(family, 6, seed=1)
     )()
-    calib = B.Calibration.build(ad, family_samples(ad, 4), 2)
+    calib = F.Calibration.build(ad, family_samples(ad, 4), 2)
     importance, order = B.sleb(ad, calib, 4)
     ref_importance, ref_order = B.sleb(ad, calib, 4, resumed=False)
     assert order == ref_order
@@ -152,7 +153,7 @@ def test_every_method_returns_round_sL_distinct_valid_layers(family, sparsity):
         assert len(r.layers_to_remove) == round(sparsity * 8) == len(set(r.layers_to_remove)), r.method
         assert all(0 <= i < 8 for i in r.layers_to_remove) and r.importance.shape == (8,)
         assert r.seconds >= 0 and np.isfinite(r.importance).all(), r.method
-    table = tv.reports.results_table(results)
+    table = tv.baselines.results_table(results)
     assert table.count("\n") == len(results) + 1 and "| topovlm |" in table
 
 
@@ -170,7 +171,7 @@ def test_results_are_deterministic_for_a_fixed_seed(known):
 
 def test_tamp_uses_media_tokens_when_there_are_some():
     ad = tiny.tiny_llava_next(6)
-    calib = B.Calibration.build(ad, family_samples(ad, 4), 2)
+    calib = F.Calibration.build(ad, family_samples(ad, 4), 2)
     assert ad.media_token_mask(calib.batches[0]).any()
     res = B.run("tamp", ad, calib, 0.5)
     assert res.notes == "" and (res.importance > 1).all()  # three terms, each in [0, 2]
@@ -195,8 +196,8 @@ def test_bad_baseline_arguments(known, kwargs, msg):
 
 
 def test_layer_ranges_are_compact():
-    assert tv.evaluate.layer_ranges([8, 0, 1, 2, 5, 7]) == "0-2, 5, 7-8"
-    assert tv.evaluate.layer_ranges([]) == "" and tv.evaluate.layer_ranges([4]) == "4"
+    assert tv.reports.layer_ranges([8, 0, 1, 2, 5, 7]) == "0-2, 5, 7-8"
+    assert tv.reports.layer_ranges([]) == "" and tv.reports.layer_ranges([4]) == "4"
 
 
 @pytest.mark.parametrize("method", ["shortgpt", "random", "magnitude"])

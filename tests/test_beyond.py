@@ -4,22 +4,22 @@ import numpy as np
 import pytest
 
 import topovlm as tv
-from topovlm import beyond, fidelity
 from topovlm.intervals import Interval
 from topovlm.models import tiny
-from topovlm.robustness import CalibrationVariant, RobustnessRow, robustness_finding
+from topovlm.studies import extensions, readings
+from topovlm.studies.robustness import CalibrationVariant, RobustnessRow, robustness_finding
 
 
 @pytest.fixture(scope="module")
 def text_bench():
     ad = tiny.tiny_causal_lm("llama", 8, seed=3)
-    return fidelity.benchmark("tiny-llama", ad, 8, 8)
+    return readings.benchmark("tiny-llama", ad, 8, 8)
 
 
 @pytest.fixture(scope="module")
 def vision_bench():
     ad = tiny.tiny_llava_next(6, seed=1)
-    return fidelity.benchmark("tiny-llava", ad, 12, 12)
+    return readings.benchmark("tiny-llava", ad, 12, 12)
 
 
 def clouds_of(bench, n=24):
@@ -27,22 +27,22 @@ def clouds_of(bench, n=24):
 
 
 def test_homology_dims_searches_each_set_and_scores_it(text_bench):
-    rows = beyond.homology_dims(text_bench, clouds_of(text_bench), 0.25)
-    assert [r.name for r in rows] == list(beyond.DIMS)
+    rows = extensions.homology_dims(text_bench, clouds_of(text_bench), 0.25)
+    assert [r.name for r in rows] == list(extensions.DIMS)
     assert rows[0].jaccard == 1.0 and all(len(r.layers) == 2 for r in rows)
     for r in rows:
         assert set(r.extra["bars"]) == set(r.extra["dims"])
         assert r.score.low <= r.score.value <= r.score.high and np.isfinite(r.score.value)
         assert r.score == text_bench.score("test", r.layers)
-    sentence = beyond.paired_finding(text_bench, rows, "H0+H1+H2", "H1 (default)", "adding H0 and H2")
+    sentence = extensions.paired_finding(text_bench, rows, "H0+H1+H2", "H1 (default)", "adding H0 and H2")
     assert sentence.startswith("tiny-llama: adding H0 and H2") and "log perplexity ratio" in sentence
-    assert "Jaccard" in beyond.table(rows, columns=["bars"])
+    assert "Jaccard" in extensions.table(rows, columns=["bars"])
 
 
 def test_a_progressive_run_of_one_round_is_the_one_shot_search(text_bench):
     samples = text_bench.calibration_samples(24)
     n_layers = text_bench.adapter.n_layers
-    rows = beyond.progressive_vs_one_shot(text_bench, samples, 0.25, steps=(2, 1))
+    rows = extensions.progressive_vs_one_shot(text_bench, samples, 0.25, steps=(2, 1))
     assert [r.name for r in rows] == ["one shot", "2 per round", "1 per round"]
     assert rows[1].layers == rows[0].layers and rows[1].jaccard == 1.0  # 2 layers in one round: the same search
     assert [r.extra["passes"] for r in rows] == [1, 1, 2]
@@ -52,7 +52,7 @@ def test_a_progressive_run_of_one_round_is_the_one_shot_search(text_bench):
 def test_recovery_heals_a_copy_and_reports_paired_gains(vision_bench, tmp_path):
     n_layers = vision_bench.adapter.n_layers
     config = tv.HealConfig(steps=3, batch_size=2, warmup=1, n_train=8, lr=1e-2)
-    rows = beyond.recovery(vision_bench, {"first two": [0, 1], "last two": [4, 5]}, config, cache_dir=tmp_path)
+    rows = extensions.recovery(vision_bench, {"first two": [0, 1], "last two": [4, 5]}, config, cache_dir=tmp_path)
     assert vision_bench.adapter.n_layers == n_layers
     for r in rows:
         healed, gain = r.extra["healed"], r.extra["gain"]
@@ -60,7 +60,7 @@ def test_recovery_heals_a_copy_and_reports_paired_gains(vision_bench, tmp_path):
         assert gain.value == pytest.approx(healed.value - r.score.value)  # paired difference of relative scores
         assert gain.low <= gain.value <= gain.high
         assert len(r.extra["loss"]) == 2
-    sentence = beyond.recovery_finding(rows)
+    sentence = extensions.recovery_finding(rows)
     assert "first two" in sentence and "last two" in sentence and "after healing" in sentence
 
 
@@ -73,14 +73,14 @@ def test_benchmark_difference_is_zero_against_itself_and_signed(vision_bench):
 
 
 def test_search_scale_measures_each_size_in_its_own_process():
-    frame = beyond.search_scale([40, 60], n_layers=5, k=5, dim=8)
+    frame = extensions.search_scale([40, 60], n_layers=5, k=5, dim=8)
     assert list(frame["N"]) == [40, 60]
     assert (frame["total"] > 0).all() and (frame["peak_gb"] > 0).all()
     assert {"complexes", "homology", "images", "scoring", "selection"} <= set(frame.columns)
-    assert np.isfinite(beyond.scale_exponent(frame))
-    assert beyond.scale_finding(frame).startswith("the search at N = 60 takes")
+    assert np.isfinite(extensions.scale_exponent(frame))
+    assert extensions.scale_finding(frame).startswith("the search at N = 60 takes")
     with pytest.raises(tv.TopoVLMInputError, match="exceed k"):
-        beyond.search_scale([5], k=5)
+        extensions.search_scale([5], k=5)
 
 
 def test_robustness_finding_names_the_extremes():

@@ -267,7 +267,7 @@ def test_a_consistent_edit_with_a_recomputed_hash_is_still_range_checked(saved, 
 def test_a_planted_pickle_is_never_unpickled_by_training_resume(tmp_path, monkeypatch):
     import pickle
 
-    from topovlm import train as T
+    from topovlm.training import mini as T
 
     config = T.TrainConfig(steps=2, batch_size=2, align_steps=1, align_batch_size=2, checkpoint_every=1, log_every=1)
     path = T._state_path("mini-llava-next", config, tmp_path / "ck")
@@ -293,7 +293,7 @@ def test_a_planted_pickle_is_never_unpickled_by_training_resume(tmp_path, monkey
 
 
 def test_checkpoints_follow_cache_dir(tmp_path):
-    from topovlm import train as T
+    from topovlm.training import mini as T
 
     config = T.recipe("mini-llava-next").config
     assert T._state_path("mini-llava-next", config, None, tmp_path).parent == tmp_path / "train"
@@ -583,7 +583,7 @@ def test_a_sample_is_text_and_clips_are_bounded():
 def test_a_training_step_with_a_non_finite_loss_stops_before_the_weights(rng):
     import torch
 
-    from topovlm.training import take_step
+    from topovlm.training.loop import take_step
 
     p = torch.nn.Parameter(torch.ones(3))
     opt = torch.optim.SGD([p], lr=0.1)
@@ -628,7 +628,7 @@ def test_a_damaged_kept_baseline_run_is_run_again(tmp_path, damage):
 
 
 def _healed_checkpoint(tmp_path, config):
-    from topovlm.heal import checkpoint_path
+    from topovlm.training.heal import checkpoint_path
 
     texts = [f"the cat number {i} sat on the mat." for i in range(8)]
     ad = tiny.tiny_causal_lm("llama", 4, seed=5)

@@ -7,18 +7,19 @@ import numpy as np
 import pytest
 
 import topovlm as tv
-from topovlm import baselines, fidelity
+from topovlm import baselines
 from topovlm.models import tiny
+from topovlm.studies import readings
 
 
 @pytest.fixture(scope="module")
 def bench():
     ad = tiny.tiny_causal_lm("llama", 6, seed=5)
-    return fidelity.benchmark("tiny-llama", ad, 4, 6, cache_dir=False)
+    return readings.benchmark("tiny-llama", ad, 4, 6, cache_dir=False)
 
 
 def test_a_pooled_store_extracts_once_and_serves_every_size_as_its_prefix(bench, tmp_path):
-    store = fidelity.CloudStore(bench, cache_dir=tmp_path, pool=40)
+    store = readings.CloudStore(bench, cache_dir=tmp_path, pool=40)
     calls = []
     small = store.get(("ret", "residual", 24))
     again = store.get(("ret", "residual", 32))
@@ -45,8 +46,8 @@ def test_verdicts_name_the_detectable_difference_and_the_shortgpt_random_gap(ben
         ("random (seed 0)", (0, 5)),
         ("random (seed 1)", (2, 5)),
     ]:
-        rows.append(fidelity.Row(bench.label, name, 0.33, "test", layers, bench.score("test", layers), kind=bench.kind))
-    lines = fidelity.verdicts([bench], rows, "ours", against=("ShortGPT", "SLEB", "random"))
+        rows.append(readings.Row(bench.label, name, 0.33, "test", layers, bench.score("test", layers), kind=bench.kind))
+    lines = readings.verdicts([bench], rows, "ours", against=("ShortGPT", "SLEB", "random"))
     assert len(lines) == 2  # no SLEB row: no SLEB verdict
     assert lines[0].startswith("- **tiny-llama, 33%**: ours ") and "ShortGPT" in lines[0]
     assert "detectable: a factor" in lines[0] and "ShortGPT vs random: a factor" in lines[0]
@@ -73,7 +74,7 @@ def test_a_search_warning_becomes_a_note_of_the_baseline_result(bench):
     with tv.notes.collect() as said:
         r = baselines.run("topovlm", bench.adapter, calib, 0.5, k=7)
     assert "no H1 class" in r.notes and len(said) >= 1
-    assert "topovlm" in tv.sweep.notes_text([r])
+    assert "topovlm" in tv.studies.sweep.notes_text([r])
 
 
 def test_compare_gives_topovlm_the_whole_set_and_the_others_their_budget(bench, monkeypatch):

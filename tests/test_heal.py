@@ -13,7 +13,7 @@ from topovlm._checks import TopoVLMInputError
 from topovlm.models import tiny
 from topovlm.tasks import QA
 
-H = sys.modules["topovlm.heal"]  # the module (tv.heal is the function)
+H = sys.modules["topovlm.training.heal"]  # the module (tv.heal is the function)
 TEXTS = [f"the {w} sat on the mat number {i}." for i, w in enumerate(["cat", "dog", "bird", "fox"] * 4)]
 FAST = tv.HealConfig(steps=6, batch_size=4, lr=5e-3, warmup=1, checkpoint_every=2, n_train=16)
 

@@ -3,8 +3,8 @@ import pytest
 
 import topovlm as tv
 from topovlm import TopoVLMInputError
-from topovlm.fidelity import SELECTIONS, Reading, Row, choose, layer_finding, mean_ranks, with_selection
 from topovlm.intervals import Interval
+from topovlm.studies.readings import SELECTIONS, Reading, Row, choose, layer_finding, mean_ranks, with_selection
 
 
 def test_relative_score_interval_contains_the_point_and_matches_the_formula(rng):

@@ -17,13 +17,13 @@ pytest.importorskip("peft")
 
 
 def _short(**kw):
-    from topovlm.models.mini.train import TrainConfig
+    from topovlm.training.mini import TrainConfig
 
     return TrainConfig(steps=3, batch_size=3, align_steps=4, align_batch_size=4, checkpoint_every=1, log_every=1, **kw)
 
 
 def test_training_writes_small_weights_with_seed_data_hash_and_log(tmp_path):
-    from topovlm.models.mini.train import train
+    from topovlm.training.mini import train
 
     info = train(
         "mini-llava-next",
@@ -60,7 +60,7 @@ def train_short(T, tmp_path, run: str):
 def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch):
     from safetensors.torch import load_file
 
-    from topovlm.models.mini import train as T
+    from topovlm.training import mini as T
 
     train_short(T, tmp_path, "a")
     real, calls = T.answer_loss, []
@@ -84,7 +84,7 @@ def test_interrupted_training_resumes_to_the_same_weights(tmp_path, monkeypatch)
 
 
 def test_training_batches_are_a_function_of_seed_and_step():
-    from topovlm.models.mini.train import TrainConfig, batch
+    from topovlm.training.mini import TrainConfig, batch
 
     for name in mini.NAMES:
         c = TrainConfig(batch_size=4)
@@ -95,7 +95,7 @@ def test_training_batches_are_a_function_of_seed_and_step():
 
 @pytest.mark.parametrize("name", mini.NAMES)
 def test_every_media_token_has_a_word_role(name):
-    from topovlm.models.mini.train import TrainConfig, alignment_batch
+    from topovlm.training.mini import TrainConfig, alignment_batch
 
     ad = mini.build(name)
     samples, _ = alignment_batch(name, 0, TrainConfig(align_batch_size=2))
@@ -187,7 +187,7 @@ def test_constrained_choice_needs_choices_with_distinct_first_tokens(llava):
 def test_pruned_mini_model_keeps_more_with_a_sensible_choice_of_layers_than_with_a_random_one(llava):
     """The issue's criterion in small: removing 10 of 30 layers, ShortGPT's
     choice keeps more constrained accuracy than the mean random choice."""
-    from topovlm.sweep import pruning_sweep, study_data
+    from topovlm.studies.sweep import pruning_sweep, study_data
 
     calib, qs = study_data("easy-vqa", n_calib=16, n=96, seed=1)
     full, rows = pruning_sweep(llava, calib, qs, [1 / 3], ["shortgpt", "random"], (0, 1), progress=False, exact=False)

@@ -8,10 +8,11 @@ import pytest
 from conftest import family_samples
 
 import topovlm as tv
-from topovlm import baselines, fidelity
+from topovlm import baselines
 from topovlm.evaluate import text_losses
 from topovlm.models import tiny
 from topovlm.outcome_store import OutcomeStore, outcome_key, outcome_store
+from topovlm.studies import readings
 
 
 def test_a_store_gives_back_arrays_and_tuples_as_written(tmp_path):
@@ -68,7 +69,7 @@ def test_outcomes_from_the_store_are_not_recomputed_and_replay_still_records(tmp
 def test_a_benchmark_keeps_its_outcomes_and_measures_other_models_the_same_way(tmp_path):
     ad = tiny.tiny_causal_lm("llama", 6, seed=3)
     texts = tv.models.as_samples([f"held-out text {i}" + " and more" * i for i in range(4)])
-    make = lambda: fidelity.Benchmark("tiny", ad, "fortunes", "perplexity", texts[:2], texts[2:], 2, tmp_path)  # noqa: E731
+    make = lambda: readings.Benchmark("tiny", ad, "fortunes", "perplexity", texts[:2], texts[2:], 2, tmp_path)  # noqa: E731
     bench = make()
     pruned = bench.outcomes("test", [2, 3])
     assert any((tmp_path / "outcomes").rglob("2-3.npz"))

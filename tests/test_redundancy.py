@@ -5,9 +5,9 @@ import pytest
 from scipy.stats import spearmanr
 
 import topovlm as tv
-from topovlm import fidelity
-from topovlm import redundancy as rd
 from topovlm.models import tiny
+from topovlm.studies import readings as readings_study
+from topovlm.studies import redundancy as rd
 from topovlm.topology.statistics import classes_per_cloud, layer_changes, neighbour_distances
 
 
@@ -100,7 +100,7 @@ def test_selections_and_their_stability_across_draws():
 
 
 def test_readings_are_deduplicated_by_what_they_compute():
-    readings = [*fidelity.one_at_a_time(), *fidelity.PRESET_READINGS]
+    readings = [*readings_study.one_at_a_time(), *readings_study.PRESET_READINGS]
     names = [r.name for r in rd.candidates(readings)]
     assert rd.DEFAULT.name == "package default (= Gardinazzi et al. 2025 (normed point); layers [0, -1] kept)"
     assert rd.DEFAULT.name not in names  # it scores the layers as the predecessor's preset: one row, that name
@@ -114,7 +114,9 @@ def test_readings_are_deduplicated_by_what_they_compute():
 def profiles():
     clouds = tv.drifting_clouds(n_layers=9, n_points=220, seed=2)
     readings = [
-        r for r in fidelity.one_at_a_time() if r.clouds_key(0)[:2] == ("ret", "residual") and "n_calib" not in r.changes
+        r
+        for r in readings_study.one_at_a_time()
+        if r.clouds_key(0)[:2] == ("ret", "residual") and "n_calib" not in r.changes
     ]
     idx = rd.calibration_draws(220, 180, 3)
     return (
@@ -184,7 +186,7 @@ def test_empty_clouds_reach_the_notes_not_only_stderr():
 @pytest.mark.slow
 def test_layer_damage_is_each_layer_removed_alone_on_a_tiny_model():
     ad = tiny.tiny_causal_lm("llama", 6, seed=3)
-    bench = fidelity.benchmark("tiny-llama", ad, 6, 6, cache_dir=False)
+    bench = readings_study.benchmark("tiny-llama", ad, 6, 6, cache_dir=False)
     dmg = rd.layer_damage(bench, "dev", n_boot=200, progress=False)
     assert dmg.kind == "perplexity" and dmg.values.shape == (6,) and dmg.boot.shape == (200, 6)
     for i in (0, 3):  # log of the perplexity ratio pruned / full
@@ -197,9 +199,9 @@ def test_layer_damage_is_each_layer_removed_alone_on_a_tiny_model():
 @pytest.mark.slow
 def test_the_whole_study_on_a_tiny_text_model_gives_a_table_and_findings():
     ad = tiny.tiny_causal_lm("llama", 6, seed=3)
-    bench = fidelity.benchmark("tiny-llama", ad, 6, 6, cache_dir=False)
-    store = fidelity.CloudStore(bench, cache_dir=False)
-    readings = [fidelity.Reading("survival: other", {"survival": "other"})]
+    bench = readings_study.benchmark("tiny-llama", ad, 6, 6, cache_dir=False)
+    store = readings_study.CloudStore(bench, cache_dir=False)
+    readings = [readings_study.Reading("survival: other", {"survival": "other"})]
     st = rd.study(
         bench,
         store,
@@ -233,8 +235,8 @@ def test_the_whole_study_on_a_tiny_text_model_gives_a_table_and_findings():
 @pytest.mark.slow
 def test_a_kept_study_is_read_back_whole_and_a_damaged_one_recomputed(tmp_path, monkeypatch):
     ad = tiny.tiny_causal_lm("llama", 6, seed=4)
-    bench = fidelity.benchmark("tiny-llama", ad, 4, 4, cache_dir=tmp_path)
-    store = fidelity.CloudStore(bench, cache_dir=tmp_path)
+    bench = readings_study.benchmark("tiny-llama", ad, 4, 4, cache_dir=tmp_path)
+    store = readings_study.CloudStore(bench, cache_dir=tmp_path)
     kw = dict(n_calib=32, n_pool=40, n_draws=2, small_n=None, ks=(), baselines=("magnitude",), progress=False)
     first = rd.study(bench, store, [], **kw)
     (kept,) = (tmp_path / "redundancy").glob("*.npz")
@@ -265,8 +267,8 @@ def _corr(model, name, family, value):
 
 
 def test_the_rule_chooses_the_best_mean_correlation_over_models_ties_to_fewer_changes():
-    other = fidelity.Reading("survival: other", {"survival": "other"})
-    two = fidelity.Reading("two changes", {"survival": "other", "alpha": 0.5})
+    other = readings_study.Reading("survival: other", {"survival": "other"})
+    two = readings_study.Reading("two changes", {"survival": "other", "alpha": 0.5})
     rows = [
         _corr("m1", rd.DEFAULT.name, "reading", 0.1),
         _corr("m2", rd.DEFAULT.name, "reading", 0.1),
@@ -290,10 +292,10 @@ def test_the_rule_chooses_the_best_mean_correlation_over_models_ties_to_fewer_ch
 def test_the_default_reading_is_what_search_config_defaults_to():
     cfg = rd.DEFAULT.config(0.5, 10**6)
     assert cfg == tv.SearchConfig(sparsity=0.5)
-    assert fidelity.matches_defaults(rd.DEFAULT)
+    assert readings_study.matches_defaults(rd.DEFAULT)
 
 
 def test_only_readings_of_the_ret_pool_are_drawn():
-    drawn = [r.name for r in fidelity.one_at_a_time(128) if rd.drawable(r)]
+    drawn = [r.name for r in readings_study.one_at_a_time(128) if rd.drawable(r)]
     assert "token: last prompt token" not in drawn and "calibration: 128 samples" not in drawn
     assert "point: normed (predecessor)" in drawn and "survival: born at l (paper's words)" in drawn

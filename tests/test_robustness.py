@@ -6,7 +6,7 @@ from conftest import family_samples
 
 import topovlm as tv
 from topovlm.models import Sample, tiny
-from topovlm.robustness import CalibrationVariant, calibration_robustness, perturbed, robustness_table
+from topovlm.studies.robustness import CalibrationVariant, calibration_robustness, perturbed, robustness_table
 
 
 def test_shuffle_keeps_each_texts_words_and_changes_their_order():

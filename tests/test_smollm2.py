@@ -132,10 +132,11 @@ def test_sleb_on_smollm2_with_an_inserted_identity_layer():
     choice is never worse than that. (On fortune text SmolLM2's real layer 4 does better
     still: removing it lowers the loss, see the issue notes.)"""
     from topovlm import baselines as B
+    from topovlm import forward as F
 
     ad = tv.models.load_model("smollm2")
-    calib = B.Calibration.build(ad, tv.calibration.fortune_prompts(4, seed=2), 4)
-    full = B.calibration_loss(ad, calib)
+    calib = F.Calibration.build(ad, tv.calibration.fortune_prompts(4, seed=2), 4)
+    full = F.calibration_loss(ad, calib)
     insert_identity_layer(ad, 11)
     res = B.run("sleb", ad, calib, 1 / 31)
     assert res.importance[12] == pytest.approx(full, rel=1e-5)

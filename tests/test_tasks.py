@@ -127,7 +127,7 @@ def test_relative_score_is_the_mean_of_per_suite_ratios():
 
 
 def test_sweep_table_has_a_row_per_method_and_the_random_mean():
-    from topovlm.sweep import SweepRow, sweep_table
+    from topovlm.studies.sweep import SweepRow, sweep_table
 
     full = SweepRow(0.0, "full model", -1, (), {"a": 0.8, "b": 1.0, "all": 0.9}, 1.0, 0.0)
     rows = [SweepRow(0.5, "topovlm", 0, (1, 2, 3), {"a": 0.8, "b": 0.9, "all": 0.85}, 0.95, 1.0)]
@@ -147,7 +147,7 @@ def test_sweep_table_has_a_row_per_method_and_the_random_mean():
 
 
 def test_sweep_table_shows_exact_match_and_the_chance_row():
-    from topovlm.sweep import SweepRow, sweep_table
+    from topovlm.studies.sweep import SweepRow, sweep_table
 
     full = SweepRow(
         0.0, "full model", -1, (), {"a": 0.8, "b": 1.0, "all": 0.9}, 1.0, 0.0, {"a": 0.7, "b": 0.9, "all": 0.8}
@@ -202,8 +202,8 @@ def test_accuracy_plots_draw_every_bar_and_the_chance_level():
     import matplotlib
 
     matplotlib.use("Agg")
-    from topovlm import plots
-    from topovlm.sweep import SweepRow
+    from topovlm.studies import sweep
+    from topovlm.studies.sweep import SweepRow
 
     full = SweepRow(0.0, "full model", -1, (), {"a": 0.8, "b": 1.0, "all": 0.9}, 1.0, 0.0)
     rows = [
@@ -211,11 +211,11 @@ def test_accuracy_plots_draw_every_bar_and_the_chance_level():
         for s in (0.25, 0.5)
         for m in ("topovlm", "shortgpt")
     ]
-    ax = plots.plot_suite_accuracy(full, rows, 0.5, chance={"a": 0.25, "b": 0.5, "all": 0.4})
+    ax = sweep.plot_suite_accuracy(full, rows, 0.5, chance={"a": 0.25, "b": 0.5, "all": 0.4})
     assert len(ax.patches) == 2 * 3  # 2 suites x (full + 2 methods)
     levels = sorted(float(x) for c in ax.collections for seg in c.get_segments() for x in {seg[0][0]})
     assert levels == [25.0] * 3 + [50.0] * 3
     assert sorted(round(b.get_width()) for b in ax.patches) == [50, 50, 60, 60, 80, 100]
     assert [t.get_text() for t in ax.get_yticklabels()] == ["full model", "topovlm", "shortgpt"]
-    ax = plots.plot_sparsity_sweep(rows, chance=0.3)
+    ax = sweep.plot_sparsity_sweep(rows, chance=0.3)
     assert [line.get_label() for line in ax.get_lines()][:3] == ["chance", "topovlm", "shortgpt"]

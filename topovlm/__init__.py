@@ -9,26 +9,23 @@ Vision-Language Models* (TopoVLM, ACL 2026). One import gives the pipeline::
 """
 
 from . import (
-    ablation,
     baselines,
     calibration,
+    efficiency,
     evaluate,
-    fidelity,
     intervals,
     models,
     notes,
     plots,
-    redundancy,
     reports,
     status,
-    sweep,
+    studies,
     tasks,
+    training,
 )
 from ._checks import TopoVLMInputError
 from ._version import __version__  # noqa: F401  (tv.__version__)
 from .extract import ExtractConfig, extract
-from .heal import HealConfig, HealReport, heal
-from .models.mini import train
 from .progressive import ProgressiveResult, prune_progressive
 from .prune import PruneReport, prune, removed, skipped
 from .topology.barcode import Barcode, EffectiveIntervals
@@ -40,22 +37,21 @@ from .topology.selection import Selection, select_by_sparsity, select_by_thresho
 from .topology.standard import standard_persistence
 from .topology.synthetic import circle_clouds, drifting_clouds
 from .topology.zigzag import ENGINES, zigzag_persistence
+from .training.heal import HealConfig, HealReport, heal
 
 __all__ = [
     "ExtractConfig",
-    "ablation",
     "baselines",
     "calibration",
+    "efficiency",
     "evaluate",
-    "fidelity",
     "intervals",
     "notes",
-    "redundancy",
     "reports",
     "status",
-    "sweep",
+    "studies",
     "tasks",
-    "train",
+    "training",
     "PruneReport",
     "extract",
     "models",

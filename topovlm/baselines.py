@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
 from . import forward
@@ -47,12 +48,13 @@ from ._cache import default_cache_dir
 from ._checks import TopoVLMInputError
 from ._readback import read_json, write_json, writing
 from .extract import extract
-from .forward import Calibration, LayerTaps, all_states, calibration_loss, layer_inputs, token_nll, valid_tokens  # noqa: F401  (Calibration, calibration_loss: tv.baselines.*)
+from .forward import Calibration, all_states, layer_inputs, token_nll, valid_tokens
 from .models.base import Adapter
 from .outcome_store import outcome_key
 from .prune import skipped
+from .reports import markdown
 from .topology.search import SearchConfig, search
-from .topology.selection import n_to_remove  # noqa: F401  (re-exported: baselines.n_to_remove)
+from .topology.selection import n_to_remove
 
 
 @dataclass(frozen=True)
@@ -632,3 +634,40 @@ def compare(
             run(record.name, adapter, calib, sparsity, seed=seed, cache_dir=cache_dir, **kw.get(record.name, {}))
         )
     return results
+
+
+def baselines_frame(results) -> pd.DataFrame:
+    """One record per :class:`~topovlm.baselines.BaselineResult`."""
+    return pd.DataFrame.from_records(
+        [
+            {
+                "method": r.method,
+                "seed": r.seed,
+                "layers": tuple(r.layers_to_remove),
+                "seconds": r.seconds,
+                "n_forward": r.n_forward,
+                "n_backward": r.n_backward,
+                "passes": r.passes,
+                "notes": r.notes,
+            }
+            for r in results
+        ]
+    )
+
+
+def results_table(results) -> str:
+    """Markdown table: layers removed, search time, forward/backward passes."""
+    f = baselines_frame(results)
+    view = pd.DataFrame(
+        {
+            "method": f.method,
+            "seed": f.seed,
+            "layers removed": [str(list(x)) for x in f.layers],
+            "search s": [f"{x:.2f}" for x in f.seconds],
+            "forward batches": f.n_forward,
+            "backward batches": f.n_backward,
+            "passes over calib.": [f"{x:.0f}" for x in f.passes],
+            "notes": f.notes,
+        }
+    )
+    return markdown(view)

@@ -28,21 +28,21 @@ import typer
 
 from ._checks import TopoVLMInputError
 from ._outputs import check_out_dir, check_out_file
-from .baselines import check_methods, compare, n_to_remove
+from .baselines import check_methods, compare, results_table
 from .calibration import calibration_set, read_samples
 from .extract import extract as run_extract
-from .heal import HealConfig
-from .heal import heal as run_heal
 from .models import load_model
 from .models.mini import check_name
-from .models.mini.train import recipe
-from .models.mini.train import train as run_train
 from .progressive import prune_progressive
 from .prune import prune as run_prune
-from .reports import results_table
-from .sweep import evaluation
+from .studies.sweep import evaluation
 from .topology.search import SearchConfig
 from .topology.search import search as run_search
+from .topology.selection import n_to_remove
+from .training.heal import HealConfig
+from .training.heal import heal as run_heal
+from .training.mini import recipe
+from .training.mini import train as run_train
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Topology-aware layer pruning (TopoVLM).")
 

@@ -11,8 +11,10 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from .models.base import Adapter
+from .reports import markdown
 from .samples import as_samples
 
 
@@ -91,3 +93,28 @@ def measure(
         1e3 * float(np.median(decode)),
         memory / 2**20,
     )
+
+
+def efficiency_frame(full, pruned) -> pd.DataFrame:
+    """Full and pruned :class:`~topovlm.efficiency.Efficiency`, and their ratio (full / pruned)."""
+    keys = ("n_layers", "params_m", "memory_mb", "prefill_ms", "decode_ms_per_token")
+    rows = {name: {k: getattr(e, k) for k in keys} for name, e in (("full", full), ("pruned", pruned))}
+    rows["full / pruned"] = {k: getattr(full, k) / getattr(pruned, k) for k in keys}
+    return pd.DataFrame.from_dict(rows, orient="index")
+
+
+def efficiency_table(full, pruned) -> str:
+    """Markdown table full vs pruned, with the ideal ratio L / L_kept."""
+    f = efficiency_frame(full, pruned)
+    ratio = f.loc["full / pruned"]
+    view = pd.DataFrame(
+        {
+            "": ["full", "pruned", "full / pruned"],
+            "decoder layers": [*(str(int(x)) for x in f.n_layers[:2]), f"{ratio.n_layers:.2f}"],
+            "parameters (M)": [*(f"{x:.1f}" for x in f.params_m[:2]), f"{ratio.params_m:.2f}"],
+            "memory (MB)": [*(f"{x:.0f}" for x in f.memory_mb[:2]), f"{ratio.memory_mb:.2f}"],
+            "prefill (ms)": [*(f"{x:.1f}" for x in f.prefill_ms[:2]), f"{ratio.prefill_ms:.2f}"],
+            "decode (ms/token)": [*(f"{x:.1f}" for x in f.decode_ms_per_token[:2]), f"{ratio.decode_ms_per_token:.2f}"],
+        }
+    )
+    return markdown(view, f"ideal speed-up of the decoder stack: L / L_kept = {ratio.n_layers:.2f}")

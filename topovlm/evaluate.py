@@ -19,16 +19,18 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
 from ._checks import TopoVLMInputError
-from .efficiency import Efficiency, measure  # noqa: F401  (tv.evaluate.measure)
+from .baselines import get_method
 from .forward import Calibration, Replay, calibration_loss, token_nll
 from .intervals import perplexity_ratio_interval
 from .models.base import Adapter
 from .outcome_store import outcome_store
+from .plots import panel
 from .prune import check_layers, removed
-from .reports import efficiency_table, layer_ranges, quality_table  # noqa: F401  (chapters call tv.evaluate.*)
+from .reports import layer_ranges, markdown
 from .samples import as_samples
 from .tasks import is_correct
 
@@ -375,3 +377,103 @@ def factual_accuracy(adapter: Adapter, facts=FACTS, skip=(), max_new_tokens: int
         answers = adapter.generate([q for q, _ in facts], max_new_tokens=max_new_tokens)
     right = [any(w in a.lower() for w in ok) for (_, ok), a in zip(facts, answers)]
     return float(np.mean(right)), answers
+
+
+def plot_method_quality(rows, full_ppl: float, ax=None):
+    """Held-out perplexity of each method's pruned model (log scale), full model as a line.
+
+    Parameters
+    ----------
+    rows : list of (BaselineResult, perplexity, accuracy[, Interval of the ratio to the full model])
+    full_ppl : float
+    """
+    ax = panel(ax, figsize=(8, 3.2))
+    names = [get_method(row[0].method).tagged(row[0].seed) for row in rows]
+    ppl = [row[1] for row in rows]
+    colors = [
+        "tab:red" if row[0].method == "topovlm" else "tab:gray" if get_method(row[0].method).seeded else "tab:blue"
+        for row in rows
+    ]
+    err = None
+    if all(len(row) > 3 for row in rows):
+        err = np.array([[p - full_ppl * row[3].low, full_ppl * row[3].high - p] for row, p in zip(rows, ppl)]).T
+    ax.bar(range(len(rows)), ppl, color=colors, yerr=err, capsize=2, ecolor="0.3")
+    ax.axhline(full_ppl, color="black", lw=1, ls="--", label=f"full model {full_ppl:.1f}")
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(rows)))
+    ax.set_xticklabels(names, rotation=30, ha="right")
+    ax.set_ylabel("held-out perplexity (log)")
+    ax.legend(loc="upper left")
+    return ax
+
+
+def quality_frame(rows, full_ppl: float, full_acc: float) -> pd.DataFrame:
+    """The full model, then one record per method: layers, search cost, held-out
+    perplexity, its ratio to the full model's (with ``ratio_low`` / ``ratio_high``
+    when the rows carry an interval), factual accuracy."""
+    records = [
+        {
+            "method": "full model",
+            "seed": -1,
+            "layers": (),
+            "seconds": np.nan,
+            "passes": np.nan,
+            "perplexity": full_ppl,
+            "ratio": 1.0,
+            "ratio_low": np.nan,
+            "ratio_high": np.nan,
+            "factual": full_acc,
+        }
+    ]
+    for row in rows:
+        r, ppl, acc = row[:3]
+        iv = row[3] if len(row) > 3 else None
+        records.append(
+            {
+                "method": get_method(r.method).tagged(r.seed),
+                "seed": r.seed,
+                "layers": tuple(r.layers_to_remove),
+                "seconds": r.seconds,
+                "passes": r.passes,
+                "perplexity": ppl,
+                "ratio": ppl / full_ppl if iv is None else iv.value,
+                "ratio_low": np.nan if iv is None else iv.low,
+                "ratio_high": np.nan if iv is None else iv.high,
+                "factual": acc,
+            }
+        )
+    return pd.DataFrame.from_records(records)
+
+
+def quality_table(rows, full_ppl: float, full_acc: float) -> str:
+    """Markdown table of methods: layers, search cost, held-out perplexity, factual accuracy.
+
+    Parameters
+    ----------
+    rows : list of (BaselineResult, perplexity, accuracy) or (..., Interval)
+        With a fourth item, the perplexity ratio's bootstrap interval over texts
+        (:func:`topovlm.intervals.perplexity_ratio_interval`) is shown beside it.
+    full_ppl, full_acc : float
+        The unpruned model's numbers (the reference row).
+    """
+    ci = all(len(row) > 3 for row in rows)
+    f = quality_frame(rows, full_ppl, full_acc)
+    body = f.iloc[1:]
+    view = pd.DataFrame(
+        {
+            "method": ["full model", *body.method],
+            "layers removed": ["-", *(layer_ranges(x) for x in body.layers)],
+            "search time": ["-", *(f"{x:.1f} s" for x in body.seconds)],
+            "passes": ["-", *(f"{x:.0f}" for x in body.passes)],
+            "perplexity": [f"{full_ppl:.1f}", *(f"{x:.4g}" for x in body.perplexity)],
+            f"x full{' [95 % CI]' if ci else ''}": [
+                "1.00",
+                *(
+                    f"{r.ratio:.3g} [{r.ratio_low:.3g}, {r.ratio_high:.3g}]" if ci else f"{r.ratio:.3g}"
+                    for r in body.itertuples()
+                ),
+            ],
+            "factual": [f"{x:.0%}" for x in f.factual],
+        }
+    )
+    return markdown(view)

@@ -7,17 +7,15 @@ import textwrap
 import matplotlib.pyplot as plt
 import numpy as np
 
-from .baselines import get_method
-from .fidelity import thirds
-from .models.base import load_image
+from .samples import load_image
 from .tasks import is_correct
 from .topology.barcode import Barcode
-from .topology.selection import jaccard, random_jaccard
+from .topology.selection import jaccard
 
 DIM_COLORS = {0: "tab:blue", 1: "tab:orange"}
 
 
-def _axes(ax, figsize=(7, 3.5)):
+def panel(ax, figsize=(7, 3.5)):
     if ax is None:
         _, ax = plt.subplots(figsize=figsize, layout="constrained")
     return ax
@@ -47,7 +45,7 @@ def plot_barcode(bc: Barcode, dims=(0, 1), effective: bool = False, ax=None, max
         with thousands of one-step bars stays readable; the title says how
         many were left out.
     """
-    ax = _axes(ax)
+    ax = panel(ax)
     src = bc.effective() if effective else bc
     y, hidden = 0, 0
     for p in dims:
@@ -80,7 +78,7 @@ def plot_barcode(bc: Barcode, dims=(0, 1), effective: bool = False, ax=None, max
 
 def plot_betti(bc: Barcode, dims=(0, 1), ax=None):
     """Betti numbers of every complex of the zigzag (layers and intersections)."""
-    ax = _axes(ax)
+    ax = panel(ax)
     t = np.arange(bc.length)
     for p in dims:
         betti = bc.betti(p)
@@ -96,7 +94,7 @@ def plot_betti(bc: Barcode, dims=(0, 1), ax=None):
 
 def plot_complex(X, edges, triangles=None, ax=None, title: str | None = None):
     """A flag complex of a 2-D cloud: points, edges and (shaded) triangles."""
-    ax = _axes(ax, figsize=(3, 3))
+    ax = panel(ax, figsize=(3, 3))
     X = np.asarray(X)
     if triangles is not None and len(triangles):
         for tri in triangles:
@@ -114,7 +112,7 @@ def plot_complex(X, edges, triangles=None, ax=None, title: str | None = None):
 
 def plot_diagram(dgm, ax=None, label: str | None = None, color=None):
     """A persistence diagram (birth, death); essential classes drawn at the top edge."""
-    ax = _axes(ax, figsize=(3.5, 3.5))
+    ax = panel(ax, figsize=(3.5, 3.5))
     dgm = np.asarray(dgm, dtype=float).reshape(-1, 2)
     finite = np.isfinite(dgm[:, 1])
     top = dgm[finite, 1].max() * 1.1 if finite.any() else (dgm[:, 0].max() + 1 if len(dgm) else 1)
@@ -197,7 +195,7 @@ def plot_selection_comparison(selections: dict, n_layers: int, ax=None):
     selections : dict name -> list of removed decoder layers
     n_layers : int — L
     """
-    ax = _axes(ax, figsize=(9, 0.45 * len(selections) + 1.2))
+    ax = panel(ax, figsize=(9, 0.45 * len(selections) + 1.2))
     names = list(selections)
     grid = np.zeros((len(names), n_layers))
     for r, name in enumerate(names):
@@ -259,124 +257,6 @@ def plot_clouds(clouds, layers=None, axes=None, title: str | None = None):
     return axes
 
 
-def plot_method_quality(rows, full_ppl: float, ax=None):
-    """Held-out perplexity of each method's pruned model (log scale), full model as a line.
-
-    Parameters
-    ----------
-    rows : list of (BaselineResult, perplexity, accuracy[, Interval of the ratio to the full model])
-    full_ppl : float
-    """
-    ax = _axes(ax, figsize=(8, 3.2))
-    names = [method_label(row[0]) for row in rows]
-    ppl = [row[1] for row in rows]
-    colors = [
-        "tab:red" if row[0].method == "topovlm" else "tab:gray" if get_method(row[0].method).seeded else "tab:blue"
-        for row in rows
-    ]
-    err = None
-    if all(len(row) > 3 for row in rows):
-        err = np.array([[p - full_ppl * row[3].low, full_ppl * row[3].high - p] for row, p in zip(rows, ppl)]).T
-    ax.bar(range(len(rows)), ppl, color=colors, yerr=err, capsize=2, ecolor="0.3")
-    ax.axhline(full_ppl, color="black", lw=1, ls="--", label=f"full model {full_ppl:.1f}")
-    ax.set_yscale("log")
-    ax.set_xticks(range(len(rows)))
-    ax.set_xticklabels(names, rotation=30, ha="right")
-    ax.set_ylabel("held-out perplexity (log)")
-    ax.legend(loc="upper left")
-    return ax
-
-
-def method_label(r) -> str:
-    """A result's name in legends: the method, and the seed for a seeded method (random)."""
-    return r.method + (f" {r.seed}" if get_method(r.method).seeded else "")
-
-
-def plot_suite_accuracy(full, rows, sparsity: float, chance: dict | None = None, ax=None):
-    """Grouped bars: accuracy per suite for the full model and each method at one sparsity.
-
-    Parameters
-    ----------
-    full : topovlm.sweep.SweepRow
-        The unpruned model.
-    rows : list of topovlm.sweep.SweepRow
-    sparsity : float
-        Which rows to draw.
-    chance : dict, optional
-        suite -> accuracy of uniform guessing (:func:`topovlm.evaluate.chance`),
-        drawn as a dotted line across each suite's bars.
-    """
-    at = [r for r in rows if r.sparsity == sparsity]
-    suites = [s for s in full.accuracy if s != "all"]
-    bars = [("full model", full.accuracy)] + [(method_label(r), r.accuracy) for r in at]
-    # methods down the page, suites as a group of horizontal bars: readable at the width
-    # of a book column however many methods there are
-    ax = _axes(ax, (8, 1.2 + 0.16 * len(suites) * len(bars)))
-    height = 0.8 / len(suites)
-    y = np.arange(len(bars))
-    for i, s in enumerate(suites):
-        ys = y + (i - (len(suites) - 1) / 2) * height
-        ax.barh(ys, [100 * acc[s] for _, acc in bars], height, label=s)
-        if chance is not None:
-            ax.vlines(
-                np.full(len(ys), 100 * chance[s]),
-                ys - height / 2,
-                ys + height / 2,
-                colors="k",
-                linestyles=":",
-                lw=1.2,
-                label="chance" if i == 0 else None,
-            )
-    ax.set_yticks(y)
-    ax.set_yticklabels([name for name, _ in bars])
-    ax.invert_yaxis()  # full model on top, in the table's order
-    ax.set_xlabel("held-out accuracy (%)")
-    ax.set_xlim(0, 100)
-    ax.set_xticks(range(0, 101, 20))
-    ax.grid(axis="x", alpha=0.3)
-    ax.set_title(f"accuracy per suite, {sparsity:.0%} of decoder layers removed")
-    ax.legend(
-        fontsize="small",
-        ncols=len(suites) + (chance is not None),
-        loc="lower center",
-        bbox_to_anchor=(0.5, 1.06),
-        frameon=False,
-    )
-    return ax
-
-
-def plot_sparsity_sweep(rows, chance: float | None = None, ax=None):
-    """Relative score (mean over suites of pruned / full) against sparsity, one line per
-    method; the random baseline as the mean over seeds with its range shaded;
-    ``chance`` (the relative score of uniform guessing) as a dotted line."""
-    ax = _axes(ax, (7, 3.8))
-    if chance is not None:
-        ax.axhline(chance, color="k", lw=1, ls=":", label="chance")
-    methods = list(dict.fromkeys(r.method for r in rows))
-    for m in methods:
-        mine = [r for r in rows if r.method == m]
-        xs = sorted({r.sparsity for r in mine})
-        vals = [[r.relative for r in mine if r.sparsity == x] for x in xs]
-        mean = [float(np.mean(v)) for v in vals]
-        (line,) = ax.plot(
-            [100 * x for x in xs], mean, "o-", label=m + (f" (mean of {len(vals[0])})" if len(vals[0]) > 1 else "")
-        )
-        if len(vals[0]) > 1:
-            ax.fill_between(
-                [100 * x for x in xs],
-                [min(v) for v in vals],
-                [max(v) for v in vals],
-                color=line.get_color(),
-                alpha=0.15,
-            )
-    ax.set_xlabel("decoder layers removed (%)")
-    ax.set_ylabel("relative score")
-    ax.set_ylim(0, 1.05)
-    ax.axhline(1, color="grey", lw=0.8, ls=":")
-    ax.legend(fontsize="small")
-    return ax
-
-
 def plot_qa_examples(qas, answers, ncols: int = 4, axes=None):
     """The media of a few questions with the question, the model's answer and
     the reference (images as they are; videos as first | last frame).
@@ -408,218 +288,4 @@ def plot_qa_examples(qas, answers, ncols: int = 4, axes=None):
         ax.set_yticks([])
     for ax in axes[n:]:
         ax.axis("off")
-    return axes
-
-
-def plot_layer_scores(rows, model: str, readings=None, ax=None):
-    """Per-decoder-layer scores of every reading beside ShortGPT's, on one model.
-
-    One row per reading: its score rescaled to [0, 1] (darker = removed first),
-    a dot on each layer it removes. The dashed line closes the shallow third of
-    the stack, where the paper finds topological activity; it finds consistency
-    (redundancy) to the right.
-
-    Parameters
-    ----------
-    rows : list of topovlm.fidelity.Row
-        Rows with per-layer ``scores`` (the first row of each reading is used).
-    model : str
-    readings : sequence of str, optional
-        Row names to draw, top to bottom; default every reading with scores.
-    """
-
-    names = readings or list(dict.fromkeys(r.reading for r in rows if r.model == model and r.scores))
-    chosen = []
-    for name in names:
-        r = next((r for r in rows if r.model == model and r.reading == name and r.scores), None)
-        if r is not None:
-            chosen.append(r)
-    n_layers = len(chosen[0].scores)
-    ax = _axes(ax, figsize=(8, 0.26 * len(chosen) + 1.3))
-    grid = np.zeros((len(chosen), n_layers))
-    for i, r in enumerate(chosen):
-        sc = np.asarray(r.scores, float)
-        span = np.ptp(sc)
-        grid[i] = (sc - sc.min()) / span if span > 0 else 0.0
-        ax.plot(list(r.layers), [i] * len(r.layers), "o", ms=2.5, color="tab:red")
-    ax.imshow(grid, aspect="auto", cmap="Greys", vmin=0, vmax=1.6, interpolation="nearest")
-    ax.axvline(thirds(n_layers)[0].stop - 0.5, color="tab:blue", ls="--", lw=1)
-    ax.set_yticks(range(len(chosen)))
-    ax.set_yticklabels([r.reading for r in chosen], fontsize=7)
-    ax.set_xlabel("decoder layer")
-    ax.set_title(
-        f"{model}: rescaled score (dark = removed first), red = removed at {chosen[0].sparsity:.0%}, "
-        "dashed = shallow third",
-        fontsize=8,
-    )
-    return ax
-
-
-def plot_study(rows, axes=None, title: str | None = None):
-    """One panel per model, one row per method, one marker per sparsity, with
-    95 % intervals: relative score (vision-language models, higher is better)
-    or perplexity x full (text model, log scale, lower is better)."""
-    models = list(dict.fromkeys(r.model for r in rows))
-    sparsities = sorted({r.sparsity for r in rows})
-    methods = list(dict.fromkeys(r.reading for r in rows))
-    if axes is None:
-        _, axes = plt.subplots(
-            1,
-            len(models),
-            figsize=(3.6 * len(models) + 2.4, 0.3 * len(methods) + 1.3),
-            sharey=True,
-            layout="constrained",
-            squeeze=False,
-        )
-        axes = axes[0]
-    markers = "os^Dv"
-    offsets = np.linspace(-0.15, 0.15, len(sparsities))
-    for ax, m in zip(axes, models):
-        for k, s in enumerate(sparsities):
-            for i, name in enumerate(methods):
-                r = next((r for r in rows if r.model == m and r.sparsity == s and r.reading == name), None)
-                if r is None:
-                    continue
-                iv = r.score
-                if r.kind == "perplexity":
-                    x, lo, hi = 1 / iv.value, 1 / iv.high, 1 / iv.low
-                else:
-                    x, lo, hi = iv.value, iv.low, iv.high
-                ax.errorbar(
-                    x,
-                    i + offsets[k],
-                    xerr=[[x - lo], [hi - x]],
-                    fmt=markers[k % len(markers)],
-                    color=f"C{k}",
-                    ms=4,
-                    lw=1,
-                    label=f"{s:.0%}" if i == 0 or name == methods[0] else None,
-                )
-        kind = next(r.kind for r in rows if r.model == m)
-        if kind == "perplexity":
-            ax.set_xscale("log")
-            ax.set_xlabel("perplexity x full (log)")
-        else:
-            ax.set_xlabel("relative score")
-        ax.set_title(m, fontsize=9)
-        ax.grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(range(len(methods)))
-    axes[0].set_yticklabels(methods, fontsize=8)
-    axes[0].invert_yaxis()
-    handles, labels = axes[0].get_legend_handles_labels()
-    by_label = dict(zip(labels, handles))
-    axes[-1].legend(by_label.values(), by_label.keys(), title="sparsity", fontsize=7, loc="best")
-    if title:
-        axes[0].figure.suptitle(title, fontsize=10)
-    return axes
-
-
-def plot_variants(rows, after: str | None = None, axes=None, title: str | None = None):
-    """One panel per model, one line per variant: the share of the full model kept
-    with its 95 % interval (:class:`topovlm.beyond.Row`); with ``after`` (an
-    ``extra`` key holding an Interval, e.g. ``"healed"``) a second marker and an
-    arrow from the first score to it."""
-    models = list(dict.fromkeys(r.model for r in rows))
-    if axes is None:
-        n = max(len([r for r in rows if r.model == m]) for m in models)
-        _, axes = plt.subplots(
-            1, len(models), figsize=(3.8 * len(models) + 1.6, 0.32 * n + 1.3), layout="constrained", squeeze=False
-        )
-        axes = axes[0]
-    for ax, m in zip(axes, models):
-        mine = [r for r in rows if r.model == m]
-        for i, r in enumerate(mine):
-            iv = r.score
-            ax.errorbar(
-                iv.value,
-                i,
-                xerr=[[iv.value - iv.low], [iv.high - iv.value]],
-                fmt="o",
-                color="C0",
-                ms=4,
-                lw=1,
-                label="pruned" if i == 0 else None,
-            )
-            if after is not None:
-                h = r.extra[after]
-                ax.errorbar(
-                    h.value,
-                    i + 0.2,
-                    xerr=[[h.value - h.low], [h.high - h.value]],
-                    fmt="s",
-                    color="C2",
-                    ms=4,
-                    lw=1,
-                    label=after if i == 0 else None,
-                )
-                ax.annotate(
-                    "", (h.value, i + 0.2), (iv.value, i), arrowprops=dict(arrowstyle="->", color="0.5", lw=0.8)
-                )
-        ax.set_yticks(range(len(mine)))
-        ax.set_yticklabels([r.name for r in mine], fontsize=8)
-        ax.invert_yaxis()
-        ax.axvline(1.0, color="0.6", lw=0.8, ls=":")
-        ax.set_xlabel("share of the full model kept (1 = full model)")
-        ax.set_title(m, fontsize=9)
-        ax.grid(axis="x", alpha=0.3)
-        if after is not None:
-            ax.legend(fontsize=7, loc="best")
-    if title:
-        axes[0].figure.suptitle(title, fontsize=10)
-    return axes
-
-
-SCALE_STAGES = ("complexes", "homology", "images", "scoring", "selection")
-
-
-def plot_scale(frame, axes=None):
-    """Seconds per stage of the search (stacked) and peak memory against
-    the number of points N (:func:`topovlm.beyond.search_scale`)."""
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
-    done = frame.dropna(subset=["total"])
-    x = np.arange(len(done))
-    bottom = np.zeros(len(done))
-    for k, stage in enumerate(s for s in SCALE_STAGES if s in done):
-        values = done[stage].to_numpy(dtype=float)
-        axes[0].bar(x, values, bottom=bottom, color=f"C{k}", label=stage, width=0.6)
-        bottom += values
-    axes[0].set_xticks(x)
-    axes[0].set_xticklabels([str(int(n)) for n in done["N"]])
-    axes[0].set_xlabel("points per cloud N")
-    axes[0].set_ylabel("seconds")
-    axes[0].legend(fontsize=7)
-    axes[0].set_title("where the search's time goes", fontsize=9)
-    axes[1].plot(done["N"], done["peak_gb"], "o-")
-    axes[1].set_xscale("log", base=2)
-    axes[1].set_xlabel("points per cloud N")
-    axes[1].set_ylabel("peak memory (GB)")
-    axes[1].set_title("peak resident memory", fontsize=9)
-    axes[1].grid(alpha=0.3)
-    return axes
-
-
-def plot_robustness(rows, n_layers: int, axes=None, title: str | None = None):
-    """Calibration variants (:func:`topovlm.robustness.calibration_robustness`): the
-    Jaccard index of each choice with the reference's (dotted: two random choices) and
-    the pruned model's score with its interval."""
-    if axes is None:
-        _, axes = plt.subplots(1, 2, figsize=(9, 0.3 * len(rows) + 1.4), sharey=True, layout="constrained")
-    y = np.arange(len(rows))
-    axes[0].barh(y, [r.jaccard for r in rows], color="C0")
-    axes[0].axvline(random_jaccard(n_layers, len(rows[0].layers)), color="0.4", ls=":", label="two random choices")
-    axes[0].set_xlim(0, 1)
-    axes[0].set_xlabel("Jaccard with the reference's layers")
-    axes[0].legend(fontsize=7)
-    for i, r in enumerate(rows):
-        if hasattr(r.score, "low"):
-            iv = r.score
-            axes[1].errorbar(iv.value, i, xerr=[[iv.value - iv.low], [iv.high - iv.value]], fmt="o", color="C1", ms=4)
-    axes[1].set_xlabel("share of the full model kept")
-    axes[1].grid(axis="x", alpha=0.3)
-    axes[0].set_yticks(y)
-    axes[0].set_yticklabels([r.variant.name for r in rows], fontsize=8)
-    axes[0].invert_yaxis()
-    if title:
-        axes[0].figure.suptitle(title, fontsize=10)
     return axes

@@ -6,7 +6,9 @@ import os
 import platform
 from importlib import metadata
 
-from . import reports
+import pandas as pd
+
+from .reports import markdown
 
 PACKAGES = (
     "topovlm",
@@ -48,4 +50,16 @@ def versions() -> dict:
 
 def versions_table() -> str:
     """:func:`versions` as a Markdown table."""
-    return reports.versions_table(versions())
+    return _versions_table(versions())
+
+
+def versions_frame(versions: dict) -> pd.DataFrame:
+    """package -> version (None: not installed)."""
+    return pd.DataFrame({"package": list(versions), "version": list(versions.values())})
+
+
+def _versions_table(versions: dict) -> str:
+    f = versions_frame(versions)
+    return markdown(
+        pd.DataFrame({"package": f.package, "version": ["not installed" if pd.isna(v) else v for v in f.version]})
+    )

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 
 from .._checks import TopoVLMInputError
 from .._outputs import check_out_dir, replace_dir
-from ..samples import Sample, as_samples, load_image  # noqa: F401  (re-exported)
+from ..samples import Sample, as_samples
 
 #: The [RET] marker appended after the instruction. The paper appends a
 #: [RET] token whose embedding it does not publish; we append this text with

@@ -6,9 +6,9 @@
   the same decoder; trained on the generated audio-visual suites.
 
 One registered :class:`~.spec.MiniModel` per model (:data:`MODELS`);
-:mod:`.build`, :mod:`.train` and :mod:`.weights` are generic over it. Training
-(:mod:`.train`) scores the model with :mod:`topovlm.evaluate`, so it is not imported
-here: ``from topovlm.models.mini import train`` (or ``tv.train``).
+:mod:`.build` and :mod:`.weights` are generic over it. Training them lives with
+every other training, in :mod:`topovlm.training.mini` (``tv.training.train``): it
+scores the model with :mod:`topovlm.evaluate`, above the models.
 
 Media placeholders reuse tokens SmolLM2's vocabulary already has and an
 instruction never contains (code-corpus markers), so the vocabulary and the

@@ -24,24 +24,25 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ._checks import TopoVLMInputError
-from .baselines import check_methods, get_method
-from .baselines import run as run_baseline
-from .extract import extract
-from .fidelity import Benchmark
-from .heal import HealConfig, heal
-from .intervals import Interval
-from .progressive import prune_progressive
-from .prune import prune
-from .reports import layer_ranges, markdown
+from .._checks import TopoVLMInputError
+from ..baselines import check_methods, get_method
+from ..baselines import run as run_baseline
+from ..extract import extract
+from ..intervals import Interval
+from ..progressive import prune_progressive
+from ..prune import prune
+from ..reports import layer_ranges, markdown
+from ..topology.search import SearchConfig, search
+from ..topology.selection import jaccard
+from ..topology.synthetic import drifting_clouds
+from ..training.heal import HealConfig, heal
+from .readings import Benchmark
 from .robustness import calibration_robustness
-from .topology.search import SearchConfig, search
-from .topology.selection import jaccard
-from .topology.synthetic import drifting_clouds
 
 #: how tables name the methods (others: their key; random with its seed)
 
@@ -468,3 +469,33 @@ def scale_finding(frame: pd.DataFrame) -> str:
         f"as N^{scale_exponent(frame):.2f} over N = {int(done['N'].min())}..{int(done['N'].max())}, "
         f"{100 * share:.0f} % of it in the homology."
     )
+
+
+SCALE_STAGES = ("complexes", "homology", "images", "scoring", "selection")
+
+
+def plot_scale(frame, axes=None):
+    """Seconds per stage of the search (stacked) and peak memory against
+    the number of points N (:func:`topovlm.beyond.search_scale`)."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
+    done = frame.dropna(subset=["total"])
+    x = np.arange(len(done))
+    bottom = np.zeros(len(done))
+    for k, stage in enumerate(s for s in SCALE_STAGES if s in done):
+        values = done[stage].to_numpy(dtype=float)
+        axes[0].bar(x, values, bottom=bottom, color=f"C{k}", label=stage, width=0.6)
+        bottom += values
+    axes[0].set_xticks(x)
+    axes[0].set_xticklabels([str(int(n)) for n in done["N"]])
+    axes[0].set_xlabel("points per cloud N")
+    axes[0].set_ylabel("seconds")
+    axes[0].legend(fontsize=7)
+    axes[0].set_title("where the search's time goes", fontsize=9)
+    axes[1].plot(done["N"], done["peak_gb"], "o-")
+    axes[1].set_xscale("log", base=2)
+    axes[1].set_xlabel("points per cloud N")
+    axes[1].set_ylabel("peak memory (GB)")
+    axes[1].set_title("peak resident memory", fontsize=9)
+    axes[1].grid(alpha=0.3)
+    return axes

@@ -17,16 +17,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
-from . import reports
-from ._checks import TopoVLMInputError
-from .calibration import calibration_set
-from .evaluate import per_suite, question_outcomes, relative_score
-from .extract import extract
-from .reports import stability_table  # noqa: F401  (tv.ablation.stability_table)
-from .topology.search import SearchConfig, search
-from .topology.selection import jaccard, random_jaccard  # noqa: F401  (tv.ablation.random_jaccard)
+from .._checks import TopoVLMInputError
+from ..calibration import calibration_set
+from ..evaluate import per_suite, question_outcomes, relative_score
+from ..extract import extract
+from ..intervals import difference_interval, relative_score_interval
+from ..reports import interval_columns, interval_of, layer_ranges, markdown
+from ..topology.search import SearchConfig, search
+from ..topology.selection import jaccard, random_jaccard
 
 DEFAULT = "TopoVLM (zigzag, H1, EPI, k=15, alpha=1)"
 
@@ -196,8 +197,87 @@ def selection_stability(
     return out
 
 
-def ablation_table(rows: list[AblationRow], reported: dict | None = None, reference: str = DEFAULT) -> str:
+def ablation_frame(rows, reference: str) -> pd.DataFrame:
+    """One record per ablation variant (:class:`topovlm.ablation.AblationRow`).
+
+    Columns: ``variant``, ``layers``, accuracy per suite (fractions), ``relative``
+    with its interval (``relative_value/low/high``), and the change against the
+    ``reference`` variant (``change``, and ``change_value/low/high``: the paired
+    interval of the difference), NaN where not computable.
+    """
+    ref = next((r for r in rows if r.name == reference), None)
+    suites = [s for s in rows[0].accuracy if s != "all"]
+    ci = all(r.outcomes and r.full_outcomes for r in rows)
+    records = []
+    for r in rows:
+        d = None
+        if ref is not None and r is not ref and ci:
+            d = difference_interval(r.outcomes, ref.outcomes, r.full_outcomes, r.suites)
+        rel = relative_score_interval(r.outcomes, r.full_outcomes, r.suites) if ci else None
+        records.append(
+            {
+                "variant": r.name,
+                "layers": tuple(r.layers),
+                **{s: r.accuracy[s] for s in suites},
+                "relative": r.relative,
+                **interval_columns(rel, "relative"),
+                "change": np.nan if ref is None or r is ref else r.relative - ref.relative,
+                **interval_columns(d, "change"),
+            }
+        )
+    return pd.DataFrame.from_records(records)
+
+
+def ablation_table(rows, reported: dict | None = None, reference: str = DEFAULT) -> str:
     """Markdown: one row per variant, accuracy per suite (%), relative score
     [95 % interval], its change against ``reference`` in points [paired 95 %
-    interval], and the paper's reported change (:func:`topovlm.reports.ablation_table`)."""
-    return reports.ablation_table(rows, reported, reference)
+    interval], and the paper's reported change."""
+    frame = ablation_frame(rows, reference)
+    suites = [s for s in rows[0].accuracy if s != "all"]
+    ci = all(r.outcomes and r.full_outcomes for r in rows)
+    view = pd.DataFrame(
+        {
+            "variant": frame.variant,
+            "layers removed": [layer_ranges(x) for x in frame.layers],
+            **{s: [f"{100 * a:.1f}" for a in frame[s]] for s in suites},
+        }
+    )
+    view["relative score" + (" [95 % CI]" if ci else "")] = [
+        interval_of(row, "relative").format(3) if ci else f"{row['relative']:.3f}" for _, row in frame.iterrows()
+    ]
+    changes = []
+    for _, row in frame.iterrows():
+        d = interval_of(row, "change")
+        if np.isnan(row["change"]):
+            changes.append("-")
+        elif d is not None:
+            changes.append(f"{100 * d.value:+.1f} [{100 * d.low:+.1f}, {100 * d.high:+.1f}]")
+        else:
+            changes.append(f"{100 * row['change']:+.1f}")
+    view["change"] = changes
+    if reported:
+        view["paper (reported change)"] = [reported.get(v, "") for v in frame.variant]
+    return markdown(view)
+
+
+def stability_frame(selections: dict) -> pd.DataFrame:
+    """Pairwise Jaccard indices of the selections (seed x seed)."""
+    keys = list(selections)
+    return pd.DataFrame([[jaccard(selections[a], selections[b]) for b in keys] for a in keys], index=keys, columns=keys)
+
+
+def stability_table(selections: dict, n_layers: int) -> str:
+    """Markdown: pairwise Jaccard indices of the selections, their mean, and
+    the mean of two random choices of the same size."""
+    frame = stability_frame(selections)
+    keys = list(selections)
+    view = pd.DataFrame({"seed": [str(a) for a in keys]})
+    for b in keys:
+        view[str(b)] = [f"{x:.2f}" for x in frame[b]]
+    pairs = [frame.loc[a, b] for i, a in enumerate(keys) for b in keys[i + 1 :]]
+    m = len(next(iter(selections.values())))
+    note = (
+        f"mean pairwise Jaccard index {np.mean(pairs):.2f}; two random choices of {m} of "
+        f"{n_layers} layers: {random_jaccard(n_layers, m):.2f}"
+    )
+    return markdown(view, note)

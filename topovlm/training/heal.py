@@ -29,16 +29,16 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from . import tasks
-from ._cache import default_cache_dir
-from ._checks import TopoVLMInputError
-from .calibration import fortune_prompts
-from .forward import token_nll
-from .models.base import Adapter
-from .models.mini.build import merge_lora
-from .samples import Sample
-from .tasks.qa import QA
-from .training import answer_loss, digest, load_checkpoint, lr_at, progress_problem, save_checkpoint, take_step
+from .. import tasks
+from .._cache import default_cache_dir
+from .._checks import TopoVLMInputError
+from ..calibration import fortune_prompts
+from ..forward import token_nll
+from ..models.base import Adapter
+from ..models.mini.build import merge_lora
+from ..samples import Sample
+from ..tasks.qa import QA
+from .loop import answer_loss, digest, load_checkpoint, lr_at, progress_problem, save_checkpoint, take_step
 
 
 @dataclass(frozen=True)

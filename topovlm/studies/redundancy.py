@@ -37,18 +37,19 @@ from joblib import Parallel, delayed
 from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
-from ._cache import default_cache_dir
-from ._checks import TopoVLMInputError
-from ._readback import read_npz, write_npz, writing
-from .baselines import METHODS, Calibration, run
-from .extract import ExtractConfig
-from .fidelity import BASE, PRESET_READINGS, Benchmark, Reading
-from .intervals import LEVEL, N_BOOT, Interval, draws
-from .outcome_store import outcome_key
-from .topology.search import SearchConfig, degenerate_clouds, empty_clouds, search
-from .topology.selection import jaccard, n_to_remove
-from .topology.standard import standard_persistence
-from .topology.statistics import classes_per_cloud, layer_changes, neighbour_distances
+from .._cache import default_cache_dir
+from .._checks import TopoVLMInputError
+from .._readback import read_npz, write_npz, writing
+from ..baselines import METHODS, run
+from ..extract import ExtractConfig
+from ..forward import Calibration
+from ..intervals import LEVEL, N_BOOT, Interval, draws
+from ..outcome_store import outcome_key
+from ..topology.search import SearchConfig, degenerate_clouds, empty_clouds, search
+from ..topology.selection import jaccard, n_to_remove
+from ..topology.standard import standard_persistence
+from ..topology.statistics import classes_per_cloud, layer_changes, neighbour_distances
+from .readings import BASE, PRESET_READINGS, Benchmark, Reading
 
 
 def default_reading() -> Reading:

@@ -19,16 +19,18 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
-from ._checks import TopoVLMInputError, check_choice
-from .calibration import calibration_set
-from .extract import extract
-from .reports import robustness_table  # noqa: F401  (tv.robustness.robustness_table)
-from .samples import Sample
-from .topology.search import SearchConfig, search
-from .topology.selection import jaccard, random_jaccard
+from .._checks import TopoVLMInputError, check_choice
+from ..calibration import calibration_set
+from ..extract import extract
+from ..reports import layer_ranges, markdown
+from ..samples import Sample
+from ..topology.search import SearchConfig, search
+from ..topology.selection import jaccard, random_jaccard
 
 PERTURBATIONS = ("none", "shuffle", "noise", "both")
 
@@ -179,3 +181,78 @@ def robustness_finding(rows: list[RobustnessRow], n_layers: int) -> str:
             f"to {best.score.format(3)} ({best.variant.name}) of the full model"
         )
     return text + "."
+
+
+def plot_robustness(rows, n_layers: int, axes=None, title: str | None = None):
+    """Calibration variants (:func:`topovlm.robustness.calibration_robustness`): the
+    Jaccard index of each choice with the reference's (dotted: two random choices) and
+    the pruned model's score with its interval."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(9, 0.3 * len(rows) + 1.4), sharey=True, layout="constrained")
+    y = np.arange(len(rows))
+    axes[0].barh(y, [r.jaccard for r in rows], color="C0")
+    axes[0].axvline(random_jaccard(n_layers, len(rows[0].layers)), color="0.4", ls=":", label="two random choices")
+    axes[0].set_xlim(0, 1)
+    axes[0].set_xlabel("Jaccard with the reference's layers")
+    axes[0].legend(fontsize=7)
+    for i, r in enumerate(rows):
+        if hasattr(r.score, "low"):
+            iv = r.score
+            axes[1].errorbar(iv.value, i, xerr=[[iv.value - iv.low], [iv.high - iv.value]], fmt="o", color="C1", ms=4)
+    axes[1].set_xlabel("share of the full model kept")
+    axes[1].grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(y)
+    axes[0].set_yticklabels([r.variant.name for r in rows], fontsize=8)
+    axes[0].invert_yaxis()
+    if title:
+        axes[0].figure.suptitle(title, fontsize=10)
+    return axes
+
+
+def robustness_frame(rows) -> pd.DataFrame:
+    """One record per :class:`topovlm.robustness.RobustnessRow`."""
+    records = []
+    for r in rows:
+        v, score = r.variant, r.score
+        records.append(
+            {
+                "calibration": v.name,
+                "source": v.source,
+                "n": v.n,
+                "seed": v.seed,
+                "perturbation": v.perturb,
+                "layers": tuple(r.layers),
+                "jaccard": r.jaccard,
+                "score": getattr(score, "value", score),
+                "score_low": getattr(score, "low", np.nan),
+                "score_high": getattr(score, "high", np.nan),
+            }
+        )
+    return pd.DataFrame.from_records(records)
+
+
+def robustness_table(rows, n_layers: int) -> str:
+    """Markdown: each variant's layers, Jaccard with the reference, score; and
+    the Jaccard of two random choices of the same size (agreement by chance)."""
+    f = robustness_frame(rows)
+    view = pd.DataFrame(
+        {
+            "calibration": f.calibration,
+            "source": f.source,
+            "n": f.n,
+            "seed": f.seed,
+            "perturbation": f.perturbation,
+            "layers removed": [layer_ranges(list(x)) for x in f.layers],
+            "Jaccard with the first": [f"{x:.2f}" for x in f.jaccard],
+            "score": [
+                r.score.format(3) if hasattr(r.score, "format") else ("-" if r.score is None else str(r.score))
+                for r in rows
+            ],
+        }
+    )
+    m = len(rows[0].layers)
+    note = (
+        f"two random choices of {m} of {n_layers} layers agree by a Jaccard index of "
+        f"{random_jaccard(n_layers, m):.2f} on average"
+    )
+    return markdown(view, note)

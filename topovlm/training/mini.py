@@ -40,14 +40,14 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from ... import tasks
-from ..._cache import default_cache_dir
-from ..._checks import TopoVLMInputError
-from ...evaluate import accuracy
-from ...training import answer_loss, digest, load_checkpoint, lr_at, progress_problem, save_checkpoint, take_step
-from .build import build, media_features, trained_names, word_embeddings
-from .spec import Recipe, TrainConfig, get
-from .weights import save, weights_dir
+from .. import tasks
+from .._cache import default_cache_dir
+from .._checks import TopoVLMInputError
+from ..evaluate import accuracy
+from ..models.mini.build import build, media_features, trained_names, word_embeddings
+from ..models.mini.spec import Recipe, TrainConfig, get
+from ..models.mini.weights import save, weights_dir
+from .loop import answer_loss, digest, load_checkpoint, lr_at, progress_problem, save_checkpoint, take_step
 
 
 def recipe(name: str) -> Recipe:

@@ -19,17 +19,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from tqdm.auto import tqdm
 
-from . import tasks
-from ._checks import TopoVLMInputError
-from .baselines import check_methods, compare
-from .calibration import calibration_set
-from .efficiency import measure
-from .evaluate import accuracy, chance, check_scoring, per_suite, question_outcomes, relative_score
-from .intervals import relative_score_interval
-from .prune import prune
-from .reports import efficiency_table, sweep_table
+from .. import tasks
+from .._checks import TopoVLMInputError
+from ..baselines import check_methods, compare, get_method
+from ..calibration import calibration_set
+from ..efficiency import efficiency_table, measure
+from ..evaluate import accuracy, chance, check_scoring, per_suite, question_outcomes, relative_score
+from ..intervals import relative_score_interval
+from ..plots import panel
+from ..prune import prune
+from ..reports import interval_columns, interval_of, layer_ranges, markdown
 
 
 def task_of(adapter) -> str | None:
@@ -370,3 +372,188 @@ def evaluation(
         chance(questions) if scoring == "choice" else None,
         times,
     )
+
+
+def method_label(r) -> str:
+    """A result's name in legends: the method, and the seed for a seeded method (random)."""
+    return get_method(r.method).tagged(r.seed)
+
+
+def plot_suite_accuracy(full, rows, sparsity: float, chance: dict | None = None, ax=None):
+    """Grouped bars: accuracy per suite for the full model and each method at one sparsity.
+
+    Parameters
+    ----------
+    full : topovlm.sweep.SweepRow
+        The unpruned model.
+    rows : list of topovlm.sweep.SweepRow
+    sparsity : float
+        Which rows to draw.
+    chance : dict, optional
+        suite -> accuracy of uniform guessing (:func:`topovlm.evaluate.chance`),
+        drawn as a dotted line across each suite's bars.
+    """
+    at = [r for r in rows if r.sparsity == sparsity]
+    suites = [s for s in full.accuracy if s != "all"]
+    bars = [("full model", full.accuracy)] + [(method_label(r), r.accuracy) for r in at]
+    # methods down the page, suites as a group of horizontal bars: readable at the width
+    # of a book column however many methods there are
+    ax = panel(ax, (8, 1.2 + 0.16 * len(suites) * len(bars)))
+    height = 0.8 / len(suites)
+    y = np.arange(len(bars))
+    for i, s in enumerate(suites):
+        ys = y + (i - (len(suites) - 1) / 2) * height
+        ax.barh(ys, [100 * acc[s] for _, acc in bars], height, label=s)
+        if chance is not None:
+            ax.vlines(
+                np.full(len(ys), 100 * chance[s]),
+                ys - height / 2,
+                ys + height / 2,
+                colors="k",
+                linestyles=":",
+                lw=1.2,
+                label="chance" if i == 0 else None,
+            )
+    ax.set_yticks(y)
+    ax.set_yticklabels([name for name, _ in bars])
+    ax.invert_yaxis()  # full model on top, in the table's order
+    ax.set_xlabel("held-out accuracy (%)")
+    ax.set_xlim(0, 100)
+    ax.set_xticks(range(0, 101, 20))
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_title(f"accuracy per suite, {sparsity:.0%} of decoder layers removed")
+    ax.legend(
+        fontsize="small",
+        ncols=len(suites) + (chance is not None),
+        loc="lower center",
+        bbox_to_anchor=(0.5, 1.06),
+        frameon=False,
+    )
+    return ax
+
+
+def plot_sparsity_sweep(rows, chance: float | None = None, ax=None):
+    """Relative score (mean over suites of pruned / full) against sparsity, one line per
+    method; the random baseline as the mean over seeds with its range shaded;
+    ``chance`` (the relative score of uniform guessing) as a dotted line."""
+    ax = panel(ax, (7, 3.8))
+    if chance is not None:
+        ax.axhline(chance, color="k", lw=1, ls=":", label="chance")
+    methods = list(dict.fromkeys(r.method for r in rows))
+    for m in methods:
+        mine = [r for r in rows if r.method == m]
+        xs = sorted({r.sparsity for r in mine})
+        vals = [[r.relative for r in mine if r.sparsity == x] for x in xs]
+        mean = [float(np.mean(v)) for v in vals]
+        (line,) = ax.plot(
+            [100 * x for x in xs], mean, "o-", label=m + (f" (mean of {len(vals[0])})" if len(vals[0]) > 1 else "")
+        )
+        if len(vals[0]) > 1:
+            ax.fill_between(
+                [100 * x for x in xs],
+                [min(v) for v in vals],
+                [max(v) for v in vals],
+                color=line.get_color(),
+                alpha=0.15,
+            )
+    ax.set_xlabel("decoder layers removed (%)")
+    ax.set_ylabel("relative score")
+    ax.set_ylim(0, 1.05)
+    ax.axhline(1, color="grey", lw=0.8, ls=":")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def sweep_frame(full, rows, chance: dict | None = None) -> pd.DataFrame:
+    """One record per line of :func:`sweep_table`, in its order.
+
+    Parameters
+    ----------
+    full : SweepRow
+        The unpruned model (:func:`topovlm.sweep.pruning_sweep`).
+    rows : list of SweepRow
+    chance : dict, optional
+        Accuracy of uniform guessing per suite (:func:`topovlm.evaluate.chance`).
+
+    Returns
+    -------
+    DataFrame
+        ``kind`` (full / chance / method / mean), ``sparsity``, ``method``, ``seed``,
+        ``layers``, one accuracy column per suite and ``all`` (fractions),
+        ``relative`` and its paired bootstrap interval ``relative_value`` /
+        ``relative_low`` / ``relative_high`` (NaN without per-question outcomes),
+        ``exact`` (exact-match accuracy over all questions, when recorded).
+    """
+    suites = [s for s in full.accuracy if s != "all"]
+    ci = bool(full.outcomes)
+    records = []
+
+    def add(r, kind, method):
+        iv = r.interval(full) if ci and r is not full and r.outcomes else None
+        records.append(
+            {
+                "kind": kind,
+                "sparsity": np.nan if kind in ("full", "chance") else r.sparsity,
+                "method": method,
+                "seed": r.seed,
+                "layers": tuple(r.layers),
+                **{s: r.accuracy[s] for s in suites},
+                "all": r.accuracy["all"],
+                "relative": r.relative,
+                **interval_columns(iv, "relative"),
+                "exact": None if r.exact is None else r.exact["all"],
+            }
+        )
+
+    add(full, "full", "full model")
+    if chance is not None:
+        add(type(full).chance_row(full, chance), "chance", "chance (uniform guess)")
+    for s in sorted({r.sparsity for r in rows}):
+        at = [r for r in rows if r.sparsity == s]
+        for r in at:
+            add(r, "method", get_method(r.method).tagged(r.seed))
+        for name in dict.fromkeys(r.method for r in at if get_method(r.method).seeded):  # the mean over seeds
+            seeded = [r for r in at if r.method == name]
+            if len(seeded) > 1:
+                m = type(seeded[0]).mean_of(seeded)
+                add(m, "mean", m.method)
+    return pd.DataFrame.from_records(records)
+
+
+def sweep_table(full, rows, reported: dict | None = None, chance: dict | None = None, reported_on: str = "") -> str:
+    """Markdown: one row per (sparsity, method), accuracy per suite in %, relative score.
+
+    Random seeds get their own rows and a mean row (its interval resamples
+    the questions of the seeds' mean outcome). Rows that carry per-question
+    outcomes show the relative score with its paired bootstrap 95 % interval
+    (:mod:`topovlm.intervals`). When the sweep recorded
+    exact match, its overall value is a column of its own. ``chance`` (from
+    :func:`topovlm.evaluate.chance`) adds the row of uniform guessing;
+    ``reported`` maps a method to the paper's relative score, shown in its
+    own column, headed with the model it was measured on (``reported_on``).
+    """
+    frame = sweep_frame(full, rows, chance)
+    suites = [s for s in full.accuracy if s != "all"]
+    ci = bool(full.outcomes)
+    view = pd.DataFrame(
+        {
+            "sparsity": ["-" if k in ("full", "chance") else f"{s:.0%}" for k, s in zip(frame.kind, frame.sparsity)],
+            "method": frame.method,
+            "layers removed": [
+                layer_ranges(layers) if k == "method" else {"full": "-", "chance": "-", "mean": ""}[k]
+                for k, layers in zip(frame.kind, frame.layers)
+            ],
+            **{s: [f"{100 * a:.1f}" for a in frame[s]] for s in suites},
+            "all": [f"{100 * a:.1f}" for a in frame["all"]],
+        }
+    )
+    view["relative score" + (" [95 % CI]" if ci else "")] = [
+        iv.format(3) if (iv := interval_of(row, "relative")) is not None else f"{row['relative']:.3f}"
+        for _, row in frame.iterrows()
+    ]
+    if full.exact is not None:
+        view["exact match, all"] = ["-" if e is None or np.isnan(e) else f"{100 * e:.1f}" for e in frame.exact]
+    if reported:
+        head = f"paper, reported ({reported_on})" if reported_on else "paper (reported)"
+        view[head] = [str(reported.get(m, "")) for m in frame.method]
+    return markdown(view)

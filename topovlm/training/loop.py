@@ -20,9 +20,9 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from ._checks import TopoVLMInputError
-from ._readback import arrays_digest, refuse_checkpoint, writing
-from .models.mini.spec import END
+from .._checks import TopoVLMInputError
+from .._readback import arrays_digest, refuse_checkpoint, writing
+from ..models.mini.spec import END
 
 #: Training checkpoints: safetensors (weights, optimizer moments) + JSON metadata.
 CHECKPOINT_FORMAT = "topovlm-train-2"  # 2: with the SHA-256 of its tensors and metadata

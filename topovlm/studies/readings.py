@@ -39,17 +39,20 @@ import inspect
 import time
 from dataclasses import dataclass, field
 
+import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from scipy.stats import rankdata
 from tqdm.auto import tqdm
 
-from . import reports, tasks
-from ._checks import TopoVLMInputError
-from .baselines import Calibration, at_sparsity, get_method, n_to_remove, run
-from .calibration import calibration_set, fortune_prompts
-from .evaluate import Outcomes, question_outcomes, text_outcomes
-from .extract import extract
-from .intervals import (
+from .. import tasks
+from .._checks import TopoVLMInputError
+from ..baselines import at_sparsity, get_method, run
+from ..calibration import calibration_set, fortune_prompts
+from ..evaluate import Outcomes, question_outcomes, text_outcomes
+from ..extract import extract
+from ..forward import Calibration
+from ..intervals import (
     LEVEL,
     N_BOOT,
     Interval,
@@ -60,9 +63,11 @@ from .intervals import (
     relative_score_interval,
     resample,
 )
-from .models import load_model
-from .reports import test_table  # noqa: F401  (tv.fidelity.test_table)
-from .topology.search import PRESETS, SearchConfig, search
+from ..models import load_model
+from ..plots import panel
+from ..reports import layer_ranges, markdown
+from ..topology.search import PRESETS, SearchConfig, search
+from ..topology.selection import n_to_remove
 
 #: Calibration samples a study may draw from (the redundancy study draws its calibration
 #: sets of 512 out of this pool); held-out texts are never among them.
@@ -660,4 +665,215 @@ def finding_lines(rows: list[Row], readings) -> list[str]:
 def dev_table(rows: list[Row], readings: list[Reading]) -> str:
     """Markdown: every reading by model and sparsity on dev, with its mean rank
     (:func:`topovlm.reports.dev_table`)."""
-    return reports.dev_table(rows, readings, mean_ranks(rows))
+    return _dev_table(rows, readings, mean_ranks(rows))
+
+
+def plot_layer_scores(rows, model: str, readings=None, ax=None):
+    """Per-decoder-layer scores of every reading beside ShortGPT's, on one model.
+
+    One row per reading: its score rescaled to [0, 1] (darker = removed first),
+    a dot on each layer it removes. The dashed line closes the shallow third of
+    the stack, where the paper finds topological activity; it finds consistency
+    (redundancy) to the right.
+
+    Parameters
+    ----------
+    rows : list of topovlm.fidelity.Row
+        Rows with per-layer ``scores`` (the first row of each reading is used).
+    model : str
+    readings : sequence of str, optional
+        Row names to draw, top to bottom; default every reading with scores.
+    """
+
+    names = readings or list(dict.fromkeys(r.reading for r in rows if r.model == model and r.scores))
+    chosen = []
+    for name in names:
+        r = next((r for r in rows if r.model == model and r.reading == name and r.scores), None)
+        if r is not None:
+            chosen.append(r)
+    n_layers = len(chosen[0].scores)
+    ax = panel(ax, figsize=(8, 0.26 * len(chosen) + 1.3))
+    grid = np.zeros((len(chosen), n_layers))
+    for i, r in enumerate(chosen):
+        sc = np.asarray(r.scores, float)
+        span = np.ptp(sc)
+        grid[i] = (sc - sc.min()) / span if span > 0 else 0.0
+        ax.plot(list(r.layers), [i] * len(r.layers), "o", ms=2.5, color="tab:red")
+    ax.imshow(grid, aspect="auto", cmap="Greys", vmin=0, vmax=1.6, interpolation="nearest")
+    ax.axvline(thirds(n_layers)[0].stop - 0.5, color="tab:blue", ls="--", lw=1)
+    ax.set_yticks(range(len(chosen)))
+    ax.set_yticklabels([r.reading for r in chosen], fontsize=7)
+    ax.set_xlabel("decoder layer")
+    ax.set_title(
+        f"{model}: rescaled score (dark = removed first), red = removed at {chosen[0].sparsity:.0%}, "
+        "dashed = shallow third",
+        fontsize=8,
+    )
+    return ax
+
+
+def plot_study(rows, axes=None, title: str | None = None):
+    """One panel per model, one row per method, one marker per sparsity, with
+    95 % intervals: relative score (vision-language models, higher is better)
+    or perplexity x full (text model, log scale, lower is better)."""
+    models = list(dict.fromkeys(r.model for r in rows))
+    sparsities = sorted({r.sparsity for r in rows})
+    methods = list(dict.fromkeys(r.reading for r in rows))
+    if axes is None:
+        _, axes = plt.subplots(
+            1,
+            len(models),
+            figsize=(3.6 * len(models) + 2.4, 0.3 * len(methods) + 1.3),
+            sharey=True,
+            layout="constrained",
+            squeeze=False,
+        )
+        axes = axes[0]
+    markers = "os^Dv"
+    offsets = np.linspace(-0.15, 0.15, len(sparsities))
+    for ax, m in zip(axes, models):
+        for k, s in enumerate(sparsities):
+            for i, name in enumerate(methods):
+                r = next((r for r in rows if r.model == m and r.sparsity == s and r.reading == name), None)
+                if r is None:
+                    continue
+                iv = r.score
+                if r.kind == "perplexity":
+                    x, lo, hi = 1 / iv.value, 1 / iv.high, 1 / iv.low
+                else:
+                    x, lo, hi = iv.value, iv.low, iv.high
+                ax.errorbar(
+                    x,
+                    i + offsets[k],
+                    xerr=[[x - lo], [hi - x]],
+                    fmt=markers[k % len(markers)],
+                    color=f"C{k}",
+                    ms=4,
+                    lw=1,
+                    label=f"{s:.0%}" if i == 0 or name == methods[0] else None,
+                )
+        kind = next(r.kind for r in rows if r.model == m)
+        if kind == "perplexity":
+            ax.set_xscale("log")
+            ax.set_xlabel("perplexity x full (log)")
+        else:
+            ax.set_xlabel("relative score")
+        ax.set_title(m, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+    axes[0].set_yticks(range(len(methods)))
+    axes[0].set_yticklabels(methods, fontsize=8)
+    axes[0].invert_yaxis()
+    handles, labels = axes[0].get_legend_handles_labels()
+    by_label = dict(zip(labels, handles))
+    axes[-1].legend(by_label.values(), by_label.keys(), title="sparsity", fontsize=7, loc="best")
+    if title:
+        axes[0].figure.suptitle(title, fontsize=10)
+    return axes
+
+
+def plot_variants(rows, after: str | None = None, axes=None, title: str | None = None):
+    """One panel per model, one line per variant: the share of the full model kept
+    with its 95 % interval (:class:`topovlm.beyond.Row`); with ``after`` (an
+    ``extra`` key holding an Interval, e.g. ``"healed"``) a second marker and an
+    arrow from the first score to it."""
+    models = list(dict.fromkeys(r.model for r in rows))
+    if axes is None:
+        n = max(len([r for r in rows if r.model == m]) for m in models)
+        _, axes = plt.subplots(
+            1, len(models), figsize=(3.8 * len(models) + 1.6, 0.32 * n + 1.3), layout="constrained", squeeze=False
+        )
+        axes = axes[0]
+    for ax, m in zip(axes, models):
+        mine = [r for r in rows if r.model == m]
+        for i, r in enumerate(mine):
+            iv = r.score
+            ax.errorbar(
+                iv.value,
+                i,
+                xerr=[[iv.value - iv.low], [iv.high - iv.value]],
+                fmt="o",
+                color="C0",
+                ms=4,
+                lw=1,
+                label="pruned" if i == 0 else None,
+            )
+            if after is not None:
+                h = r.extra[after]
+                ax.errorbar(
+                    h.value,
+                    i + 0.2,
+                    xerr=[[h.value - h.low], [h.high - h.value]],
+                    fmt="s",
+                    color="C2",
+                    ms=4,
+                    lw=1,
+                    label=after if i == 0 else None,
+                )
+                ax.annotate(
+                    "", (h.value, i + 0.2), (iv.value, i), arrowprops=dict(arrowstyle="->", color="0.5", lw=0.8)
+                )
+        ax.set_yticks(range(len(mine)))
+        ax.set_yticklabels([r.name for r in mine], fontsize=8)
+        ax.invert_yaxis()
+        ax.axvline(1.0, color="0.6", lw=0.8, ls=":")
+        ax.set_xlabel("share of the full model kept (1 = full model)")
+        ax.set_title(m, fontsize=9)
+        ax.grid(axis="x", alpha=0.3)
+        if after is not None:
+            ax.legend(fontsize=7, loc="best")
+    if title:
+        axes[0].figure.suptitle(title, fontsize=10)
+    return axes
+
+
+def study_frame(rows) -> pd.DataFrame:
+    """One record per :class:`topovlm.fidelity.Row`: model, sparsity, reading, split,
+    layers, the score with its interval (relative score, or perplexity ratio pruned / full
+    as ``1 / score``), seconds."""
+    return pd.DataFrame.from_records(
+        [
+            {
+                "model": r.model,
+                "sparsity": r.sparsity,
+                "reading": r.reading,
+                "split": r.split,
+                "kind": r.kind,
+                "layers": tuple(r.layers),
+                "score": r.score.value,
+                "score_low": r.score.low,
+                "score_high": r.score.high,
+                "seconds": r.seconds,
+            }
+            for r in rows
+        ]
+    )
+
+
+def _dev_table(rows, readings, ranks: dict) -> str:
+    """Markdown: every reading (rows) by model and sparsity (columns) on dev:
+    relative score [95 % CI] (vision-language models) or perplexity x full
+    [95 % CI] (text model), and the mean rank (``ranks``) over the columns."""
+    models = [r.model for r in rows]
+    cells = sorted({(r.model, r.sparsity) for r in rows}, key=lambda c: (models.index(c[0]), c[1]))
+    at = {(r.reading, r.model, r.sparsity): r for r in rows}
+    shown = [reading.name for reading in readings if reading.name in ranks]
+    view = pd.DataFrame({"reading": shown})
+    for m, s in cells:
+        view[f"{m}, {s:.0%}"] = [at[(name, m, s)].cell(2) if (name, m, s) in at else "" for name in shown]
+    view["mean rank"] = [f"{ranks[name]:.2f}" for name in shown]
+    return markdown(view)
+
+
+def test_table(rows) -> str:
+    """Markdown: the finalists and the baselines on test, per model and sparsity,
+    with the layers removed and the share of the full model kept [95 % interval]."""
+    view = pd.DataFrame(
+        {
+            "model": [r.model for r in rows],
+            "sparsity": [f"{r.sparsity:.0%}" for r in rows],
+            "method": [r.reading for r in rows],
+            "layers removed": [layer_ranges(r.layers) for r in rows],
+            "relative score or perplexity x full [95 % CI]": [r.cell(3) for r in rows],
+        }
+    )
+    return markdown(view)
