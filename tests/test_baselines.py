@@ -211,3 +211,42 @@ def test_a_greedy_method_is_not_read_off_another_sparsity(known):
     ad, calib = known
     with pytest.raises(tv.TopoVLMInputError, match="rerun it"):
         B.at_sparsity(B.run("sleb", ad, calib, 0.25), 0.125)
+
+
+def test_a_new_expensive_greedy_method_registered_in_one_place_is_taken_by_every_study(monkeypatch):
+    """What CONTRIBUTING promises: a method is one registered function; compare, the sweep,
+    the test of chapter 04b and chapter 09's choices read its record (budget, choice, label,
+    note) and never its name."""
+    from topovlm.studies import extensions, readings, sweep
+    from topovlm.tasks import QA
+
+    seen = []
+
+    def lastfirst(adapter, calib, n_remove, seed=0, start=()):
+        seen.append(len(calib.samples))
+        order = [int(i) for i in start] + [i for i in reversed(range(adapter.n_layers)) if i not in start]
+        return np.zeros(adapter.n_layers), order[:n_remove]
+
+    monkeypatch.setitem(B.METHODS, "lastfirst", B.Method("lastfirst", lastfirst, "Last-first", "greedy", "expensive",
+                                                         note=lambda adapter, calib: "a toy"))  # fmt: skip
+    ad = tiny.tiny_causal_lm("llama", 6, seed=1)
+    samples = family_samples(ad, 8)
+    res = B.compare(
+        ad, samples, 0.5, ["lastfirst", "shortgpt"], baseline_samples=6, expensive_samples=2, progress=False
+    )
+    assert seen == [2] and res[0].layers_to_remove == [3, 4, 5] and res[0].notes == "a toy"
+
+    qas = [QA(s, ["red", "blue"][i % 2], "color", choices=("red", "blue")) for i, s in enumerate(samples)]
+    full, rows = sweep.pruning_sweep(ad, samples, qas, [0.34, 0.5], ["lastfirst"], exact=False, progress=False,
+                                     expensive_samples=3, cache_dir=False)  # fmt: skip
+    assert [r.layers for r in rows] == [(4, 5), (3, 4, 5)] and seen[-2:] == [3, 3]
+
+    bench = readings.benchmark("tiny-llama", ad, 4, 4, cache_dir=False)
+    store = readings.CloudStore(bench, cache_dir=False)
+    test = readings.run_test([bench], [store], [], (0.34, 0.5), n_calib=8, baselines=["lastfirst"],
+                             expensive_samples=2, progress=False)  # fmt: skip
+    assert [(r.reading, r.layers) for r in test] == [("Last-first", (4, 5)), ("Last-first", (3, 4, 5))]
+    assert seen[-1] == 2  # one greedy run to the largest sparsity, read off for the smaller one
+
+    chosen = extensions.method_choices(bench, None, ["lastfirst"], 0.5, n_calib=8, expensive_samples=2)
+    assert chosen == {"Last-first": (3, 4, 5)} and seen[-1] == 2

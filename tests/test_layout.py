@@ -144,3 +144,71 @@ def test_no_file_points_outside_the_repository():
             if needle in text:
                 bad.append(f"{f}: {needle}")
     assert not bad, bad
+
+
+#: The rooms of the package, bottom to top: a module imports (at module level) only from
+#: its own room or the rooms below it. Private infrastructure (``topovlm._*``) is below all.
+ROOMS = [
+    ("samples", ("topovlm.samples", "topovlm.calibration", "topovlm.tasks", "topovlm.notes")),
+    ("topology core", ("topovlm.topology",)),
+    ("models", ("topovlm.models",)),
+    (
+        "pipeline stages",
+        (
+            "topovlm.forward",
+            "topovlm.extract",
+            "topovlm.prune",
+            "topovlm.progressive",
+            "topovlm.outcome_store",
+            "topovlm.intervals",
+            "topovlm.efficiency",
+            "topovlm.reports",
+            "topovlm.plots",
+            "topovlm.baselines",
+            "topovlm.evaluate",
+            "topovlm.status",
+        ),
+    ),
+    ("training", ("topovlm.training",)),
+    ("studies", ("topovlm.studies",)),
+    ("workflows", ("topovlm.workflows",)),
+    ("command line", ("topovlm.cli",)),
+]
+
+
+def room_of(module: str) -> int | None:
+    if module == "topovlm" or module.split(".")[1].startswith("_"):
+        return None  # the package's front door and its private infrastructure
+    for i, (_, prefixes) in enumerate(ROOMS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return i
+    return -1
+
+
+def test_every_module_has_a_room_and_no_import_runs_upward():
+    """Studies import the pipeline, training imports the models and evaluation, the CLI
+    calls the workflows; nothing below imports anything above it (the mini models do
+    not import their training, the pipeline does not import a study)."""
+    names = {module_name(p): p for p in package_files()}
+    homeless = [n for n in names if room_of(n) == -1]
+    assert not homeless, f"modules in no room of ROOMS: {homeless}"
+    upward = []
+    for name, path in names.items():
+        here = room_of(name)
+        if here is None:
+            continue
+        for mod, top in imports(path):
+            if not top or not mod.startswith("topovlm."):
+                continue
+            there = room_of(mod)
+            if there is not None and there > here:
+                upward.append(f"{name} ({ROOMS[here][0]}) imports {mod} ({ROOMS[there][0]})")
+    assert not upward, "imports that run upward:\n" + "\n".join(upward)
+
+
+def test_the_command_line_only_parses_and_calls_the_workflows():
+    tree = ast.parse((PACKAGE / "cli.py").read_text())
+    used = {mod for mod, _ in imports(PACKAGE / "cli.py") if mod.startswith("topovlm.")}
+    assert used <= {"topovlm._checks", "topovlm.workflows", "topovlm.topology.search", "topovlm.training.heal"}, used
+    for fn in (n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name not in ("main", "_fail", "_run")):
+        assert len(fn.body) <= 8, f"cli.{fn.name} does more than parse and call ({len(fn.body)} statements)"

@@ -109,9 +109,16 @@ def read_npz(path, check: Callable[[dict], str] | None = None) -> dict | None:
         why = f"unreadable: {exc.__class__.__name__}"
     else:
         stored = str(arrays.pop("digest", ""))
-        why = "checksum mismatch" if stored != arrays_digest(arrays) else (check(arrays) if check else "")
-        if not why:
-            return arrays
+        why = "checksum mismatch" if stored != arrays_digest(arrays) else ""
+    return _accepted(path, arrays if not why else None, why, check)
+
+
+def _accepted(path: Path, value, why: str, check):
+    """``value`` when it was read whole (``why`` empty) and ``check`` finds nothing wrong
+    with it; otherwise the entry is reported, discarded, and None returned."""
+    why = why or (check(value) if check else "")
+    if not why:
+        return value
     report(path, why)
     discard(path)
     return None
@@ -145,12 +152,8 @@ def read_json(path, check: Callable[[object], str] | None = None):
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as exc:
         why = f"unreadable: {exc.__class__.__name__}"
     else:
-        why = "checksum mismatch" if stored != _json_digest(value) else (check(value) if check else "")
-        if not why:
-            return value
-    report(path, why)
-    discard(path)
-    return None
+        why = "checksum mismatch" if stored != _json_digest(value) else ""
+    return _accepted(path, value if not why else None, why, check)
 
 
 def write_json(path, value) -> None:
@@ -178,6 +181,8 @@ def writing(where):
     """
     try:
         yield
+    except TimeoutError:  # a lock that is busy (filelock's Timeout is one): not a failed write
+        raise
     except OSError as exc:
         raise TopoVLMInputError(
             f"cannot write to {where} ({exc.strerror or exc}): free some space or choose another "
