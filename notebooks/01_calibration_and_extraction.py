@@ -181,8 +181,33 @@ print("tiny LLaVA-NeXT clouds (L+1, N, d) =", tiny_clouds.shape)
 # %% [markdown]
 # ## Exercises
 #
-# 1. Rerun with `token = "mean"` (papermill: `-p token mean`). Which layers move?
-# 2. Halve `n_samples`. How stable is the choice of layers? (Chapter 7's "Stability across
-#    calibration sets" measures it with the Jaccard index over five calibration seeds.)
+# 1. What is the point of a sample? Compare `token = "ret"`, `"last"` and `"mean"`
+#    (papermill: `-p token mean`) and explain why cloud 0 at [RET] is a single point.
+#    Which layers does the search remove with each?
+# 2. Halve `n_samples`. How stable is the choice of layers? (Chapter 07's "Stability across
+#    calibration sets" measures it with the Jaccard index over calibration seeds.)
 # 3. Look at the cosine curve above: which layers change the [RET] point the least? Are
 #    they the ones the search removes?
+#
+# :::{admonition} Solutions
+# :class: dropdown
+#
+# 1. A sample's point at layer $\ell$ is the hidden state of the last token of the appended
+#    ` [RET]` text (`"last"`: the prompt's last token; `"mean"`: the average over the
+#    prompt). Cloud 0 is the embedding layer, and an embedding depends on the token alone,
+#    not on its context: every sample's [RET] has the same embedding, so the $N$ points
+#    coincide. (`"last"` behaves the same way whenever every prompt ends with the same
+#    token, as a chat template's assistant header does; `"mean"` does not.) The section
+#    "Which token, which hidden state?" above compares the choices with the Jaccard index
+#    (`compare_tokens = True`, the default): rerun with `-p token mean` and read it again.
+# 2. Rerun with `-p n_samples 256` and compare the two selections with
+#    `tv.plots.plot_selection_comparison`. With fewer points each k-NN graph is coarser and
+#    fewer H1 classes live long, so the scores of neighbouring layers come closer and the
+#    choice moves more; chapter 07 puts a number on it (the mean pairwise Jaccard against
+#    that of two random choices).
+# 3. The cosine curve measures how far a layer moves the point, not how much structure it
+#    keeps: a layer can turn every point by the same small angle (high cosine) and still
+#    rewire the neighbourhoods (low consistency), or the other way round. Put the two side
+#    by side: `1 - cosine` is ShortGPT's Block Influence on this one token, and chapter 04c
+#    compares both rankings with the damage of removing each layer.
+# :::

@@ -134,3 +134,37 @@ if benchmark:
 # NBVAL_CHECK_OUTPUT
 if benchmark:
     print("identical barcodes:", ref == bc)
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Draw the zigzag $K_0 \supseteq K_{0,1} \subseteq K_1 \cdots$ on the small example by
+#    hand for two layers. Which simplices leave, which arrive?
+# 2. Why does standard persistence need a filtration, and which information does the
+#    per-layer barcode lose that the zigzag keeps? Find a bar in the zigzag barcode of the
+#    small example that no per-layer barcode can show.
+# 3. Timing: the chapter compares our zigzag engine with dionysus' FastZigzag. Which
+#    property of a *layer sequence* of k-NN complexes does our engine exploit?
+#
+# :::{admonition} Solutions
+# :class: dropdown
+#
+# 1. Going from $K_0$ to $K_{0,1}$, the simplices of $K_0$ that are not in $K_1$ leave:
+#    edges whose two points are no longer among each other's $k$ nearest at layer 1, and
+#    every triangle that contains such an edge. Going from $K_{0,1}$ to $K_1$, the simplices
+#    of $K_1$ that were not in $K_0$ arrive. Vertices never leave: all $N$ points are in
+#    every complex.
+# 2. Standard persistence needs a nested sequence $K \subseteq K' \subseteq \cdots$; the
+#    per-layer barcode grows one layer's Rips complex by distance, so it cannot say whether
+#    a loop at layer $\ell$ is *the same* loop at layer $\ell+1$. The zigzag compares
+#    consecutive layers through their intersection, so a class keeps its identity across
+#    layers. Any zigzag bar longer than one layer (in the small example, the loop that
+#    survives several layers) has no counterpart in a per-layer barcode, which shows one
+#    loop per layer with no link between them.
+# 3. Every complex of a layer sequence is small in *homology* (a few components, tens to
+#    hundreds of loops) while large in simplices, and all complexes share the same
+#    vertices. The engine computes each complex's homology with fast standard tools
+#    (union-find, ripser), writes the maps between consecutive layers as small matrices
+#    over $\mathbb{Z}/2$, and decomposes that zigzag of small matrices
+#    (`topovlm/topology/zigzag/fast.py` explains the algorithm and why it is correct).
+# :::

@@ -105,3 +105,27 @@ axes[0].set_ylabel("persistence v");
 # %%
 raw = tv.EffectivePersistenceImage(smooth=False).fit(bc)
 tv.plots.plot_epi(raw.images_, raw.v_);
+
+# %% [markdown]
+# ## Exercises
+#
+# 1. Compute, by hand, the effective interval and the persistence $\tau$ of the zigzag
+#    intervals $[3, 8]$, $[4, 5]$ and $[3, 3]$. Which one is dropped, and why?
+# 2. Vary `sigma` (papermill: `-p sigma 3`). What does the Gaussian smoothing buy for the
+#    consistency score, and what does it cost?
+#
+# :::{admonition} Solutions
+# :class: dropdown
+#
+# 1. $[3, 8]$: $\tilde b = \lceil 3/2 \rceil = 2$, $\tilde d = \lfloor 8/2 \rfloor = 4$,
+#    $\tau = 2$. $[4, 5]$: $\tilde b = 2$, $\tilde d = 2$, $\tau = 0$: it lives on layer 2
+#    alone and, with $w(\tau) = \tau / L$, weighs nothing in the EPI. $[3, 3]$:
+#    $\tilde b = 2 > \tilde d = 1$: it lives only in the intersection $K_{1,2}$ (index 3)
+#    and is dropped.
+# 2. The Gaussian spreads each class over neighbouring birth layers and persistences, so a
+#    class born one layer earlier in another calibration draw moves the scores a little
+#    instead of moving them from one layer to another: the choice becomes less sensitive to
+#    the draw. The cost is resolution: mass leaks onto layers where nothing was born, and
+#    with a large $\sigma$ every layer's activity and survival look alike, so the scores
+#    flatten and ties decide.
+# :::

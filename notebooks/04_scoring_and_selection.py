@@ -137,7 +137,32 @@ display(Markdown(said_variants.markdown("the variants")))
 # 1. In the known-answer case, copy clouds 2 to 4 as well (`toy[2:5] = toy[2]`). Which of the
 #    two blocks does the search remove at 3 of 11 layers? Raise the sparsity: when do the
 #    layers of the other block go, and what do their activity and consistency bars show?
-# 2. Set `alpha = 0` (papermill: `-p alpha 0`): every other layer then weighs the same. Which
-#    layers change on the deeper stack? Compare with the survival matrices above.
-# 3. The threshold rule's $\epsilon$ sets the sparsity only indirectly. Find the $\epsilon$ that
-#    removes 16 layers here; is it the same for `k = 5`?
+# 2. Set `alpha = 0` (papermill: `-p alpha 0`): every other layer then weighs the same.
+#    Predict which layers change on the deeper stack, then check against the survival
+#    matrices above.
+# 3. Read `topovlm/topology/selection.py`: the sparsity rule and the paper's threshold rule
+#    $S \ge \epsilon \cdot S_{max}$. Find the $\epsilon$ that removes 16 layers here; is it
+#    the same for `k = 5`?
+#
+# :::{admonition} Solutions
+# :class: dropdown
+#
+# 1. Both copied blocks are layers that change nothing, so both have zero activity and the
+#    same consistency as their neighbours; which block goes first is decided by the
+#    consistency of the layers around it and, on a tie, by the lower activity and then the
+#    lower index (`select_by_sparsity`). Raise `sparsity` until the second block's layers
+#    appear in `layers_to_remove`: their bars show zero activity, the signature of a copy.
+# 2. With $\alpha = 0$ the weight is constant and $S(\ell)$ is the plain mean of the
+#    survival $Z(\ell, \ell')$ over all other layers; with $\alpha > 0$ the far layers count
+#    most. A layer in the middle of long-lived structure keeps a high mean either way; the
+#    layers whose ranking changes are those whose survival to *far* layers differs from
+#    their survival to near ones, usually the ends of the stack. Compare the two selections
+#    with `tv.plots.plot_selection_comparison`.
+# 3. Sort the scores in decreasing order, $S_{(1)} \ge S_{(2)} \ge \cdots$. With $m = 16$
+#    and no tie at the boundary, any $\epsilon$ in $(S_{(m+1)} / S_{(1)},\; S_{(m)} / S_{(1)}]$
+#    removes exactly $m$ layers: with `S = result.scores.decoder_consistency`,
+#    `s = np.sort(S)[::-1]`, `eps = s[m - 1] / s[0]`, then `tv.select_by_threshold(S, eps)`.
+#    With `k = 5` the scores change, and so does the $\epsilon$: the threshold is relative
+#    to the largest score, so it does not carry over from one search to another, which is
+#    why the book fixes the sparsity instead.
+# :::

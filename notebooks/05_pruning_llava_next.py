@@ -154,8 +154,37 @@ if out_dir:
 # %% [markdown]
 # ## Exercises
 #
-# 1. Rerun at `sparsity = 0.6` (`papermill -p sparsity 0.6`). Which suite breaks first?
+# 1. Rerun at `sparsity = 0.6` (`papermill -p sparsity 0.6`). Which suite breaks first, for
+#    which method? Relate it to the layers each method removes.
 # 2. `yes/no` is 73 % of easy-VQA. What accuracy does a model that always answers "yes" get
 #    on each suite, and what relative score? Is the relative score fooled by it?
-# 3. Compare the layers TopoVLM removes with those of ShortGPT: which part of the stack do
+# 3. The tables score by constrained decoding and by exact match of the free answer.
+#    Construct a model that scores well on one and badly on the other. Which one would you
+#    report, and which one do the paper's benchmarks use?
+# 4. Compare the layers TopoVLM removes with those of ShortGPT: which part of the stack do
 #    they agree on?
+#
+# :::{admonition} Solutions
+# :class: dropdown
+#
+# 1. Read the per-suite table and figure against each suite's chance level (the dashed
+#    line: yes/no 1/2, shape 1/3, colour 1/8 under constrained decoding): a suite has
+#    "broken" when its interval reaches chance. Then look at the layers each method removed
+#    (the layer column): removals among the first decoder layers, where the image tokens are
+#    read into the text stream, cost the image questions most.
+# 2. Always "yes" scores the share of "yes" among the yes/no answers on that suite and 0 on
+#    shape and colour, whose answers are never "yes". The relative score
+#    averages the suites' ratios to the full model, so the zeros on two of three suites pull
+#    it far down: it is not fooled the way the pooled accuracy (73 % of the questions are
+#    yes/no) would be.
+# 3. A model that always ranks a valid answer first among the choices but answers in a
+#    sentence ("The shape is a circle.") scores perfectly under constrained decoding and
+#    zero under exact match; one that emits an answer word it does not believe (the most
+#    frequent answer) scores the same under both. Constrained decoding measures what the
+#    model knows, exact match also whether it follows the answer format. Report both, as
+#    the tables do; the paper's benchmarks (lmms-eval) mostly score free answers after
+#    light post-processing, or multiple-choice letters.
+# 4. Read `tv.plots.plot_selection_comparison` above: the Jaccard index of the two rows and
+#    the columns they share. Chapter 04c measures how each method's ranking of single layers
+#    agrees with the damage of removing them.
+# :::

@@ -157,3 +157,20 @@ if out_dir:
 # 2. Chance is 50 % for audio and music, 25-33 % for video and temporal. Which methods fall
 #    to chance on which suite at 60 %?
 # 3. Calibrate on audio-less clips (edit `calib`): does TopoVLM choose different layers?
+#
+# :::{admonition} Solutions
+# :class: dropdown
+#
+# 1. Compare each suite's accuracy at 0.5 with the table above: the suite whose interval
+#    moves furthest from its chance line recovers most. Suites that need one modality read
+#    early (audio, music) suffer most from removing early layers; what recovers depends on
+#    which layers the method gives back at the lower sparsity.
+# 2. A suite is at chance when its interval contains the chance line of the figure. Read the
+#    per-suite figure at 60 % method by method; with the chapter's question counts an
+#    interval is about ±10 points wide, so "at chance" means "not distinguishable from
+#    guessing on these questions", not a measured zero.
+# 3. Build the clips without sound (`Sample(text, video=..., audio=None)` for each of
+#    `calib`), extract, search, and compare the two selections with
+#    `tv.plots.plot_selection_comparison` and the Jaccard index. A large overlap says the
+#    [RET] topology is shaped mostly by the text and the video, not by the audio tokens.
+# :::

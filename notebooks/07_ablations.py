@@ -128,13 +128,47 @@ print(tv.studies.ablation.stability_table(chosen, model.n_layers))
 # %% [markdown]
 # ## Exercises
 #
-# 1. The paper ablates at one sparsity. Rerun this chapter with `-p sparsity 0.25`: do the
-#    variants keep their order?
-# 2. Add a variant to `tv.studies.ablation.VARIANTS` (for example `{"sigma": 3.0}`, a wider EPI
-#    kernel, or `{"metric": "cosine"}`) and rerun the table. Which SearchConfig field
+# 1. The paper ablates at one sparsity. Rerun this chapter with `-p sparsity 0.25`, and with
+#    `-p model_id mini-videollama2-av`: do the variants keep their order? Which conclusions
+#    of the paper's ablation table hold on both mini models?
+# 2. Add a variant to `tv.studies.ablation.VARIANTS` (for example `{"sigma": 3.0}`, a wider
+#    EPI kernel, or `{"metric": "cosine"}`) and rerun the table. Which SearchConfig field
 #    moves the chosen layers most?
-# 3. With `model_id = "mini-videollama2-av"` the same table runs on the audio-visual
-#    model. Is the ranking of the variants the same on both models?
-# 4. The stability table compares calibration sets of 64 samples. How does the mean
-#    Jaccard index change with `n_calib = 16` and `n_calib = 128`? What does that say
+# 3. Our extra row keeps the first and the last decoder layer. Explain from the definition
+#    of the consistency score why a search with $\alpha = 1$ tends to remove layers at the
+#    edges of the stack.
+# 4. The stability table compares calibration sets of 64 samples. How does the mean Jaccard
+#    index change with `n_calib = 16` and `n_calib = 128`? How many samples does the mini
+#    model need before two draws agree more than random choices do? What does that say
 #    about the paper's choice of 512?
+# 5. Write a one-page review of the paper's ablation table: what would you need to see to
+#    trust a difference of 1.5 points in relative score?
+#
+# :::{admonition} Solutions
+# :class: dropdown
+#
+# 1. `papermill notebooks/07_ablations.ipynb out.ipynb -p model_id mini-videollama2-av -p sparsity 0.6`.
+#    A conclusion holds on a model when the interval of its paired difference excludes
+#    zero; it holds on both when it does so on both. Where an interval straddles zero, the
+#    honest reading is "not distinguishable on this many questions", not "no effect".
+# 2. Compare the "layers removed" column of the new row with the default's: the field whose
+#    variant changes the most layers (lowest Jaccard with the default) moves the choice
+#    most; whether it moves the accuracy is the change column's interval.
+# 3. $S(\ell)$ is a weighted mean of $Z(\ell, \ell')$ with weights $|\ell - \ell'|$. The
+#    weights of an end layer reach $L$, those of a middle layer $L/2$: at the ends, $S$ is
+#    dominated by the survival to the far end of the stack. Where long-lived classes span
+#    the stack, that survival stays high and the ends score highest, so they are removed;
+#    where it decays with distance, the ends are kept. Look at the survival matrix of
+#    chapter 04 to see which case a model is in; `keep=(0, -1)` protects the ends.
+# 4. Measure it: `tv.studies.ablation.selection_stability(model, task, seeds=(0, 1, 2), n_calib=n)`
+#    for `n` in 16, 32, 64, 128, 256, against `tv.topology.selection.random_jaccard(L, m)`,
+#    the agreement of two random choices of $m$ of $L$ layers. The calibration size where the
+#    seeds' Jaccard clearly exceeds the random line is the answer for that model; on the mini
+#    models it can stay near or below that line at 128 samples, which is one reason the book
+#    calibrates at the paper's 512.
+# 5. A difference of 1.5 points needs its uncertainty: with $n$ questions the standard error
+#    of an accuracy near $p$ is $\sqrt{p(1-p)/n}$ (about 1 point at $n = 2{,}500$, $p = 0.8$),
+#    so the interval of the *paired* difference over the same questions, repeated over
+#    calibration draws and random seeds, must exclude zero. A single number per variant,
+#    one calibration set and no interval (the paper's table) cannot show it.
+# :::

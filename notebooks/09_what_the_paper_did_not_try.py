@@ -222,10 +222,34 @@ display(Markdown(said_progressive.markdown("progressive pruning")))
 #
 # ## Exercises
 #
-# 1. Rerun section 1 with `sparsity = 0.25`. Does H2 change the choice where fewer layers go?
-# 2. In section 4, heal for 4x as many steps (`heal_steps`). Which method gains the most, and
-#    does the ordering of the pruned models survive?
-# 3. Section 2's "noise" variant keeps the questions and replaces the images. What does its
-#    Jaccard index tell you about where the [RET] token's topology comes from?
+# 1. Rerun section 1 with `sparsity = 0.25` (`-p sparsity 0.25`). Does H2 change the choice
+#    where fewer layers go?
+# 2. In section 4, heal for four times as many steps (`-p heal_steps 96`). Which method gains
+#    the most, and does the ordering of the pruned models survive healing?
+# 3. Section 2's "noise" variant keeps the questions and replaces the images by noise. What
+#    does its Jaccard index say about where the [RET] token's topology comes from?
+# 4. The scale section fits a power law to the search time. Which stage grows fastest, and
+#    why does it grow with the number of H1 classes rather than with the number of simplices?
 #
-# (Solutions: the page "Exercises for a course", session 5.)
+# :::{admonition} Solutions
+# :class: dropdown
+#
+# 1. Read the Jaccard column first: where H2 leaves the choice unchanged (Jaccard 1), the
+#    scores are identical by construction and the interval of the difference is [0, 0]. H2
+#    can only matter where its bars are long-lived: a class that lives in one layer gets
+#    weight 0 from the linear persistence weight, so H2 changes the choice only when voids
+#    survive across several layers.
+# 2. Compare the `healed` column across methods and the `gain` intervals. A gain whose
+#    interval excludes 0 is recovery you can claim; if the healed scores' intervals overlap,
+#    the ordering of methods after healing is not established on this many questions, even
+#    if the point estimates changed order.
+# 3. If the noise variant chooses nearly the same layers as the reference (Jaccard well above
+#    the random line), the structure the search sees comes mostly from the text of the
+#    prompt and the model's own layers, not from the image content; if it is near the
+#    random line, the images drive it.
+# 4. The homology stage: the complexes are built by a k-NN search (about $N^2 d$), but the
+#    fast engine then works with matrices of size $b_1 \times b_1$ per layer ($b_1$ = number
+#    of independent loops), reduced in Python over $\mathbb{Z}/2$. On random clouds $b_1$
+#    grows faster than $N$; on real hidden states it is much smaller, which is why they are
+#    faster at equal $N$.
+# :::

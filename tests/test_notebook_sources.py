@@ -77,3 +77,14 @@ def test_papermill_reads_every_parameter_with_its_help(src, caplog):
     assert not caplog.records, caplog.records[0].getMessage()
     assert [p.name for p in params] == names
     assert all(p.help for p in params if p.name in ("profile", "sparsity", "device", "cache_dir"))
+
+
+def test_every_chapter_ends_with_exercises_and_their_folded_solutions():
+    """Course material: a student reads the exercises and their solutions where the chapter
+    is, the solutions folded (a dropdown admonition) under the exercises."""
+    for chapter in sorted((ROOT / "notebooks").glob("0*.py")):
+        text = chapter.read_text()
+        assert "# ## Exercises" in text, f"{chapter.name} has no exercises"
+        tail = text[text.index("# ## Exercises") :]
+        assert "# :::{admonition} Solutions" in tail and "# :class: dropdown" in tail, f"{chapter.name}: no solutions"
+        assert "exercises.md" not in tail and "Exercises for a course" not in tail, f"{chapter.name} sends students away"
