@@ -132,7 +132,7 @@ print("removed at p = 0.9:", res.layers_to_remove)
 # Every reading calibrates on the paper's 512 samples.
 #
 # **The rule, fixed before the test split is scored** (`topovlm.studies.readings`,
-# `topovlm.redundancy`):
+# `topovlm.studies.redundancy`):
 #
 # 1. **The reading.** Remove each decoder layer alone and measure the damage on the dev
 #    items: a ground truth of which layers matter (the next chapter shows it in full). Every
@@ -154,13 +154,13 @@ print("removed at p = 0.9:", res.layers_to_remove)
 
 # %%
 cache = cache_dir or None
-readings = [readings.BASE, *readings.one_at_a_time(n_calib_other), *readings.PRESET_READINGS]
+candidates = [readings.BASE, *readings.one_at_a_time(n_calib_other), *readings.PRESET_READINGS]
 dev = {"causal-lm": n_texts, "llava-next": n_questions, "videollama2": n_per_suite}
 test = {"causal-lm": n_texts_test, "llava-next": n_questions_test, "videollama2": n_per_suite_test}
 with tv.notes.collect() as said:
     benches, stores = readings.benchmarks(models, dev, test, seed, cache, n_pool, tv.models.profile_device(profile, ""))
     # readings that change the token or the calibration size are searched on draw 0 only (stage 2 and the test)
-    studies = {b.label: rd.study(b, st, readings, n_calib=n_calib, n_pool=n_pool, n_draws=n_draws, small_n=small_n,
+    studies = {b.label: rd.study(b, st, candidates, n_calib=n_calib, n_pool=n_pool, n_draws=n_draws, small_n=small_n,
                                  ks=ks, baseline_samples=baseline_samples, expensive_samples=expensive_samples,
                                  sparsity=max(dev_sparsities), seed=seed, progress=False, n_jobs=n_jobs)
                for b, st in zip(benches, stores)}
@@ -181,7 +181,7 @@ Markdown(tv.reports.markdown(rd.mean_correlations(dev_rows)))
 
 # %%
 # NBVAL_CHECK_OUTPUT
-chosen = rd.choose(dev_rows, readings)
+chosen = rd.choose(dev_rows, candidates)
 print(f"chosen by the rule: {chosen.name}; its changes on the reconstruction: {chosen.changes}")
 
 # %% [markdown]

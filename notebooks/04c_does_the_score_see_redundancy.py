@@ -88,12 +88,12 @@ from topovlm.studies import redundancy as rd
 
 # %%
 cache = cache_dir or None
-readings = [readings.BASE, *readings.one_at_a_time(), *readings.PRESET_READINGS]
+candidates = [readings.BASE, *readings.one_at_a_time(), *readings.PRESET_READINGS]
 dev = {"causal-lm": n_texts, "llava-next": n_questions, "videollama2": n_per_suite}
 test = {"causal-lm": n_texts_test, "llava-next": n_questions_test, "videollama2": n_per_suite_test}
 with tv.notes.collect() as said:
     benches, stores = readings.benchmarks(models, dev, test, seed, cache, n_pool, tv.models.profile_device(profile, ""))
-    studies = {b.label: rd.study(b, st, readings, n_calib=n_calib, n_pool=n_pool, n_draws=n_draws, small_n=small_n,
+    studies = {b.label: rd.study(b, st, candidates, n_calib=n_calib, n_pool=n_pool, n_draws=n_draws, small_n=small_n,
                                  ks=ks, baseline_samples=baseline_samples, expensive_samples=expensive_samples,
                                  sparsity=sparsity, seed=seed, progress=False, n_jobs=n_jobs)
                for b, st in zip(benches, stores)}

@@ -133,4 +133,3 @@ def test_the_page_check_reports_a_traceback_a_warning_and_a_missing_figure(tmp_p
     text = "\n".join(problems)
     assert "Traceback" in text and "UserWarning" in text and "gone.png" in text
     assert check_book.check_page("notebooks/missing", tmp_path)[1][0].startswith("notebooks/missing: page missing")
-

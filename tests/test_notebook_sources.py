@@ -87,4 +87,6 @@ def test_every_chapter_ends_with_exercises_and_their_folded_solutions():
         assert "# ## Exercises" in text, f"{chapter.name} has no exercises"
         tail = text[text.index("# ## Exercises") :]
         assert "# :::{admonition} Solutions" in tail and "# :class: dropdown" in tail, f"{chapter.name}: no solutions"
-        assert "exercises.md" not in tail and "Exercises for a course" not in tail, f"{chapter.name} sends students away"
+        assert "exercises.md" not in tail and "Exercises for a course" not in tail, (
+            f"{chapter.name} sends students away"
+        )

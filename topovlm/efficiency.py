@@ -1,7 +1,7 @@
 """What pruning saves: parameters, memory, prefill time and per-token decode latency.
 
 :func:`measure` times one model on one prompt (medians of repeated runs);
-:func:`topovlm.reports.efficiency_table` sets a full and a pruned model side by side
+:func:`topovlm.efficiency.efficiency_table` sets a full and a pruned model side by side
 with the ideal ratio L / L_kept.
 """
 

@@ -3,7 +3,7 @@
 Every variant searches the *same* clouds (one calibration pass) with one
 :class:`~topovlm.topology.search.SearchConfig` field changed, removes the layers it
 chooses, and is scored on the same held-out questions as the main tables
-(:mod:`topovlm.sweep`). The paper's ablation table reports the change of the
+(:mod:`topovlm.studies.sweep`). The paper's ablation table reports the change of the
 relative score against the full method: zigzag -> standard per-layer PH,
 EPI -> raw persistence diagram, k in {5, 15, 25}, alpha in {0.5, 1, 2}.
 
@@ -198,7 +198,7 @@ def selection_stability(
 
 
 def ablation_frame(rows, reference: str) -> pd.DataFrame:
-    """One record per ablation variant (:class:`topovlm.ablation.AblationRow`).
+    """One record per ablation variant (:class:`topovlm.studies.ablation.AblationRow`).
 
     Columns: ``variant``, ``layers``, accuracy per suite (fractions), ``relative``
     with its interval (``relative_value/low/high``), and the change against the

@@ -3,15 +3,15 @@
 The paper closes with what it left out: only H0 and H1; calibration data whose
 choice "may affect" the result; one-shot pruning with no fine-tuning after it;
 zigzag filtrations whose cost grows with the point clouds. Each function here
-runs one of those experiments on a :class:`topovlm.fidelity.Benchmark` (a model
+runs one of those experiments on a :class:`topovlm.studies.readings.Benchmark` (a model
 with held-out dev/test items and its calibration set) and returns rows with
 intervals; each ``*_finding`` turns the rows into the one sentence the book
 states, computed from the numbers (nothing in it is typed by hand).
 
 - :func:`homology_dims`: H2 beside H0 and H1 (``dims`` of the search);
-- :func:`topovlm.robustness.calibration_robustness`: the calibration set;
+- :func:`topovlm.studies.robustness.calibration_robustness`: the calibration set;
 - :func:`progressive_vs_one_shot`: re-extracting between rounds;
-- :func:`recovery`: :func:`topovlm.heal` after each method's pruning;
+- :func:`recovery`: :func:`topovlm.training.heal.heal` after each method's pruning;
 - :func:`search_scale`: the whole search at growing N, time and peak memory.
 """
 
@@ -233,12 +233,12 @@ def method_choices(
 
 
 def calibration(bench: Benchmark, variants, sparsity: float = 0.5, split: str = "test", cache_dir=None):
-    """:func:`topovlm.robustness.calibration_robustness` on the benchmark's model, each
+    """:func:`topovlm.studies.robustness.calibration_robustness` on the benchmark's model, each
     choice scored on ``split``.
 
     Returns
     -------
-    list of topovlm.robustness.RobustnessRow
+    list of topovlm.studies.robustness.RobustnessRow
     """
     with _quiet():
         return calibration_robustness(
@@ -476,7 +476,7 @@ SCALE_STAGES = ("complexes", "homology", "images", "scoring", "selection")
 
 def plot_scale(frame, axes=None):
     """Seconds per stage of the search (stacked) and peak memory against
-    the number of points N (:func:`topovlm.beyond.search_scale`)."""
+    the number of points N (:func:`topovlm.studies.extensions.search_scale`)."""
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(9, 3.2), layout="constrained")
     done = frame.dropna(subset=["total"])

@@ -9,7 +9,7 @@ are searched (:class:`~topovlm.topology.search.SearchConfig` fields).
 
 The study follows a rule fixed *before* the test split is looked at:
 
-1. **Dev, the reading** (:func:`topovlm.redundancy.choose`): every reading in
+1. **Dev, the reading** (:func:`topovlm.studies.redundancy.choose`): every reading in
    :func:`one_at_a_time` and the presets (:data:`PRESET_READINGS`) scores the
    decoder layers on ten calibration draws of 512 samples; the reading whose
    score correlates best with the damage of removing each layer alone on the
@@ -664,7 +664,7 @@ def finding_lines(rows: list[Row], readings) -> list[str]:
 
 def dev_table(rows: list[Row], readings: list[Reading]) -> str:
     """Markdown: every reading by model and sparsity on dev, with its mean rank
-    (:func:`topovlm.reports.dev_table`)."""
+    (:func:`topovlm.studies.readings.dev_table`)."""
     return _dev_table(rows, readings, mean_ranks(rows))
 
 
@@ -678,7 +678,7 @@ def plot_layer_scores(rows, model: str, readings=None, ax=None):
 
     Parameters
     ----------
-    rows : list of topovlm.fidelity.Row
+    rows : list of topovlm.studies.readings.Row
         Rows with per-layer ``scores`` (the first row of each reading is used).
     model : str
     readings : sequence of str, optional
@@ -773,7 +773,7 @@ def plot_study(rows, axes=None, title: str | None = None):
 
 def plot_variants(rows, after: str | None = None, axes=None, title: str | None = None):
     """One panel per model, one line per variant: the share of the full model kept
-    with its 95 % interval (:class:`topovlm.beyond.Row`); with ``after`` (an
+    with its 95 % interval (:class:`topovlm.studies.extensions.Row`); with ``after`` (an
     ``extra`` key holding an Interval, e.g. ``"healed"``) a second marker and an
     arrow from the first score to it."""
     models = list(dict.fromkeys(r.model for r in rows))
@@ -827,7 +827,7 @@ def plot_variants(rows, after: str | None = None, axes=None, title: str | None =
 
 
 def study_frame(rows) -> pd.DataFrame:
-    """One record per :class:`topovlm.fidelity.Row`: model, sparsity, reading, split,
+    """One record per :class:`topovlm.studies.readings.Row`: model, sparsity, reading, split,
     layers, the score with its interval (relative score, or perplexity ratio pruned / full
     as ``1 / score``), seconds."""
     return pd.DataFrame.from_records(

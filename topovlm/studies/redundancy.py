@@ -15,7 +15,7 @@ and the held-out items the damage was measured on (a bootstrap over items).
 Replicate b pairs draw ``b mod n_draws`` with the b-th item bootstrap.
 
 Four families of scores are measured (:class:`Profile`): the readings of the
-method (:mod:`topovlm.fidelity`), the package default at other operating
+method (:mod:`topovlm.studies.readings`), the package default at other operating
 points (N = 128, other k), the baselines that rank layers
 (:mod:`topovlm.baselines`), and simpler statistics of the same topology
 (:mod:`topovlm.topology.statistics`: activity, classes born or dying at a
@@ -665,7 +665,7 @@ def study(
 ) -> ModelStudy:
     """The whole study on one model: single-layer damage on the dev items, every
     score on ``n_draws`` calibration draws of ``n_calib`` out of a pool of
-    ``n_pool`` (one extraction per point: :class:`topovlm.fidelity.CloudStore`),
+    ``n_pool`` (one extraction per point: :class:`topovlm.studies.readings.CloudStore`),
     SLEB's greedy order to ``sparsity`` on its first ``expensive_samples`` samples,
     and the correlations. Readings that are not :func:`drawable` are left out. ``n_jobs``: draws searched in parallel
     (:func:`topology_profiles`).

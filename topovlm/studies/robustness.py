@@ -184,7 +184,7 @@ def robustness_finding(rows: list[RobustnessRow], n_layers: int) -> str:
 
 
 def plot_robustness(rows, n_layers: int, axes=None, title: str | None = None):
-    """Calibration variants (:func:`topovlm.robustness.calibration_robustness`): the
+    """Calibration variants (:func:`topovlm.studies.robustness.calibration_robustness`): the
     Jaccard index of each choice with the reference's (dotted: two random choices) and
     the pruned model's score with its interval."""
     if axes is None:
@@ -210,7 +210,7 @@ def plot_robustness(rows, n_layers: int, axes=None, title: str | None = None):
 
 
 def robustness_frame(rows) -> pd.DataFrame:
-    """One record per :class:`topovlm.robustness.RobustnessRow`."""
+    """One record per :class:`topovlm.studies.robustness.RobustnessRow`."""
     records = []
     for r in rows:
         v, score = r.variant, r.score

@@ -384,9 +384,9 @@ def plot_suite_accuracy(full, rows, sparsity: float, chance: dict | None = None,
 
     Parameters
     ----------
-    full : topovlm.sweep.SweepRow
+    full : topovlm.studies.sweep.SweepRow
         The unpruned model.
-    rows : list of topovlm.sweep.SweepRow
+    rows : list of topovlm.studies.sweep.SweepRow
     sparsity : float
         Which rows to draw.
     chance : dict, optional
@@ -470,7 +470,7 @@ def sweep_frame(full, rows, chance: dict | None = None) -> pd.DataFrame:
     Parameters
     ----------
     full : SweepRow
-        The unpruned model (:func:`topovlm.sweep.pruning_sweep`).
+        The unpruned model (:func:`topovlm.studies.sweep.pruning_sweep`).
     rows : list of SweepRow
     chance : dict, optional
         Accuracy of uniform guessing per suite (:func:`topovlm.evaluate.chance`).

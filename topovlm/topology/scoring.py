@@ -30,7 +30,28 @@ from .._checks import TopoVLMInputError, is_number
 COMBINE = ("mean", "max", "sum")
 
 
-SURVIVALS = ("alive", "born", "other")
+def _alive_here(born_at, both, alive, need):
+    """Of what is alive at l, the share still alive at l' (this package's first reading)."""
+    return np.where(alive[:, None] > 0, both / alive[:, None], 0.0)
+
+
+def _alive_there(born_at, both, alive, need):
+    """Of what is alive at l', the share also alive at l (the predecessor's code)."""
+    return np.where(alive[None, :] > 0, both / alive[None, :], 0.0)
+
+
+def _born_here(born_at, both, alive, need):
+    """Of what is born at l, the share still alive at l' >= l (the paper's words); NaN for l' < l."""
+    born = np.diag(born_at).copy()
+    Z = np.where(born[:, None] > 0, born_at / born[:, None], 0.0)
+    Z[need < 0] = np.nan
+    return Z
+
+
+#: The survival normalisations, by name: ``f(born_at, both, alive, need) -> Z`` with
+#: ``born_at[u, l']`` the mass born at u alive at l', ``both[l, l']`` the mass alive at both,
+#: ``alive[l]`` the mass alive at l and ``need[l, l'] = l' - l`` (:func:`survival_matrix`).
+SURVIVALS = {"alive": _alive_here, "born": _born_here, "other": _alive_there}
 
 
 def survival_matrix(image: np.ndarray, v_grid: np.ndarray, return_alive: bool = False, normalise: str = "alive"):
@@ -81,14 +102,7 @@ def survival_matrix(image: np.ndarray, v_grid: np.ndarray, return_alive: bool = 
     both = np.triu(H) + np.triu(H, 1).T  # mass alive at both l and l'
     alive = np.diag(both).copy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        if normalise == "alive":
-            Z = np.where(alive[:, None] > 0, both / alive[:, None], 0.0)
-        elif normalise == "other":
-            Z = np.where(alive[None, :] > 0, both / alive[None, :], 0.0)
-        else:
-            born = np.diag(G).copy()
-            Z = np.where(born[:, None] > 0, G / born[:, None], 0.0)
-            Z[need < 0] = np.nan
+        Z = SURVIVALS[normalise](G, both, alive, need)
     Z = np.clip(Z, 0.0, 1.0)
     return (Z, alive) if return_alive else Z
 

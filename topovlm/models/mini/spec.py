@@ -4,7 +4,7 @@ Each mini model is one :class:`MiniModel` in :data:`MODELS`, registered by its
 own module (:mod:`.llava`, :mod:`.videollama2_av`): how it is built on
 SmolLM2's decoder, which modules training creates, what its media tokens
 stand for, which task feeds it and with which data streams. Building, training
-and loading (:mod:`.build`, :mod:`.train`, :mod:`.weights`) only read these
+and loading (:mod:`.build`, :mod:`.weights`, :mod:`topovlm.training.mini`) only read these
 records, so a third mini model is one more module, not edits everywhere.
 """
 
