@@ -142,7 +142,7 @@ def distance_weighted_mean(M: np.ndarray, alpha: float, include_self: bool = Fal
         return np.where(total > 0, (W * np.nan_to_num(M)).sum(axis=1) / total, 0.0)
 
 
-#: The largest distance-weight exponent: |l - l'|^alpha stays finite in float64 for models of
+#: The largest distance-weight exponent: the weight ``abs(l - l') ** alpha`` stays finite in float64 for models of
 #: up to 1,000 layers (1000^100 = 1e300); the paper's values are 0 to 1.
 MAX_ALPHA = 100.0
 
