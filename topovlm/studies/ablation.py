@@ -133,7 +133,9 @@ def run_ablation(
     full = full or per_suite(questions, full_right)
     rows = []
     for name, options in tqdm(variants.items(), desc="ablation", unit="variant", disable=not progress):
-        res = search(clouds, SearchConfig(**{**options, "sparsity": sparsity}).for_points(n_points))
+        config = SearchConfig(**{**options, "sparsity": sparsity}).for_points(n_points)
+        options = {**options, "k": config.k}  # the row says the k searched (capped at N - 1)
+        res = search(clouds, config)
         right = choices(res.layers_to_remove)
         acc = per_suite(questions, right)
         rows.append(
