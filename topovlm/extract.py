@@ -145,6 +145,7 @@ class CloudCache:
         self.meta = meta
         self.manifest = root / "manifest.jsonl"
         self._entries: list[dict] | None = None
+        self._verified: dict[str, tuple] = {}  # file -> (sha256, size, mtime) checked by this instance
 
     def locked(self, timeout: float = -1):
         """The cache's exclusive lock (a context manager); says so when it has to wait."""
@@ -258,9 +259,17 @@ class CloudCache:
         return sound
 
     def _sound(self, entry: dict) -> bool:
-        """Whether a listed batch file is there and matches its checksum (if not: reported, removed)."""
+        """Whether a listed batch file is there and matches its checksum (if not: reported, removed).
+
+        A file this cache already verified, unchanged since (same size and modification
+        time), is not hashed again: one extraction asks for the parts several times.
+        """
         path = self.root / entry["file"]
         try:
+            stat = path.stat()
+            seen = (entry["sha256"], stat.st_size, stat.st_mtime_ns)
+            if self._verified.get(entry["file"]) == seen:
+                return True
             ok = file_digest(path) == entry["sha256"]
             why = "" if ok else "checksum mismatch"
         except OSError as exc:
@@ -271,6 +280,8 @@ class CloudCache:
         if not ok:
             report(path, why)
             discard(path)
+        else:
+            self._verified[entry["file"]] = seen
         return ok
 
     def _layout_problem(self, path: Path, entry: dict) -> str:
