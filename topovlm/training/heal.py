@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -248,7 +248,7 @@ def heal(
                 named,
                 names,
                 str(adapter.device),
-                lambda st: progress_problem(st, {f.name for f in fields(_State)}, config.steps),
+                lambda st: progress_problem(st, _State, config.steps),
                 "start over with `topovlm heal ... --fresh` (heal(..., resume=False))",
             )
         except TopoVLMInputError:  # refused: the model goes back as it was

@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 import os
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from pathlib import Path
 
 from .._checks import TopoVLMInputError
@@ -206,22 +206,23 @@ def load_checkpoint(path: Path, named: dict, trained, device: str, check_state, 
     return {"params": params, "opt": opt, "state": state}
 
 
-def progress_problem(state: dict, fields: set, steps: int, digests_before: int = 0) -> str:
+def progress_problem(state: dict, kind, steps: int, digests_before: int = 0) -> str:
     """Why a saved progress record cannot be a run of ``steps`` steps ('' when it can).
 
     Parameters
     ----------
     state : dict
         The run's saved state: ``step``, ``digests`` (one per step taken), ...
-    fields : set of str
-        The keys the state has.
+    kind : dataclass type
+        The run's state class: the saved record must have exactly its fields.
     steps : int
         The run's length.
     digests_before : int
         Digests recorded before step 0 (the mini models' alignment stage).
     """
-    if set(state) != fields:
-        return f"progress fields {sorted(state)}, expected {sorted(fields)}"
+    names = {f.name for f in fields(kind)}
+    if set(state) != names:
+        return f"progress fields {sorted(state)}, expected {sorted(names)}"
     step = state["step"]
     if isinstance(step, bool) or not isinstance(step, int) or not 0 <= step <= steps:
         return f"step {step!r} is not in 0..{steps}"

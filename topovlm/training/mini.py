@@ -34,7 +34,7 @@ import hashlib
 import json
 import platform
 import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -212,9 +212,7 @@ def train(
             named,
             trained,
             device,
-            lambda st: progress_problem(
-                st, {f.name for f in fields(_State)}, config.steps, config.align_steps if st.get("aligned") else 0
-            ),
+            lambda st: progress_problem(st, _State, config.steps, config.align_steps if st.get("aligned") else 0),
             f"start over with `topovlm train {name} --fresh` (train(..., resume=False))",
         )
     if saved is not None:
