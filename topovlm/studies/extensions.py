@@ -44,8 +44,6 @@ from ..training.heal import HealConfig, heal
 from .readings import Benchmark
 from .robustness import calibration_robustness
 
-#: how tables name the methods (others: their key; random with its seed)
-
 #: homology dimensions compared (name -> dims); the first is the package default
 DIMS = {"H1 (default)": (1,), "H0+H1 (paper)": (0, 1), "H1+H2": (1, 2), "H0+H1+H2": (0, 1, 2)}
 
